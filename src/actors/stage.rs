@@ -1,0 +1,149 @@
+//! Generic supervised actor around one [`Stage`].
+
+use super::{BatchMsg, FeedbackMsg, Wire};
+use crate::pipeline::{Batch, Fault, Stage};
+use crate::replay::RunControl;
+use actix::prelude::*;
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A batch that panics this many times in a row is a bug, not a fault: the run stops with an error.
+pub const MAX_RETRIES: u32 = 3;
+
+pub struct StageActor<S: Stage> {
+    stage: S,
+    next: Option<Recipient<BatchMsg>>,
+    feedback: Vec<Recipient<FeedbackMsg>>,
+    fault: Fault,
+    last_feedback: Option<u64>,
+    queue: VecDeque<Batch>,
+    failures: u32,
+    restarts: Arc<AtomicU64>,
+    control: Arc<RunControl>,
+}
+
+impl<S: Stage> StageActor<S> {
+    pub fn new(stage: S, fault: Fault, control: Arc<RunControl>) -> Self {
+        let restarts = control.restart_counter(S::NAME);
+        Self {
+            stage,
+            next: None,
+            feedback: Vec::new(),
+            fault,
+            last_feedback: None,
+            queue: VecDeque::new(),
+            failures: 0,
+            restarts,
+            control,
+        }
+    }
+
+    fn ready(&self, b: &Batch) -> bool {
+        self.next.is_some()
+            && (!S::GATED || b.seq == 0 || self.last_feedback.is_some_and(|s| s + 1 >= b.seq))
+    }
+
+    fn drain(&mut self, ctx: &mut Context<Self>) {
+        while self.queue.front().is_some_and(|b| self.ready(b)) {
+            let b = self.queue.pop_front().expect("checked");
+            if !self.run_batch(b, ctx) {
+                return;
+            }
+        }
+    }
+
+    /// Processes one batch; false when it panicked (the actor is then stopping for a restart).
+    fn run_batch(&mut self, mut b: Batch, ctx: &mut Context<Self>) -> bool {
+        let mark = b.mark();
+        let saved = self.stage.save(&b);
+        let stage = &mut self.stage;
+        let fault = &self.fault;
+        match catch_unwind(AssertUnwindSafe(|| stage.process(&mut b, fault))) {
+            Ok(view) => {
+                self.failures = 0;
+                if let Some(v) = view {
+                    let v = Arc::new(v);
+                    for r in &self.feedback {
+                        r.do_send(FeedbackMsg(v.clone()));
+                    }
+                }
+                match &self.next {
+                    Some(n) => n.do_send(BatchMsg(b)),
+                    None => tracing::error!(stage = S::NAME, "stage not wired; batch dropped"),
+                }
+                true
+            }
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                self.stage.restore(saved);
+                b.rollback(mark);
+                self.failures += 1;
+                tracing::error!(
+                    stage = S::NAME,
+                    batch = b.seq,
+                    failures = self.failures,
+                    "stage panicked: {msg}; restarting"
+                );
+                if self.failures >= MAX_RETRIES {
+                    self.control.fail(format!(
+                        "stage {} panicked {} times on batch {} (events from #{}): {msg}",
+                        S::NAME,
+                        self.failures,
+                        b.seq,
+                        b.first_index
+                    ));
+                    return false;
+                }
+                self.queue.push_front(b);
+                ctx.stop();
+                false
+            }
+        }
+    }
+}
+
+impl<S: Stage> Actor for StageActor<S> {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.drain(ctx);
+    }
+}
+
+impl<S: Stage> Supervised for StageActor<S> {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.restarts.fetch_add(1, Ordering::SeqCst);
+        tracing::warn!(stage = S::NAME, "actor restarted by its supervisor");
+    }
+}
+
+impl<S: Stage> Handler<BatchMsg> for StageActor<S> {
+    type Result = ();
+    fn handle(&mut self, msg: BatchMsg, ctx: &mut Context<Self>) {
+        self.queue.push_back(msg.0);
+        self.drain(ctx);
+    }
+}
+
+impl<S: Stage> Handler<FeedbackMsg> for StageActor<S> {
+    type Result = ();
+    fn handle(&mut self, msg: FeedbackMsg, ctx: &mut Context<Self>) {
+        self.stage.on_feedback(&msg.0);
+        self.last_feedback = Some(msg.0.batch_seq);
+        self.drain(ctx);
+    }
+}
+
+impl<S: Stage> Handler<Wire> for StageActor<S> {
+    type Result = ();
+    fn handle(&mut self, msg: Wire, ctx: &mut Context<Self>) {
+        self.next = Some(msg.next);
+        self.feedback = msg.feedback;
+        self.drain(ctx);
+    }
+}

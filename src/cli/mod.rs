@@ -1,0 +1,3 @@
+//! Command-line front end helpers (argument types live in main.rs).
+
+pub mod log;

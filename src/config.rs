@@ -1,0 +1,128 @@
+//! Configuration from TOML (`config/default.toml` documents every key).
+//!
+//! Unknown keys and wrong types are refused by the parser with the key and line named; values are
+//! then checked by [`Config::validate`], whose errors start with the dotted key (`risk.max_orders`).
+
+use crate::execution::{ExecConfig, PortfolioConfig};
+use crate::features::FeatureConfig;
+use crate::risk::RiskConfig;
+use crate::strategies::detector::DetectorConfig;
+use crate::strategies::prepump::StrategyConfig;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// `[replay]` config.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplayConfig {
+    /// Events per batch passed between actors. Part of the result: strategy and risk see the
+    /// broker's portfolio as of the previous batch, so keep it fixed when comparing runs.
+    pub batch_size: usize,
+    /// Batches in flight between the feed and the journal (backpressure).
+    pub max_in_flight: usize,
+    /// Journal commit size: records buffered before a durable write (also flushed every 250 ms).
+    pub journal_flush_records: usize,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 2048,
+            max_in_flight: 8,
+            journal_flush_records: 5000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub features: FeatureConfig,
+    pub detector: DetectorConfig,
+    pub strategy: StrategyConfig,
+    pub risk: RiskConfig,
+    pub execution: ExecConfig,
+    pub portfolio: PortfolioConfig,
+    pub replay: ReplayConfig,
+}
+
+impl Config {
+    /// Parses TOML text; `origin` names the source in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("invalid config {origin}: {e}"))?;
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("invalid config {origin}: {e}"))?;
+        Ok(cfg)
+    }
+
+    /// Loads a file, or the built-in defaults (identical to `config/default.toml`) when `None`.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config {}", p.display()))?;
+                Self::from_toml(&text, &p.display().to_string())
+            }
+            None => Self::from_toml(DEFAULT_TOML, "config/default.toml (built in)"),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.features.baseline_secs < 25 {
+            return Err("features.baseline_secs: must be ≥ 25 (one 25 s chunk)".into());
+        }
+        if !(0.0..=1.0).contains(&self.features.warmup_fraction) {
+            return Err("features.warmup_fraction: must be within 0..=1".into());
+        }
+        self.detector.validate()?;
+        self.strategy.validate()?;
+        self.risk.validate()?;
+        self.execution.validate()?;
+        self.portfolio.validate()?;
+        if self.replay.batch_size == 0 {
+            return Err("replay.batch_size: must be ≥ 1".into());
+        }
+        if self.replay.max_in_flight == 0 {
+            return Err("replay.max_in_flight: must be ≥ 1".into());
+        }
+        if self.replay.journal_flush_records == 0 {
+            return Err("replay.journal_flush_records: must be ≥ 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// The shipped default config, compiled in so that `smartflow` runs without `--config`.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_equals_built_in_defaults() {
+        let parsed = Config::from_toml(DEFAULT_TOML, "default").unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::from_toml("[risk]\nmax_order_notionl = \"1\"\n", "t").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("max_order_notionl"), "{msg}");
+        let e = Config::from_toml("[riskk]\n", "t").unwrap_err();
+        assert!(format!("{e:#}").contains("riskk"));
+    }
+
+    #[test]
+    fn invalid_value_is_named() {
+        let e = Config::from_toml("[risk]\nmax_open_positions = 0\n", "t").unwrap_err();
+        assert!(format!("{e:#}").contains("risk.max_open_positions"));
+        let e = Config::from_toml("[execution]\nmax_volume_share = \"1.5\"\n", "t").unwrap_err();
+        assert!(format!("{e:#}").contains("execution.max_volume_share"));
+        let e = Config::from_toml("[risk]\nmax_open_positions = \"x\"\n", "t").unwrap_err();
+        assert!(format!("{e:#}").contains("max_open_positions"));
+    }
+}

@@ -1,0 +1,256 @@
+//! Money and market types shared by every layer.
+//!
+//! Prices, quantities, notionals, fees and PnL are `rust_decimal::Decimal`; timestamps are event time
+//! in Unix milliseconds (UTC), never the wall clock.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+/// A spot instrument named `BASE/QUOTE` (e.g. `GNT/BTC`). Cheap to clone (shared string).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Instrument(Arc<str>);
+
+impl Instrument {
+    /// Builds from a `BASE/QUOTE` name; no validation beyond what the readers do.
+    pub fn new(name: &str) -> Self {
+        Instrument(Arc::from(name))
+    }
+    /// Builds from separate base and quote asset codes.
+    pub fn from_parts(base: &str, quote: &str) -> Self {
+        Instrument(Arc::from(format!("{base}/{quote}").as_str()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// Quote asset (after the `/`), the currency of prices and notionals.
+    pub fn quote(&self) -> &str {
+        self.0.rsplit_once('/').map(|(_, q)| q).unwrap_or("")
+    }
+}
+
+impl fmt::Display for Instrument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl fmt::Debug for Instrument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+impl Serialize for Instrument {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+impl<'de> Deserialize<'de> for Instrument {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(Instrument::new(&s))
+    }
+}
+
+/// Side of an order, or the aggressor (taker) side of a trade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn sign(self) -> Decimal {
+        match self {
+            Side::Buy => Decimal::ONE,
+            Side::Sell => Decimal::NEGATIVE_ONE,
+        }
+    }
+}
+
+/// One public trade.
+///
+/// `price`: quote currency per base unit; `qty`: base units; `aggressor`: the taker's side;
+/// `trade_id`: the venue's id where the source has one (Binance `aggTrade` `a`, freqtrade `id`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trade {
+    pub ts_ms: i64,
+    pub instrument: Instrument,
+    pub price: Decimal,
+    pub qty: Decimal,
+    pub aggressor: Side,
+    pub trade_id: Option<u64>,
+}
+
+impl Trade {
+    /// Quote notional `price × qty`.
+    pub fn notional(&self) -> Decimal {
+        self.price * self.qty
+    }
+}
+
+/// How an order executes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OrderType {
+    /// Takes liquidity from the trades that follow it (after the broker's latency).
+    Market,
+    /// Rests; fills when traded prices cross `price` (sell: above, buy: below).
+    Limit { price: Decimal },
+    /// Becomes a market order when a trade reaches `trigger` (sell: at or below, buy: at or above).
+    Stop { trigger: Decimal },
+}
+
+/// Why an order exists; exits are reduce-only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderPurpose {
+    Entry,
+    TakeProfit,
+    StopLoss,
+    TimeStop,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Open,
+    PartiallyFilled,
+    Filled,
+    Canceled,
+    Expired,
+}
+
+/// An order at the broker. `qty` in base units; `filled_qty` grows with fills.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: String,
+    pub intent_id: Option<String>,
+    pub parent_order_id: Option<String>,
+    pub instrument: Instrument,
+    pub side: Side,
+    pub qty: Decimal,
+    pub filled_qty: Decimal,
+    pub order_type: OrderType,
+    pub purpose: OrderPurpose,
+    pub reduce_only: bool,
+    pub created_ts_ms: i64,
+    /// Event time from which the order can fill (created + latency, or trigger time + latency).
+    pub active_from_ms: i64,
+    pub status: OrderStatus,
+}
+
+impl Order {
+    pub fn remaining(&self) -> Decimal {
+        self.qty - self.filled_qty
+    }
+    pub fn is_live(&self) -> bool {
+        matches!(
+            self.status,
+            OrderStatus::Open | OrderStatus::PartiallyFilled
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Liquidity {
+    Maker,
+    Taker,
+}
+
+/// One execution. `fee` in quote currency; `price` includes slippage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fill {
+    pub id: String,
+    pub order_id: String,
+    pub instrument: Instrument,
+    pub side: Side,
+    pub ts_ms: i64,
+    pub price: Decimal,
+    pub qty: Decimal,
+    pub fee: Decimal,
+    pub liquidity: Liquidity,
+}
+
+/// A long position (spot; this strategy does not short). Prices and cost exclude fees.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub instrument: Instrument,
+    pub qty: Decimal,
+    /// Quote spent on the quantity held, fees excluded; `avg_entry_price = cost_basis / qty`.
+    pub cost_basis: Decimal,
+    /// Display and bracket reference, rounded to 12 dp; PnL uses `cost_basis`.
+    pub avg_entry_price: Decimal,
+    pub opened_ts_ms: i64,
+    pub entry_order_id: String,
+    /// Realized PnL of this round trip so far, after fees (entry fees included).
+    pub realized_pnl: Decimal,
+    pub fees: Decimal,
+    pub last_price: Decimal,
+}
+
+impl Position {
+    pub fn notional(&self) -> Decimal {
+        self.qty * self.last_price
+    }
+    pub fn unrealized_pnl(&self) -> Decimal {
+        self.qty * self.last_price - self.cost_basis
+    }
+}
+
+/// Formats event time (Unix ms) as ISO-8601 UTC for people; never used for decisions.
+pub fn fmt_ts(ts_ms: i64) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(ts_ms as i128 * 1_000_000) else {
+        return ts_ms.to_string();
+    };
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&f).unwrap_or_else(|_| ts_ms.to_string())
+}
+
+/// Parses `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS]`, ISO `...T...Z` or Unix ms into Unix ms (UTC).
+pub fn parse_ts(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(ms) = s.parse::<i64>() {
+        return Some(ms);
+    }
+    let s = s.trim_end_matches('Z').replace('T', " ");
+    let (date, time_part) = match s.split_once(' ') {
+        Some((d, t)) => (d.to_string(), t.to_string()),
+        None => (s.clone(), "00:00:00".to_string()),
+    };
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, mo, da) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time_part.split(':');
+    let h: i64 = t.next()?.parse().ok()?;
+    let mi: i64 = t.next().unwrap_or("0").parse().ok()?;
+    let sec: f64 = t.next().unwrap_or("0").parse().ok()?;
+    let month = time::Month::try_from(mo as u8).ok()?;
+    let date = time::Date::from_calendar_date(y as i32, month, da as u8).ok()?;
+    let days = (date.to_julian_day() - time::macros::date!(1970 - 01 - 01).to_julian_day()) as i64;
+    Some(days * 86_400_000 + h * 3_600_000 + mi * 60_000 + (sec * 1000.0).round() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ts_round_trip() {
+        let ms = parse_ts("2019-07-05 17:00:00").unwrap();
+        assert_eq!(ms, 1_562_346_000_000);
+        assert_eq!(fmt_ts(ms), "2019-07-05T17:00:00.000Z");
+        assert_eq!(parse_ts("2019-07-05T17:00:00.250Z"), Some(ms + 250));
+        assert_eq!(parse_ts("2019-07-05"), Some(ms - 17 * 3_600_000));
+        assert_eq!(parse_ts("nonsense"), None);
+    }
+
+    #[test]
+    fn instrument_quote() {
+        assert_eq!(Instrument::new("GNT/BTC").quote(), "BTC");
+        assert_eq!(Instrument::from_parts("LRC", "BTC").as_str(), "LRC/BTC");
+    }
+}

@@ -1,0 +1,152 @@
+//! Streams the elements of a top-level JSON array one at a time, so a large
+//! `[[…], […], …]` file is never held whole in memory.
+
+use std::io::BufRead;
+
+/// Splits a top-level JSON array into element byte slices.
+pub struct JsonArrayStream<R: BufRead> {
+    reader: R,
+    buf: Vec<u8>,
+    started: bool,
+    done: bool,
+    /// 1-based line of the element's first byte, for error messages.
+    line: u64,
+}
+
+pub enum Element {
+    /// Raw bytes of one element and the line it starts on.
+    Item(Vec<u8>, u64),
+    /// The stream is not a well-formed array at `line`.
+    Error(String, u64),
+}
+
+impl<R: BufRead> JsonArrayStream<R> {
+    pub fn new(reader: R) -> Self {
+        Self {
+            reader,
+            buf: Vec::with_capacity(256),
+            started: false,
+            done: false,
+            line: 1,
+        }
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        let b = {
+            let data = self.reader.fill_buf().ok()?;
+            *data.first()?
+        };
+        self.reader.consume(1);
+        if b == b'\n' {
+            self.line += 1;
+        }
+        Some(b)
+    }
+
+    pub fn next_element(&mut self) -> Option<Element> {
+        if self.done {
+            return None;
+        }
+        if !self.started {
+            loop {
+                match self.byte() {
+                    Some(b'[') => break,
+                    Some(b) if b.is_ascii_whitespace() => continue,
+                    _ => {
+                        self.done = true;
+                        return Some(Element::Error("expected '['".into(), self.line));
+                    }
+                }
+            }
+            self.started = true;
+        }
+        self.buf.clear();
+        let (mut depth, mut in_str, mut esc) = (0i32, false, false);
+        let mut start_line = self.line;
+        loop {
+            let Some(b) = self.byte() else {
+                self.done = true;
+                return if self.buf.iter().all(|b| b.is_ascii_whitespace()) {
+                    None
+                } else {
+                    Some(Element::Error("unexpected end of file".into(), start_line))
+                };
+            };
+            if in_str {
+                self.buf.push(b);
+                if esc {
+                    esc = false;
+                } else if b == b'\\' {
+                    esc = true;
+                } else if b == b'"' {
+                    in_str = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_str = true,
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' if depth > 0 => depth -= 1,
+                b']' => {
+                    // End of the top-level array.
+                    self.done = true;
+                    return if self.buf.iter().all(|b| b.is_ascii_whitespace()) {
+                        None
+                    } else {
+                        trim_end(&mut self.buf);
+                        Some(Element::Item(std::mem::take(&mut self.buf), start_line))
+                    };
+                }
+                b',' if depth == 0 => {
+                    trim_end(&mut self.buf);
+                    return Some(Element::Item(std::mem::take(&mut self.buf), start_line));
+                }
+                _ => {}
+            }
+            if self.buf.is_empty() && b.is_ascii_whitespace() {
+                start_line = self.line;
+                continue;
+            }
+            self.buf.push(b);
+        }
+    }
+}
+
+fn trim_end(buf: &mut Vec<u8>) {
+    while buf.last().is_some_and(|b| b.is_ascii_whitespace()) {
+        buf.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_nested_elements() {
+        let data = b" [[1,\"a,]\",null],\n [2, {\"x\":[3]}] ]";
+        let mut s = JsonArrayStream::new(&data[..]);
+        let mut items = vec![];
+        while let Some(e) = s.next_element() {
+            match e {
+                Element::Item(b, line) => items.push((String::from_utf8(b).unwrap(), line)),
+                Element::Error(m, _) => panic!("{m}"),
+            }
+        }
+        assert_eq!(
+            items,
+            vec![
+                ("[1,\"a,]\",null]".to_string(), 1),
+                ("[2, {\"x\":[3]}]".to_string(), 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn truncated_is_an_error() {
+        let mut s = JsonArrayStream::new(&b"[[1,2],[3"[..]);
+        assert!(matches!(s.next_element(), Some(Element::Item(..))));
+        assert!(matches!(s.next_element(), Some(Element::Error(..))));
+        assert!(s.next_element().is_none());
+    }
+}

@@ -1,0 +1,165 @@
+//! Readers for recorded market data and (later) live venue parsers.
+//!
+//! Every reader streams: a file is decoded as it is read (gzip or plain), never loaded whole.
+//! A malformed line becomes a [`Malformed`] record (file, line, reason) and the stream goes on.
+
+pub mod binance_csv;
+pub mod binance_ws;
+pub mod decimal;
+pub mod freqtrade;
+pub mod json_array;
+pub mod merge;
+
+use crate::domain::Trade;
+use anyhow::{bail, Context, Result};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// A line that could not be parsed. `line` is 1-based; 0 when the position is unknown.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Malformed {
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+}
+
+/// One item of a trade stream.
+pub type SourceItem = std::result::Result<Trade, Malformed>;
+
+/// A streaming source of trades in file order.
+pub trait TradeSource: Send {
+    /// Next trade, a malformed record, or `None` at the end of the file.
+    fn next_item(&mut self) -> Option<SourceItem>;
+    /// Human-readable name (the path).
+    fn name(&self) -> &str;
+}
+
+/// File formats the replay understands, detected from the file's first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// ccxt CSV `symbol,timestamp,datetime,side,price,amount,btc_volume` (La Morgia downloader).
+    BinanceCsv,
+    /// freqtrade `[[ts_ms, id, order, side, price, amount, cost], …]`.
+    FreqtradeJson,
+    /// cryptofeed capture `<recv_ts>: <json>` of Binance websocket messages (`aggTrade`, `trade`).
+    BinanceWsCapture,
+}
+
+const DATA_SUFFIXES: &[&str] = &[
+    ".csv",
+    ".csv.gz",
+    ".json",
+    ".json.gz",
+    ".txt",
+    ".txt.gz",
+    ".jsonl",
+    ".jsonl.gz",
+];
+
+/// Expands `--data` arguments (files, folders, globs) into a sorted, de-duplicated list of files.
+/// Folders are searched recursively for data suffixes (`.csv[.gz]`, `.json[.gz]`, `.txt[.gz]`,
+/// `.jsonl[.gz]`). Errors when an argument matches nothing.
+pub fn expand_paths(specs: &[String]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for spec in specs {
+        let p = Path::new(spec);
+        let before = out.len();
+        if p.is_dir() {
+            collect_dir(p, &mut out)?;
+        } else if p.is_file() {
+            out.push(p.to_path_buf());
+        } else {
+            for entry in glob::glob(spec).with_context(|| format!("bad glob pattern {spec:?}"))? {
+                let e = entry?;
+                if e.is_dir() {
+                    collect_dir(&e, &mut out)?;
+                } else {
+                    out.push(e);
+                }
+            }
+        }
+        if out.len() == before {
+            bail!("--data {spec:?} matches no data file");
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read folder {}", dir.display()))?
+        .collect::<std::io::Result<_>>()?;
+    entries.sort_by_key(|e| e.path());
+    for e in entries {
+        let path = e.path();
+        if path.is_dir() {
+            collect_dir(&path, out)?;
+        } else {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if DATA_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+                out.push(path);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens a file as a buffered byte stream, gunzipping when it starts with the gzip magic.
+pub fn open_reader(path: &Path) -> Result<Box<dyn BufRead + Send>> {
+    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut magic = [0u8; 2];
+    let n = f.read(&mut magic)?;
+    let f = File::open(path)?;
+    if n == 2 && magic == [0x1f, 0x8b] {
+        let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(128 * 1024, f));
+        Ok(Box::new(BufReader::with_capacity(128 * 1024, gz)))
+    } else {
+        Ok(Box::new(BufReader::with_capacity(128 * 1024, f)))
+    }
+}
+
+/// Detects the format from the first bytes of the decoded stream (without consuming them).
+pub fn detect_format(reader: &mut dyn BufRead, name: &str) -> Result<Format> {
+    let head = reader.fill_buf()?;
+    let head = String::from_utf8_lossy(&head[..head.len().min(512)]);
+    let first_line = head.lines().next().unwrap_or("");
+    if first_line.starts_with("symbol,timestamp,datetime,side,price,amount") {
+        Ok(Format::BinanceCsv)
+    } else if head.trim_start().starts_with('[') {
+        Ok(Format::FreqtradeJson)
+    } else if first_line.contains(" <-> ")
+        || first_line
+            .split_once(": {")
+            .is_some_and(|(ts, _)| ts.parse::<f64>().is_ok())
+    {
+        Ok(Format::BinanceWsCapture)
+    } else {
+        bail!(
+            "{name}: unknown data format (expected a Binance trades CSV, a freqtrade trades JSON \
+             or a cryptofeed Binance websocket capture); first line: {:?}",
+            first_line.chars().take(80).collect::<String>()
+        )
+    }
+}
+
+/// Opens one data file as a trade source, detecting its format.
+pub fn open_source(path: &Path) -> Result<Box<dyn TradeSource>> {
+    let name = path.display().to_string();
+    let mut reader = open_reader(path)?;
+    let format = detect_format(&mut *reader, &name)?;
+    Ok(match format {
+        Format::BinanceCsv => Box::new(binance_csv::BinanceCsvSource::new(reader, name)?),
+        Format::FreqtradeJson => Box::new(freqtrade::FreqtradeSource::new(reader, name)?),
+        Format::BinanceWsCapture => Box::new(binance_ws::CaptureSource::new(reader, name)),
+    })
+}
+
+/// Folder of the shared data: `SMARTFLOW_DATA`, else `../shared/data` from the crate root.
+pub fn shared_data_dir() -> PathBuf {
+    std::env::var_os("SMARTFLOW_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
+}

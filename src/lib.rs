@@ -1,0 +1,15 @@
+//! smartflow: an autonomous crypto trading agent with a pure, deterministic core inside thin
+//! supervised actors. See `README.md` and `../shared/DESIGN.md`.
+
+pub mod actors;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod execution;
+pub mod features;
+pub mod feeds;
+pub mod pipeline;
+pub mod replay;
+pub mod risk;
+pub mod store;
+pub mod strategies;

@@ -1,0 +1,237 @@
+//! smartflow command line.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use smartflow::cli::log as logcmd;
+use smartflow::config::Config;
+use smartflow::pipeline::Fault;
+use smartflow::replay::{run_replay, ReplayOptions, ReplaySummary};
+use smartflow::store::Store;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+
+/// Autonomous crypto trading agent: detects pre-pump moves, runs them through risk controls into
+/// paper orders, and keeps a decision log of why every signal was taken or refused.
+///
+/// Money is exact decimal in the quote currency of the pairs; the core runs on event time, so the
+/// same data and config always give the same decision log.
+#[derive(Parser)]
+#[command(name = "smartflow", version, propagate_version = true)]
+struct Cli {
+    /// Config file (TOML); defaults to the built-in copy of config/default.toml.
+    #[arg(long, global = true, env = "SMARTFLOW_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// State folder holding the store (decision log, positions) and run summaries.
+    #[arg(
+        long,
+        global = true,
+        env = "SMARTFLOW_STATE",
+        default_value = "state",
+        value_name = "DIR"
+    )]
+    state: PathBuf,
+    /// Log level filter for diagnostics on stderr (e.g. info, debug, smartflow=debug).
+    #[arg(long, global = true, env = "SMARTFLOW_LOG", default_value = "warn")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay recorded trades through the pipeline into paper trades and a decision log.
+    ///
+    /// Reads Binance trade CSVs (ccxt layout), freqtrade trade JSON and cryptofeed Binance
+    /// websocket captures, gzip or plain, merged in event-time order. Replaces the decision log in
+    /// the state folder (or continues an interrupted run with --resume), then prints a summary and
+    /// writes it to <state>/replay-summary.{json,md}.
+    Replay(ReplayArgs),
+    /// Review the decision log: list records (default), `show ID` or `export` as JSONL.
+    Log(LogArgs),
+    /// Print the config in effect (defaults merged with --config) as TOML.
+    Config,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Data files, folders (searched recursively) or globs, e.g. ../shared/data/binance_pumps/trades.
+    #[arg(long, required = true, num_args = 1.., value_name = "PATHS")]
+    data: Vec<String>,
+    /// Continue the interrupted run in the state folder instead of starting afresh.
+    #[arg(long)]
+    resume: bool,
+    /// Fault injection: panic once in STAGE at global event index N (features, detector,
+    /// strategy, risk, executor); the supervisor restarts the actor and the run continues.
+    #[arg(long, value_name = "STAGE@N")]
+    inject_panic: Option<String>,
+    /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct LogArgs {
+    #[command(subcommand)]
+    action: Option<LogAction>,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Show only the newest N matching records.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+}
+
+#[derive(Args, Clone)]
+struct FilterArgs {
+    /// Only this instrument, e.g. GNT/BTC.
+    #[arg(long, global = true)]
+    instrument: Option<String>,
+    /// Only these kinds: signal, intent, verdict, order, fill, exit (repeat or comma-separate).
+    #[arg(long, global = true)]
+    kind: Vec<String>,
+    /// From this event time (inclusive): Unix ms, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ.
+    #[arg(long, global = true)]
+    from: Option<String>,
+    /// Up to this event time (exclusive).
+    #[arg(long, global = true)]
+    to: Option<String>,
+    /// Only refused decisions (refused verdicts, signals the strategy skipped).
+    #[arg(long, global = true)]
+    refused: bool,
+}
+
+#[derive(Subcommand)]
+enum LogAction {
+    /// Print one decision's whole chain (signal → intent → verdict → orders → fills → exit)
+    /// with the feature values and score drivers behind it.
+    Show {
+        /// Any record id of the chain, e.g. sig-3, ver-2, ord-5, fil-9, exi-1.
+        id: String,
+    },
+    /// Write the matching records as JSONL to stdout, one per line.
+    Export,
+}
+
+fn print_summary(s: &ReplaySummary) {
+    println!(
+        "replay finished: {} events from {} files in {:.2} s ({:.0} events/s)",
+        s.events, s.files, s.wall_secs, s.events_per_sec
+    );
+    println!(
+        "  malformed lines {}   duplicates dropped {}   out of order {}",
+        s.malformed_lines, s.duplicates_dropped, s.out_of_order
+    );
+    for m in &s.malformed_examples {
+        println!("    {}:{}: {}", m.file, m.line, m.reason);
+    }
+    println!(
+        "  signals {} (skipped by strategy {})   intents {}   approved {}   refused {}",
+        s.signals, s.signals_skipped_by_strategy, s.intents, s.approved, s.refused
+    );
+    for (k, v) in &s.refusals_by_reason {
+        println!("    refused {k}: {v}");
+    }
+    println!(
+        "  orders {}   fills {}   round trips {}   win rate {}",
+        s.orders,
+        s.fills,
+        s.round_trips,
+        s.win_rate
+            .map(|w| format!("{:.1} %", w * 100.0))
+            .unwrap_or_else(|| "n/a".into())
+    );
+    println!(
+        "  PnL after fees {} {}   (realized {}, unrealized {}, fees {})",
+        s.pnl_after_fees, s.quote, s.realized_pnl, s.unrealized_pnl, s.fees
+    );
+    println!(
+        "  max drawdown {} %   final equity {} {}   open positions {}",
+        s.max_drawdown_pct, s.final_equity, s.quote, s.open_positions
+    );
+    let restarts: u64 = s.restarts.values().sum();
+    if restarts > 0 {
+        println!("  actor restarts: {:?}", s.restarts);
+    }
+    println!(
+        "  decision log: {} records in {}/smartflow.redb (see `smartflow log`)",
+        s.records, s.state
+    );
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Config => {
+            print!("{}", toml::to_string_pretty(&config)?);
+        }
+        Command::Replay(a) => {
+            let fault = match &a.inject_panic {
+                Some(s) => Fault::parse(s).map_err(anyhow::Error::msg)?,
+                None => Fault::default(),
+            };
+            let summary = run_replay(ReplayOptions {
+                data: a.data,
+                config,
+                state_dir: cli.state.clone(),
+                fault,
+                resume: a.resume,
+                progress: !a.quiet && std::io::stderr().is_terminal(),
+            })?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print_summary(&summary);
+            }
+        }
+        Command::Log(a) => {
+            if !cli.state.join("smartflow.redb").exists() {
+                anyhow::bail!(
+                    "no store in {} (run `smartflow replay` first, or pass --state)",
+                    cli.state.display()
+                );
+            }
+            let store = Store::open(&cli.state).context("cannot open the store")?;
+            let f = a.filter;
+            let filter = logcmd::Filter::parse(
+                f.instrument,
+                &f.kind,
+                f.from.as_deref(),
+                f.to.as_deref(),
+                f.refused,
+            )?;
+            let stdout = std::io::stdout();
+            let mut out = BufWriter::new(stdout.lock());
+            match a.action {
+                None => {
+                    let n = logcmd::list(&store, &filter, a.limit, &mut out)?;
+                    if n == 0 {
+                        writeln!(out, "(no matching records)")?;
+                    }
+                }
+                Some(LogAction::Show { id }) => logcmd::show(&store, &id, &mut out)?,
+                Some(LogAction::Export) => {
+                    logcmd::export(&store, &filter, &mut out)?;
+                }
+            }
+            out.flush()?;
+        }
+    }
+    Ok(())
+}

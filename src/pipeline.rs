@@ -1,0 +1,593 @@
+//! The pure stages of the trading pipeline and the batch they pass along.
+//!
+//! Each stage is synchronous, deterministic code on event time; actors (src/actors) only move
+//! batches between stages, supervise them and persist the journal. A [`Batch`] collects what each
+//! stage adds (feature snapshots, signals, approved orders, decision records), indexed by the
+//! position of the event that caused it, so the executor sees market events and orders in one
+//! exact order.
+
+use crate::domain::Instrument;
+use crate::domain::{Order, OrderType, Trade};
+use crate::execution::{ApprovedOrder, BrokerEvent, PaperBroker, PortfolioView};
+use crate::features::{FeatureConfig, FeatureSnapshot, FeatureWindow};
+use crate::risk::RiskManager;
+use crate::store::{Record, RecordKind};
+use crate::strategies::detector::{Detector, Signal};
+use crate::strategies::prepump::{OrderIntent, PrePumpStrategy};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// A run of consecutive market events and everything the stages derived from them.
+#[derive(Default)]
+pub struct Batch {
+    /// 0, 1, 2, … in stream order.
+    pub seq: u64,
+    /// Global index of `events[0]` in the merged stream.
+    pub first_index: u64,
+    pub events: Vec<Trade>,
+    pub snapshots: Vec<(u32, FeatureSnapshot)>,
+    pub signals: Vec<(u32, Signal)>,
+    pub intents: Vec<(u32, OrderIntent)>,
+    pub approved: Vec<(u32, ApprovedOrder)>,
+    pub records: Vec<Record>,
+    /// The broker's state after this batch (JSON), for the store.
+    pub executor_state: Option<Vec<u8>>,
+    /// Final broker state, on the last batch only.
+    pub final_broker: Option<Box<PaperBroker>>,
+    /// True on the stream's last batch (possibly with no events).
+    pub last: bool,
+    /// Released when the batch is dropped (flow control between feed and journal).
+    pub guard: Option<Box<dyn Send>>,
+}
+
+/// Lengths of a batch's outputs, to undo a stage's partial work after a panic.
+#[derive(Clone, Copy)]
+pub struct Mark {
+    snapshots: usize,
+    signals: usize,
+    intents: usize,
+    approved: usize,
+    records: usize,
+    has_state: bool,
+}
+
+impl Batch {
+    pub fn mark(&self) -> Mark {
+        Mark {
+            snapshots: self.snapshots.len(),
+            signals: self.signals.len(),
+            intents: self.intents.len(),
+            approved: self.approved.len(),
+            records: self.records.len(),
+            has_state: self.executor_state.is_some(),
+        }
+    }
+    pub fn rollback(&mut self, m: Mark) {
+        self.snapshots.truncate(m.snapshots);
+        self.signals.truncate(m.signals);
+        self.intents.truncate(m.intents);
+        self.approved.truncate(m.approved);
+        self.records.truncate(m.records);
+        if !m.has_state {
+            self.executor_state = None;
+            self.final_broker = None;
+        }
+    }
+}
+
+/// Fault injection for tests and simulations: panic once in `stage` at global event `index`.
+#[derive(Clone, Default)]
+pub struct Fault {
+    target: Option<(String, u64)>,
+    fired: Arc<AtomicBool>,
+}
+
+impl Fault {
+    pub fn new(stage: &str, index: u64) -> Self {
+        Self {
+            target: Some((stage.to_string(), index)),
+            fired: Arc::new(AtomicBool::new(false)),
+        }
+    }
+    /// Parses `STAGE@EVENT_INDEX`, e.g. `features@100000`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (stage, idx) = s
+            .split_once('@')
+            .ok_or_else(|| format!("--inject-panic {s:?}: want STAGE@EVENT_INDEX"))?;
+        if !STAGES.contains(&stage) {
+            return Err(format!(
+                "--inject-panic {s:?}: unknown stage {stage:?}; stages: {}",
+                STAGES.join(", ")
+            ));
+        }
+        let idx = idx
+            .parse()
+            .map_err(|_| format!("--inject-panic {s:?}: bad event index"))?;
+        Ok(Self::new(stage, idx))
+    }
+    #[inline]
+    pub fn check(&self, stage: &str, index: u64) {
+        if let Some((s, i)) = &self.target {
+            if *i == index && s == stage && !self.fired.swap(true, Ordering::SeqCst) {
+                panic!("injected fault in {stage} at event {index}");
+            }
+        }
+    }
+    pub fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+}
+
+/// Stage names, in pipeline order.
+pub const STAGES: &[&str] = &["features", "detector", "strategy", "risk", "executor"];
+
+/// A pure pipeline stage.
+pub trait Stage: Send + Unpin + 'static {
+    const NAME: &'static str;
+    /// Gated stages process batch `n` only after the broker's view of batch `n − 1`.
+    const GATED: bool = false;
+    type Saved: Send + Unpin;
+    /// Saves what `process` may change, so a panic can be undone.
+    fn save(&self, batch: &Batch) -> Self::Saved;
+    fn restore(&mut self, saved: Self::Saved);
+    /// Adds this stage's outputs to the batch; the executor returns the portfolio view.
+    fn process(&mut self, batch: &mut Batch, fault: &Fault) -> Option<PortfolioView>;
+    fn on_feedback(&mut self, _v: &PortfolioView) {}
+}
+
+// ---------------------------------------------------------------- features
+
+pub struct FeatureStage {
+    cfg: FeatureConfig,
+    windows: HashMap<Instrument, FeatureWindow>,
+}
+
+impl FeatureStage {
+    pub fn new(cfg: FeatureConfig) -> Self {
+        Self {
+            cfg,
+            windows: HashMap::new(),
+        }
+    }
+}
+
+impl Stage for FeatureStage {
+    const NAME: &'static str = "features";
+    /// Windows of the instruments in the batch (None: did not exist yet).
+    type Saved = Vec<(Instrument, Option<FeatureWindow>)>;
+
+    fn save(&self, batch: &Batch) -> Self::Saved {
+        let mut seen: Vec<Instrument> = Vec::new();
+        for t in &batch.events {
+            if !seen.contains(&t.instrument) {
+                seen.push(t.instrument.clone());
+            }
+        }
+        seen.into_iter()
+            .map(|i| {
+                let w = self.windows.get(&i).cloned();
+                (i, w)
+            })
+            .collect()
+    }
+    fn restore(&mut self, saved: Self::Saved) {
+        for (i, w) in saved {
+            match w {
+                Some(w) => self.windows.insert(i, w),
+                None => self.windows.remove(&i),
+            };
+        }
+    }
+    fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
+        for (i, t) in b.events.iter().enumerate() {
+            fault.check(Self::NAME, b.first_index + i as u64);
+            let w = match self.windows.get_mut(&t.instrument) {
+                Some(w) => w,
+                None => self
+                    .windows
+                    .entry(t.instrument.clone())
+                    .or_insert_with(|| FeatureWindow::new(&self.cfg)),
+            };
+            if let Some(s) = w.update(t) {
+                b.snapshots.push((i as u32, s));
+            }
+        }
+        None
+    }
+}
+
+// ---------------------------------------------------------------- detector
+
+pub struct DetectorStage {
+    det: Detector,
+}
+
+impl DetectorStage {
+    pub fn new(det: Detector) -> Self {
+        Self { det }
+    }
+}
+
+fn signal_record(s: &Signal, threshold: f64) -> Record {
+    let features: BTreeMap<String, f64> = s.features.named().into_iter().collect();
+    let mut r = Record::new(
+        s.id.clone(),
+        RecordKind::Signal,
+        s.ts_ms,
+        s.instrument.as_str(),
+    );
+    r.signal_id = Some(s.id.clone());
+    r.detail = json!({
+        "detector": "rules",
+        "score": s.score,
+        "threshold": threshold,
+        "price": s.price,
+        "drivers": s.drivers,
+        "features": features,
+    });
+    r
+}
+
+impl Stage for DetectorStage {
+    const NAME: &'static str = "detector";
+    type Saved = Detector;
+    fn save(&self, _: &Batch) -> Detector {
+        self.det.clone()
+    }
+    fn restore(&mut self, s: Detector) {
+        self.det = s;
+    }
+    fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
+        for (i, s) in &b.snapshots {
+            fault.check(Self::NAME, b.first_index + *i as u64);
+            if let Some(sig) = self.det.on_snapshot(&b.events[*i as usize], s) {
+                b.records.push(signal_record(&sig, self.det.cfg.threshold));
+                b.signals.push((*i, sig));
+            }
+        }
+        None
+    }
+}
+
+// ---------------------------------------------------------------- strategy
+
+pub struct StrategyStage {
+    strat: PrePumpStrategy,
+}
+
+impl StrategyStage {
+    pub fn new(strat: PrePumpStrategy) -> Self {
+        Self { strat }
+    }
+}
+
+impl Stage for StrategyStage {
+    const NAME: &'static str = "strategy";
+    const GATED: bool = true;
+    type Saved = PrePumpStrategy;
+    fn save(&self, _: &Batch) -> PrePumpStrategy {
+        self.strat.clone()
+    }
+    fn restore(&mut self, s: PrePumpStrategy) {
+        self.strat = s;
+    }
+    fn on_feedback(&mut self, v: &PortfolioView) {
+        self.strat.on_feedback(v);
+    }
+    fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
+        for (i, sig) in &b.signals {
+            fault.check(Self::NAME, b.first_index + *i as u64);
+            match self.strat.on_signal(sig) {
+                Ok(it) => {
+                    let mut r = Record::new(
+                        it.id.clone(),
+                        RecordKind::Intent,
+                        it.ts_ms,
+                        it.instrument.as_str(),
+                    );
+                    r.signal_id = Some(sig.id.clone());
+                    r.intent_id = Some(it.id.clone());
+                    r.detail = json!({
+                        "action": "enter",
+                        "side": it.side,
+                        "qty": it.qty,
+                        "ref_price": it.ref_price,
+                        "notional": it.notional(),
+                        "reduce_only": it.reduce_only,
+                        "bracket": it.bracket,
+                    });
+                    b.records.push(r);
+                    b.intents.push((*i, it));
+                }
+                Err(reason) => {
+                    let id = format!("{}-skip", sig.id);
+                    let mut r =
+                        Record::new(id, RecordKind::Intent, sig.ts_ms, sig.instrument.as_str());
+                    r.signal_id = Some(sig.id.clone());
+                    r.refused = true;
+                    r.detail = json!({ "action": "none", "reason": reason });
+                    b.records.push(r);
+                }
+            }
+        }
+        None
+    }
+}
+
+// ---------------------------------------------------------------- risk
+
+pub struct RiskStage {
+    rm: RiskManager,
+}
+
+impl RiskStage {
+    pub fn new(rm: RiskManager) -> Self {
+        Self { rm }
+    }
+}
+
+impl Stage for RiskStage {
+    const NAME: &'static str = "risk";
+    const GATED: bool = true;
+    type Saved = RiskManager;
+    fn save(&self, _: &Batch) -> RiskManager {
+        self.rm.clone()
+    }
+    fn restore(&mut self, s: RiskManager) {
+        self.rm = s;
+    }
+    fn on_feedback(&mut self, v: &PortfolioView) {
+        self.rm.on_feedback(v);
+    }
+    fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
+        let mut next = 0;
+        for (i, t) in b.events.iter().enumerate() {
+            self.rm.on_event(t);
+            while next < b.intents.len() && b.intents[next].0 as usize == i {
+                fault.check(Self::NAME, b.first_index + i as u64);
+                let it = &b.intents[next].1;
+                let v = self.rm.check(it);
+                let mut r = Record::new(
+                    v.id.clone(),
+                    RecordKind::Verdict,
+                    v.ts_ms,
+                    v.instrument.as_str(),
+                );
+                r.signal_id = Some(it.signal_id.clone());
+                r.intent_id = Some(it.id.clone());
+                r.verdict_id = Some(v.id.clone());
+                r.refused = !v.approved;
+                r.detail = json!({
+                    "decision": if v.approved { "approved" } else { "refused" },
+                    "qty": v.qty,
+                    "notional": v.notional,
+                    "requested_qty": it.qty,
+                    "resized": v.resized,
+                    "reasons": v.reasons,
+                    "trading_state": v.trading_state,
+                });
+                b.records.push(r);
+                if v.approved {
+                    b.approved.push((
+                        i as u32,
+                        ApprovedOrder {
+                            intent: it.clone(),
+                            verdict_id: v.id.clone(),
+                            qty: v.qty,
+                        },
+                    ));
+                }
+                next += 1;
+            }
+        }
+        None
+    }
+}
+
+// ---------------------------------------------------------------- executor
+
+pub struct ExecStage {
+    broker: PaperBroker,
+    events: Vec<BrokerEvent>,
+}
+
+impl ExecStage {
+    pub fn new(broker: PaperBroker) -> Self {
+        Self {
+            broker,
+            events: Vec::new(),
+        }
+    }
+}
+
+fn order_detail(o: &Order, event: &str) -> serde_json::Value {
+    let (limit, trigger) = match o.order_type {
+        OrderType::Limit { price } => (Some(price), None),
+        OrderType::Stop { trigger } => (None, Some(trigger)),
+        OrderType::Market => (None, None),
+    };
+    json!({
+        "event": event,
+        "side": o.side,
+        "type": match o.order_type { OrderType::Market => "market", OrderType::Limit { .. } => "limit", OrderType::Stop { .. } => "stop" },
+        "limit_price": limit,
+        "trigger_price": trigger,
+        "qty": o.qty,
+        "filled_qty": o.filled_qty,
+        "purpose": o.purpose,
+        "reduce_only": o.reduce_only,
+        "status": o.status,
+        "active_from_ms": o.active_from_ms,
+    })
+}
+
+/// Turns broker events into decision records at event time `ts`.
+pub fn broker_records(evs: &[BrokerEvent], ts: i64, out: &mut Vec<Record>) {
+    for e in evs {
+        let (id, kind, instrument, links, order_id, parent, detail) = match e {
+            BrokerEvent::OrderNew { order, links } => (
+                order.id.clone(),
+                RecordKind::Order,
+                &order.instrument,
+                links,
+                Some(order.id.clone()),
+                order.parent_order_id.clone(),
+                order_detail(order, "new"),
+            ),
+            BrokerEvent::OrderTriggered {
+                order,
+                links,
+                trade_price,
+            } => {
+                let mut d = order_detail(order, "triggered");
+                d["trade_price"] = json!(trade_price);
+                (
+                    format!("{}#triggered", order.id),
+                    RecordKind::Order,
+                    &order.instrument,
+                    links,
+                    Some(order.id.clone()),
+                    order.parent_order_id.clone(),
+                    d,
+                )
+            }
+            BrokerEvent::OrderDone {
+                order,
+                links,
+                reason,
+            } => {
+                let ev = if reason.starts_with("expired") {
+                    "expired"
+                } else {
+                    "canceled"
+                };
+                let mut d = order_detail(order, ev);
+                d["reason"] = json!(reason);
+                (
+                    format!("{}#{ev}", order.id),
+                    RecordKind::Order,
+                    &order.instrument,
+                    links,
+                    Some(order.id.clone()),
+                    order.parent_order_id.clone(),
+                    d,
+                )
+            }
+            BrokerEvent::Fill {
+                fill,
+                purpose,
+                links,
+            } => (
+                fill.id.clone(),
+                RecordKind::Fill,
+                &fill.instrument,
+                links,
+                Some(fill.order_id.clone()),
+                links.entry_order_id.clone().filter(|e| *e != fill.order_id),
+                json!({
+                    "side": fill.side,
+                    "price": fill.price,
+                    "qty": fill.qty,
+                    "notional": fill.price * fill.qty,
+                    "fee": fill.fee,
+                    "liquidity": fill.liquidity,
+                    "purpose": purpose,
+                }),
+            ),
+            BrokerEvent::Exit {
+                id,
+                round_trip: rt,
+                reason,
+                links,
+            } => (
+                id.clone(),
+                RecordKind::Exit,
+                &rt.instrument,
+                links,
+                Some(rt.entry_order_id.clone()),
+                None,
+                json!({
+                    "reason": reason,
+                    "pnl": rt.pnl,
+                    "fees": rt.fees,
+                    "avg_entry_price": rt.avg_entry_price,
+                    "opened_ts_ms": rt.opened_ts_ms,
+                    "hold_ms": rt.closed_ts_ms - rt.opened_ts_ms,
+                }),
+            ),
+        };
+        let mut r = Record::new(id, kind, ts, instrument.as_str());
+        if let BrokerEvent::OrderNew { order, .. } = e {
+            r.ts_ms = order.created_ts_ms;
+        }
+        if let BrokerEvent::Fill { fill, .. } = e {
+            r.ts_ms = fill.ts_ms;
+        }
+        r.signal_id = links.signal_id.clone();
+        r.intent_id = links.intent_id.clone();
+        r.verdict_id = links.verdict_id.clone();
+        r.order_id = order_id;
+        r.parent_order_id = parent;
+        r.detail = detail;
+        out.push(r);
+    }
+}
+
+impl Stage for ExecStage {
+    const NAME: &'static str = "executor";
+    type Saved = PaperBroker;
+    fn save(&self, _: &Batch) -> PaperBroker {
+        self.broker.clone()
+    }
+    fn restore(&mut self, s: PaperBroker) {
+        self.broker = s;
+    }
+    fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
+        let mut next = 0;
+        for (i, t) in b.events.iter().enumerate() {
+            fault.check(Self::NAME, b.first_index + i as u64);
+            self.events.clear();
+            self.broker.on_trade(t, &mut self.events);
+            while next < b.approved.len() && b.approved[next].0 as usize == i {
+                self.broker
+                    .place_entry(&b.approved[next].1, t.ts_ms, &mut self.events);
+                next += 1;
+            }
+            if !self.events.is_empty() {
+                let ts = self.broker.clock();
+                broker_records(&self.events, ts, &mut b.records);
+            }
+        }
+        b.executor_state = serde_json::to_vec(&self.broker).ok();
+        if b.last {
+            b.final_broker = Some(Box::new(self.broker.clone()));
+        }
+        Some(self.broker.view(b.seq))
+    }
+}
+
+/// Runs all stages on one batch in order without actors (tests and tools): the same core the
+/// actors run, with the same feedback rule (strategy and risk see the previous batch's view).
+pub struct SyncPipeline {
+    pub features: FeatureStage,
+    pub detector: DetectorStage,
+    pub strategy: StrategyStage,
+    pub risk: RiskStage,
+    pub exec: ExecStage,
+}
+
+impl SyncPipeline {
+    pub fn run(&mut self, b: &mut Batch) {
+        let f = Fault::default();
+        self.features.process(b, &f);
+        self.detector.process(b, &f);
+        self.strategy.process(b, &f);
+        self.risk.process(b, &f);
+        if let Some(v) = self.exec.process(b, &f) {
+            self.strategy.on_feedback(&v);
+            self.risk.on_feedback(&v);
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! `smartflow replay`: recorded trades → supervised actors → paper trades and a decision log.
+
+use crate::actors::feed::{Chunk, FeedActor};
+use crate::actors::journal::JournalActor;
+use crate::actors::stage::StageActor;
+use crate::actors::Wire;
+use crate::config::Config;
+use crate::execution::PaperBroker;
+use crate::feeds::merge::{MergeStats, MergedStream};
+use crate::feeds::{expand_paths, open_source, Malformed};
+use crate::pipeline::{DetectorStage, ExecStage, Fault, FeatureStage, RiskStage, StrategyStage};
+use crate::risk::RiskManager;
+use crate::store::{Store, META_RUN, META_SUMMARY};
+use crate::strategies::detector::Detector;
+use crate::strategies::prepump::PrePumpStrategy;
+use actix::prelude::*;
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// What the journal counted while the run went by.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct JournalCounters {
+    pub events: u64,
+    pub records: u64,
+    pub signals: u64,
+    pub skipped_signals: u64,
+    pub intents: u64,
+    pub approved: u64,
+    pub refused: u64,
+    pub orders: u64,
+    pub fills: u64,
+    pub exits: u64,
+    pub refusals_by_reason: BTreeMap<String, u64>,
+}
+
+type Outcome = std::result::Result<(JournalCounters, Option<Box<PaperBroker>>), String>;
+
+/// Shared by the actors of one run: completion, fatal errors, restart counters.
+pub struct RunControl {
+    done: Mutex<Option<tokio::sync::oneshot::Sender<Outcome>>>,
+    restarts: Mutex<BTreeMap<&'static str, Arc<AtomicU64>>>,
+}
+
+impl RunControl {
+    pub fn new(tx: tokio::sync::oneshot::Sender<Outcome>) -> Self {
+        Self {
+            done: Mutex::new(Some(tx)),
+            restarts: Mutex::new(BTreeMap::new()),
+        }
+    }
+    pub fn finish(&self, c: JournalCounters, broker: Option<Box<PaperBroker>>) {
+        if let Some(tx) = self.done.lock().expect("not poisoned").take() {
+            let _ = tx.send(Ok((c, broker)));
+        }
+    }
+    pub fn fail(&self, msg: String) {
+        tracing::error!("run failed: {msg}");
+        if let Some(tx) = self.done.lock().expect("not poisoned").take() {
+            let _ = tx.send(Err(msg));
+        }
+    }
+    pub fn restart_counter(&self, name: &'static str) -> Arc<AtomicU64> {
+        self.restarts
+            .lock()
+            .expect("not poisoned")
+            .entry(name)
+            .or_default()
+            .clone()
+    }
+    pub fn restarts(&self) -> BTreeMap<String, u64> {
+        self.restarts
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.load(Ordering::SeqCst)))
+            .collect()
+    }
+}
+
+/// Options of one replay.
+pub struct ReplayOptions {
+    pub data: Vec<String>,
+    pub config: Config,
+    pub state_dir: PathBuf,
+    pub fault: Fault,
+    /// Continue an interrupted run in `state_dir`: the deterministic pipeline re-derives the
+    /// prefix and the journal skips the records it already holds.
+    pub resume: bool,
+    pub progress: bool,
+}
+
+/// The replay's summary (also written as `replay-summary.json` / `.md` in the state folder).
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplaySummary {
+    pub files: usize,
+    pub events: u64,
+    pub wall_secs: f64,
+    pub events_per_sec: f64,
+    pub malformed_lines: u64,
+    pub malformed_examples: Vec<Malformed>,
+    pub duplicates_dropped: u64,
+    pub out_of_order: u64,
+    pub signals: u64,
+    pub signals_skipped_by_strategy: u64,
+    pub intents: u64,
+    pub approved: u64,
+    pub refused: u64,
+    pub refusals_by_reason: BTreeMap<String, u64>,
+    pub orders: u64,
+    pub fills: u64,
+    pub round_trips: u64,
+    pub wins: u64,
+    /// Winning round trips / round trips; null without round trips.
+    pub win_rate: Option<f64>,
+    pub quote: String,
+    pub starting_balance: Decimal,
+    pub final_equity: Decimal,
+    /// Final equity − starting balance (realized + unrealized, after all fees).
+    pub pnl_after_fees: Decimal,
+    pub realized_pnl: Decimal,
+    pub unrealized_pnl: Decimal,
+    pub fees: Decimal,
+    pub max_drawdown_pct: Decimal,
+    pub open_positions: usize,
+    pub restarts: BTreeMap<String, u64>,
+    pub records: u64,
+    pub state: String,
+}
+
+impl ReplaySummary {
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::from("# smartflow replay summary\n\n| metric | value |\n|---|---|\n");
+        let mut row = |k: &str, v: String| s.push_str(&format!("| {k} | {v} |\n"));
+        row("files", self.files.to_string());
+        row("events", self.events.to_string());
+        row("wall time", format!("{:.2} s", self.wall_secs));
+        row("events/s", format!("{:.0}", self.events_per_sec));
+        row("malformed lines", self.malformed_lines.to_string());
+        row("duplicates dropped", self.duplicates_dropped.to_string());
+        row("signals", self.signals.to_string());
+        row(
+            "signals skipped by strategy",
+            self.signals_skipped_by_strategy.to_string(),
+        );
+        row("intents", self.intents.to_string());
+        row(
+            "approved / refused",
+            format!("{} / {}", self.approved, self.refused),
+        );
+        row("orders", self.orders.to_string());
+        row("fills", self.fills.to_string());
+        row(
+            "round trips (wins)",
+            format!("{} ({})", self.round_trips, self.wins),
+        );
+        row(
+            "win rate",
+            self.win_rate
+                .map(|w| format!("{:.1} %", w * 100.0))
+                .unwrap_or_else(|| "n/a".into()),
+        );
+        row(
+            "PnL after fees",
+            format!("{} {}", self.pnl_after_fees, self.quote),
+        );
+        row("fees", format!("{} {}", self.fees, self.quote));
+        row("max drawdown", format!("{} %", self.max_drawdown_pct));
+        row(
+            "final equity",
+            format!("{} {}", self.final_equity, self.quote),
+        );
+        row("open positions", self.open_positions.to_string());
+        for (k, v) in &self.refusals_by_reason {
+            row(&format!("refused: {k}"), v.to_string());
+        }
+        for (k, v) in &self.restarts {
+            if *v > 0 {
+                row(&format!("restarts: {k}"), v.to_string());
+            }
+        }
+        s
+    }
+}
+
+/// Runs a replay to completion.
+pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
+    let cfg = opts.config.clone();
+    let paths = expand_paths(&opts.data)?;
+    let sources = paths
+        .iter()
+        .map(|p| open_source(p))
+        .collect::<Result<Vec<_>>>()?;
+    let store = Arc::new(Store::open(&opts.state_dir)?);
+    let skip_records = if opts.resume {
+        match store.meta(META_RUN)?.as_deref() {
+            Some(b"running") => store.len()?,
+            Some(_) => bail!(
+                "nothing to resume in {}: the last run completed",
+                opts.state_dir.display()
+            ),
+            None => bail!(
+                "nothing to resume in {}: no run recorded",
+                opts.state_dir.display()
+            ),
+        }
+    } else {
+        store.clear()?;
+        0
+    };
+    store.append(&[], &[(META_RUN, b"running".to_vec())])?;
+
+    let progress = if opts.progress {
+        let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {human_pos} events  {per_sec}  {elapsed}  {msg}",
+            )
+            .expect("valid template"),
+        );
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let started = Instant::now();
+    let batch_size = cfg.replay.batch_size;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(4);
+    let reader = std::thread::Builder::new()
+        .name("smartflow-reader".into())
+        .spawn(move || -> MergeStats {
+            let mut merged = MergedStream::new(sources);
+            loop {
+                let chunk: Vec<_> = merged.by_ref().take(batch_size).collect();
+                let end = chunk.len() < batch_size;
+                if !chunk.is_empty() && tx.blocking_send(Some(chunk)).is_err() {
+                    break;
+                }
+                if end {
+                    let _ = tx.blocking_send(None);
+                    break;
+                }
+            }
+            merged.stats
+        })
+        .context("cannot start the reader thread")?;
+
+    let broker = PaperBroker::new(cfg.execution.clone(), &cfg.portfolio);
+    let rm = RiskManager::new(
+        cfg.risk.clone(),
+        &cfg.portfolio.quote,
+        cfg.portfolio.starting_balance,
+    );
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let control = Arc::new(RunControl::new(done_tx));
+    let fault = opts.fault.clone();
+    let journal_store = store.clone();
+    let pb = progress.clone();
+    let ctl = control.clone();
+    let outcome: Outcome = System::new().block_on(async move {
+        let c = ctl;
+        let journal = JournalActor::new(
+            journal_store,
+            cfg.replay.journal_flush_records,
+            skip_records,
+            c.clone(),
+            pb,
+        )
+        .start();
+        let (f, cc) = (fault.clone(), c.clone());
+        let exec = Supervisor::start(move |_| StageActor::new(ExecStage::new(broker), f, cc));
+        let (f, cc) = (fault.clone(), c.clone());
+        let risk = Supervisor::start(move |_| StageActor::new(RiskStage::new(rm), f, cc));
+        let (f, cc, sc) = (fault.clone(), c.clone(), cfg.strategy.clone());
+        let strat = Supervisor::start(move |_| {
+            StageActor::new(StrategyStage::new(PrePumpStrategy::new(sc)), f, cc)
+        });
+        let (f, cc, dc) = (fault.clone(), c.clone(), cfg.detector.clone());
+        let det = Supervisor::start(move |_| {
+            StageActor::new(DetectorStage::new(Detector::new(dc)), f, cc)
+        });
+        let (f, cc, fc) = (fault.clone(), c.clone(), cfg.features.clone());
+        let feat = Supervisor::start(move |_| StageActor::new(FeatureStage::new(fc), f, cc));
+        feat.do_send(Wire {
+            next: det.clone().recipient(),
+            feedback: vec![],
+        });
+        det.do_send(Wire {
+            next: strat.clone().recipient(),
+            feedback: vec![],
+        });
+        strat.do_send(Wire {
+            next: risk.clone().recipient(),
+            feedback: vec![],
+        });
+        risk.do_send(Wire {
+            next: exec.clone().recipient(),
+            feedback: vec![],
+        });
+        exec.do_send(Wire {
+            next: journal.clone().recipient(),
+            feedback: vec![strat.clone().recipient(), risk.clone().recipient()],
+        });
+        let _feed = FeedActor::new(rx, feat.clone().recipient(), cfg.replay.max_in_flight).start();
+        let out = done_rx
+            .await
+            .unwrap_or_else(|_| Err("pipeline ended without a result".into()));
+        // Keep the supervised addresses alive until the end: a supervisor restarts only while one exists.
+        drop((feat, det, strat, risk, exec, journal));
+        out
+    });
+    progress.finish_and_clear();
+    let (counters, broker) = match outcome {
+        Ok(x) => x,
+        Err(e) => bail!("replay failed: {e}"),
+    };
+    let stats = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
+    let wall = started.elapsed().as_secs_f64();
+    let broker = broker.context("the executor reported no final state")?;
+    let pf = &broker.portfolio;
+    let final_equity = pf.equity();
+    let summary = ReplaySummary {
+        files: stats.files,
+        events: counters.events,
+        wall_secs: wall,
+        events_per_sec: counters.events as f64 / wall.max(1e-9),
+        malformed_lines: stats.malformed,
+        malformed_examples: stats.malformed_details.iter().take(10).cloned().collect(),
+        duplicates_dropped: stats.duplicates_dropped,
+        out_of_order: stats.out_of_order,
+        signals: counters.signals,
+        signals_skipped_by_strategy: counters.skipped_signals,
+        intents: counters.intents,
+        approved: counters.approved,
+        refused: counters.refused,
+        refusals_by_reason: counters.refusals_by_reason.clone(),
+        orders: counters.orders,
+        fills: counters.fills,
+        round_trips: pf.round_trips,
+        wins: pf.wins,
+        win_rate: (pf.round_trips > 0).then(|| pf.wins as f64 / pf.round_trips as f64),
+        quote: pf.quote.clone(),
+        starting_balance: pf.starting_balance,
+        final_equity,
+        pnl_after_fees: final_equity - pf.starting_balance,
+        realized_pnl: pf.realized_pnl,
+        unrealized_pnl: pf.unrealized_pnl(),
+        fees: pf.fees,
+        max_drawdown_pct: (pf.max_drawdown * Decimal::ONE_HUNDRED).round_dp(4),
+        open_positions: pf.positions.len(),
+        restarts: control.restarts(),
+        records: counters.records,
+        state: opts.state_dir.display().to_string(),
+    };
+    let json = serde_json::to_vec_pretty(&summary)?;
+    store.append(
+        &[],
+        &[
+            (META_SUMMARY, json.clone()),
+            (META_RUN, b"complete".to_vec()),
+        ],
+    )?;
+    std::fs::write(opts.state_dir.join("replay-summary.json"), &json)?;
+    std::fs::write(
+        opts.state_dir.join("replay-summary.md"),
+        summary.to_markdown(),
+    )?;
+    Ok(summary)
+}

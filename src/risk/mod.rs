@@ -1,0 +1,644 @@
+//! Pre-trade risk: trading state, limits and kill switch. Pure code on event time.
+//!
+//! Every intent gets a [`Verdict`]: approved (possibly resized down to the tightest notional
+//! limit) or refused with stable reason codes. Daily realized loss and drawdown from peak equity
+//! switch the trading state to `Halted`. The broker's portfolio reaches the manager once per batch
+//! ([`PortfolioView`]); approvals since then are counted as exposure on top of it.
+
+use crate::domain::{Instrument, Trade};
+use crate::execution::PortfolioView;
+use crate::strategies::prepump::{round_down, OrderIntent};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Trading state: `Active` trades; `Reducing` allows only reduce-only orders; `Halted` allows none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TradingState {
+    Active,
+    Reducing,
+    Halted,
+}
+
+/// `[risk]` config. Notionals in the portfolio's quote currency.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskConfig {
+    pub max_order_notional: Decimal,
+    pub max_position_notional: Decimal,
+    /// Σ position notionals plus live entry orders.
+    pub max_gross_exposure: Decimal,
+    pub max_open_positions: usize,
+    /// Realized loss (after fees) within one UTC day that halts trading; positive number.
+    pub daily_loss_limit: Decimal,
+    /// Drawdown from peak equity, in %, that halts trading.
+    pub max_drawdown_pct: Decimal,
+    /// Minimum time between two approved entries on one instrument.
+    pub instrument_cooldown_secs: i64,
+    /// An instrument whose last trade is older than this (against the newest event) is stale.
+    pub stale_after_ms: i64,
+    /// Order rate limit: at most `max_orders` approvals per `rate_window_secs`.
+    pub max_orders: usize,
+    pub rate_window_secs: i64,
+    /// Orders resized below this notional are refused.
+    pub min_order_notional: Decimal,
+    /// Quantity step used when resizing.
+    pub qty_step: Decimal,
+    pub initial_state: TradingState,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        Self {
+            max_order_notional: dec!(0.02),
+            max_position_notional: dec!(0.02),
+            max_gross_exposure: dec!(0.06),
+            max_open_positions: 3,
+            daily_loss_limit: dec!(0.02),
+            max_drawdown_pct: dec!(10),
+            instrument_cooldown_secs: 3600,
+            stale_after_ms: 60_000,
+            max_orders: 10,
+            rate_window_secs: 60,
+            min_order_notional: dec!(0.0001),
+            qty_step: dec!(1),
+            initial_state: TradingState::Active,
+        }
+    }
+}
+
+impl RiskConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        for (k, v) in [
+            ("risk.max_order_notional", self.max_order_notional),
+            ("risk.max_position_notional", self.max_position_notional),
+            ("risk.max_gross_exposure", self.max_gross_exposure),
+            ("risk.daily_loss_limit", self.daily_loss_limit),
+            ("risk.max_drawdown_pct", self.max_drawdown_pct),
+            ("risk.qty_step", self.qty_step),
+        ] {
+            if v <= Decimal::ZERO {
+                return Err(format!("{k}: must be > 0"));
+            }
+        }
+        if self.min_order_notional < Decimal::ZERO {
+            return Err("risk.min_order_notional: must be ≥ 0".into());
+        }
+        if self.max_open_positions == 0 {
+            return Err("risk.max_open_positions: must be ≥ 1".into());
+        }
+        if self.max_orders == 0 || self.rate_window_secs <= 0 {
+            return Err("risk.max_orders and risk.rate_window_secs: must be ≥ 1".into());
+        }
+        if self.stale_after_ms <= 0 {
+            return Err("risk.stale_after_ms: must be > 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// Stable refusal / resize codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReasonCode {
+    TradingHalted,
+    TradingReducing,
+    DailyLossLimit,
+    MaxDrawdown,
+    QuoteMismatch,
+    StaleData,
+    InstrumentCooldown,
+    MaxOpenPositions,
+    OrderRateLimit,
+    MaxOrderNotional,
+    MaxPositionNotional,
+    MaxGrossExposure,
+    BelowMinNotional,
+}
+
+impl ReasonCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::TradingHalted => "TRADING_HALTED",
+            ReasonCode::TradingReducing => "TRADING_REDUCING",
+            ReasonCode::DailyLossLimit => "DAILY_LOSS_LIMIT",
+            ReasonCode::MaxDrawdown => "MAX_DRAWDOWN",
+            ReasonCode::QuoteMismatch => "QUOTE_MISMATCH",
+            ReasonCode::StaleData => "STALE_DATA",
+            ReasonCode::InstrumentCooldown => "INSTRUMENT_COOLDOWN",
+            ReasonCode::MaxOpenPositions => "MAX_OPEN_POSITIONS",
+            ReasonCode::OrderRateLimit => "ORDER_RATE_LIMIT",
+            ReasonCode::MaxOrderNotional => "MAX_ORDER_NOTIONAL",
+            ReasonCode::MaxPositionNotional => "MAX_POSITION_NOTIONAL",
+            ReasonCode::MaxGrossExposure => "MAX_GROSS_EXPOSURE",
+            ReasonCode::BelowMinNotional => "BELOW_MIN_NOTIONAL",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Reason {
+    pub code: ReasonCode,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Verdict {
+    pub id: String,
+    pub intent_id: String,
+    pub ts_ms: i64,
+    pub instrument: Instrument,
+    pub approved: bool,
+    /// Approved quantity (base units); 0 when refused.
+    pub qty: Decimal,
+    pub notional: Decimal,
+    pub resized: bool,
+    /// Refusal reasons, or the limits that resized an approved order.
+    pub reasons: Vec<Reason>,
+    pub trading_state: TradingState,
+}
+
+#[derive(Clone, Debug)]
+pub struct RiskManager {
+    pub cfg: RiskConfig,
+    /// Portfolio quote currency; other quotes are refused.
+    quote: String,
+    state: TradingState,
+    clock: i64,
+    last_event: HashMap<Instrument, i64>,
+    view: PortfolioView,
+    /// Approvals since the last portfolio view: (instrument, notional).
+    pending: Vec<(Instrument, Decimal)>,
+    last_entry: HashMap<Instrument, i64>,
+    approvals: VecDeque<i64>,
+    next_id: u64,
+}
+
+impl RiskManager {
+    pub fn new(cfg: RiskConfig, quote: &str, starting_equity: Decimal) -> Self {
+        let view = PortfolioView {
+            equity: starting_equity,
+            cash: starting_equity,
+            peak_equity: starting_equity,
+            ..Default::default()
+        };
+        Self {
+            state: cfg.initial_state,
+            cfg,
+            quote: quote.to_string(),
+            clock: i64::MIN,
+            last_event: HashMap::new(),
+            view,
+            pending: Vec::new(),
+            last_entry: HashMap::new(),
+            approvals: VecDeque::new(),
+            next_id: 1,
+        }
+    }
+
+    pub fn state(&self) -> TradingState {
+        self.state
+    }
+
+    /// Sets the trading state by hand (pause = Reducing or Halted, resume = Active).
+    pub fn set_state(&mut self, s: TradingState) {
+        self.state = s;
+    }
+
+    /// Advances the event clock and the instrument's freshness.
+    pub fn on_event(&mut self, t: &Trade) {
+        self.clock = self.clock.max(t.ts_ms);
+        match self.last_event.get_mut(&t.instrument) {
+            Some(x) => *x = (*x).max(t.ts_ms),
+            None => {
+                self.last_event.insert(t.instrument.clone(), t.ts_ms);
+            }
+        }
+    }
+
+    /// Takes the broker's portfolio; approvals up to it are now part of it.
+    pub fn on_feedback(&mut self, v: &PortfolioView) {
+        self.view = v.clone();
+        self.pending.clear();
+        self.check_loss_limits();
+    }
+
+    fn realized_today(&self) -> Decimal {
+        let day = self.clock.div_euclid(86_400_000);
+        self.view
+            .realized_by_day
+            .get(&day)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn drawdown_pct(&self) -> Decimal {
+        if self.view.peak_equity <= Decimal::ZERO {
+            return Decimal::ZERO;
+        }
+        (self.view.peak_equity - self.view.equity) / self.view.peak_equity * dec!(100)
+    }
+
+    /// Switches to Halted when a loss limit is hit; returns the codes that hold.
+    fn check_loss_limits(&mut self) -> Vec<Reason> {
+        let mut r = Vec::new();
+        let today = self.realized_today();
+        if today <= -self.cfg.daily_loss_limit {
+            r.push(Reason {
+                code: ReasonCode::DailyLossLimit,
+                detail: format!(
+                    "realized PnL today {today} ≤ −{} (limit)",
+                    self.cfg.daily_loss_limit
+                ),
+            });
+        }
+        let dd = self.drawdown_pct();
+        if dd >= self.cfg.max_drawdown_pct {
+            r.push(Reason {
+                code: ReasonCode::MaxDrawdown,
+                detail: format!(
+                    "drawdown {}% from peak equity {} ≥ {}%",
+                    dd.round_dp(2),
+                    self.view.peak_equity,
+                    self.cfg.max_drawdown_pct
+                ),
+            });
+        }
+        if !r.is_empty() {
+            self.state = TradingState::Halted;
+        }
+        r
+    }
+
+    fn position_notional(&self, i: &Instrument) -> Decimal {
+        self.view.positions.get(i).copied().unwrap_or_default()
+            + self
+                .pending
+                .iter()
+                .filter(|(p, _)| p == i)
+                .map(|(_, n)| *n)
+                .sum::<Decimal>()
+    }
+
+    fn gross(&self) -> Decimal {
+        self.view.gross_exposure + self.pending.iter().map(|(_, n)| *n).sum::<Decimal>()
+    }
+
+    fn open_positions(&self) -> usize {
+        let mut n = self.view.busy.len();
+        for (i, _) in &self.pending {
+            if !self.view.busy.contains(i) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Decides on one intent at the current event time.
+    pub fn check(&mut self, it: &OrderIntent) -> Verdict {
+        let now = self.clock.max(it.ts_ms);
+        let mut reasons = self.check_loss_limits();
+        let refuse = |code, detail: String, r: &mut Vec<Reason>| r.push(Reason { code, detail });
+        match self.state {
+            TradingState::Halted => refuse(
+                ReasonCode::TradingHalted,
+                "trading state is halted".into(),
+                &mut reasons,
+            ),
+            TradingState::Reducing if !it.reduce_only => refuse(
+                ReasonCode::TradingReducing,
+                "trading state is reducing: only reduce-only orders".into(),
+                &mut reasons,
+            ),
+            _ => {}
+        }
+        if it.instrument.quote() != self.quote {
+            refuse(
+                ReasonCode::QuoteMismatch,
+                format!(
+                    "{} is quoted in {}, the portfolio in {}",
+                    it.instrument,
+                    it.instrument.quote(),
+                    self.quote
+                ),
+                &mut reasons,
+            );
+        }
+        match self.last_event.get(&it.instrument) {
+            Some(&t) if now - t <= self.cfg.stale_after_ms => {}
+            Some(&t) => refuse(
+                ReasonCode::StaleData,
+                format!(
+                    "last trade {} ms ago > {} ms",
+                    now - t,
+                    self.cfg.stale_after_ms
+                ),
+                &mut reasons,
+            ),
+            None => refuse(
+                ReasonCode::StaleData,
+                "no market data for this instrument".into(),
+                &mut reasons,
+            ),
+        }
+        if !it.reduce_only {
+            if let Some(&t) = self.last_entry.get(&it.instrument) {
+                if now - t < self.cfg.instrument_cooldown_secs * 1000 {
+                    refuse(
+                        ReasonCode::InstrumentCooldown,
+                        format!(
+                            "last entry {} s ago < {} s",
+                            (now - t) / 1000,
+                            self.cfg.instrument_cooldown_secs
+                        ),
+                        &mut reasons,
+                    );
+                }
+            }
+            let open = self.open_positions();
+            let already = self.position_notional(&it.instrument) > Decimal::ZERO
+                || self.view.busy.contains(&it.instrument);
+            if !already && open >= self.cfg.max_open_positions {
+                refuse(
+                    ReasonCode::MaxOpenPositions,
+                    format!("{open} open ≥ {}", self.cfg.max_open_positions),
+                    &mut reasons,
+                );
+            }
+        }
+        while self
+            .approvals
+            .front()
+            .is_some_and(|&t| t <= now - self.cfg.rate_window_secs * 1000)
+        {
+            self.approvals.pop_front();
+        }
+        if self.approvals.len() >= self.cfg.max_orders {
+            refuse(
+                ReasonCode::OrderRateLimit,
+                format!(
+                    "{} orders in the last {} s",
+                    self.approvals.len(),
+                    self.cfg.rate_window_secs
+                ),
+                &mut reasons,
+            );
+        }
+
+        // Sizing: the tightest of the notional limits.
+        let want = it.notional();
+        let mut resize = Vec::new();
+        let mut cap = want;
+        if !it.reduce_only {
+            for (code, room) in [
+                (ReasonCode::MaxOrderNotional, self.cfg.max_order_notional),
+                (
+                    ReasonCode::MaxPositionNotional,
+                    self.cfg.max_position_notional - self.position_notional(&it.instrument),
+                ),
+                (
+                    ReasonCode::MaxGrossExposure,
+                    self.cfg.max_gross_exposure - self.gross(),
+                ),
+            ] {
+                if room < cap {
+                    cap = room.max(Decimal::ZERO);
+                    resize.push(Reason {
+                        code,
+                        detail: format!("notional {want} > room {}", room.max(Decimal::ZERO)),
+                    });
+                }
+            }
+        }
+        let qty = if cap < want && it.ref_price > Decimal::ZERO {
+            round_down(cap / it.ref_price, self.cfg.qty_step)
+        } else {
+            it.qty
+        };
+        let notional = qty * it.ref_price;
+        if reasons.is_empty() && (qty <= Decimal::ZERO || notional < self.cfg.min_order_notional) {
+            reasons.append(&mut resize);
+            reasons.push(Reason {
+                code: ReasonCode::BelowMinNotional,
+                detail: format!(
+                    "resized notional {notional} < minimum {}",
+                    self.cfg.min_order_notional
+                ),
+            });
+        }
+        let id = format!("ver-{}", self.next_id);
+        self.next_id += 1;
+        let approved = reasons.is_empty();
+        if approved {
+            self.approvals.push_back(now);
+            if !it.reduce_only {
+                self.last_entry.insert(it.instrument.clone(), now);
+                self.pending.push((it.instrument.clone(), notional));
+            }
+        }
+        Verdict {
+            id,
+            intent_id: it.id.clone(),
+            ts_ms: it.ts_ms,
+            instrument: it.instrument.clone(),
+            approved,
+            qty: if approved { qty } else { Decimal::ZERO },
+            notional: if approved { notional } else { Decimal::ZERO },
+            resized: approved && !resize.is_empty(),
+            reasons: if approved { resize } else { reasons },
+            trading_state: self.state,
+        }
+    }
+}
+
+/// Counts refusals by code over verdicts, for summaries.
+pub fn refusals_by_reason<'a>(vs: impl Iterator<Item = &'a Verdict>) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for v in vs.filter(|v| !v.approved) {
+        for r in &v.reasons {
+            *m.entry(r.code.as_str().to_string()).or_default() += 1;
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Side;
+    use crate::strategies::prepump::BracketSpec;
+
+    fn inst(s: &str) -> Instrument {
+        Instrument::new(s)
+    }
+    fn trade(i: &str, ts: i64) -> Trade {
+        Trade {
+            ts_ms: ts,
+            instrument: inst(i),
+            price: dec!(0.0001),
+            qty: dec!(1),
+            aggressor: Side::Buy,
+            trade_id: None,
+        }
+    }
+    fn intent(i: &str, ts: i64, qty: Decimal) -> OrderIntent {
+        OrderIntent {
+            id: "int-1".into(),
+            signal_id: "sig-1".into(),
+            ts_ms: ts,
+            instrument: inst(i),
+            side: Side::Buy,
+            qty,
+            ref_price: dec!(0.0001),
+            reduce_only: false,
+            bracket: BracketSpec {
+                take_profit: vec![],
+                stop_loss_pct: dec!(5),
+                max_hold_ms: 1,
+            },
+        }
+    }
+    fn rm() -> RiskManager {
+        RiskManager::new(RiskConfig::default(), "BTC", dec!(1))
+    }
+    fn codes(v: &Verdict) -> Vec<ReasonCode> {
+        v.reasons.iter().map(|r| r.code).collect()
+    }
+
+    #[test]
+    fn approves_within_limits() {
+        let mut r = rm();
+        r.on_event(&trade("A/BTC", 1000));
+        let v = r.check(&intent("A/BTC", 1000, dec!(100))); // 0.01 BTC
+        assert!(v.approved, "{v:?}");
+        assert_eq!(v.qty, dec!(100));
+        assert!(!v.resized);
+    }
+
+    #[test]
+    fn resizes_to_max_order_notional() {
+        let mut r = rm();
+        r.on_event(&trade("A/BTC", 1000));
+        let v = r.check(&intent("A/BTC", 1000, dec!(500))); // 0.05 > 0.02
+        assert!(v.approved);
+        assert!(v.resized);
+        assert_eq!(v.qty, dec!(200));
+        assert_eq!(codes(&v), vec![ReasonCode::MaxOrderNotional]);
+    }
+
+    #[test]
+    fn max_position_notional_counts_the_held_position() {
+        let mut r = rm();
+        r.on_event(&trade("A/BTC", 1000));
+        let mut v = PortfolioView::default();
+        v.positions.insert(inst("A/BTC"), dec!(0.02));
+        v.equity = dec!(1);
+        v.peak_equity = dec!(1);
+        r.on_feedback(&v);
+        r.cfg.instrument_cooldown_secs = 0;
+        let v = r.check(&intent("A/BTC", 1000, dec!(10)));
+        assert!(!v.approved);
+        assert!(codes(&v).contains(&ReasonCode::MaxPositionNotional));
+        assert!(codes(&v).contains(&ReasonCode::BelowMinNotional));
+    }
+
+    #[test]
+    fn gross_exposure_and_open_positions() {
+        let mut r = rm();
+        r.cfg.max_gross_exposure = dec!(0.03);
+        for (i, name) in ["A/BTC", "B/BTC", "C/BTC", "D/BTC"].iter().enumerate() {
+            r.on_event(&trade(name, 1000 + i as i64));
+        }
+        assert!(r.check(&intent("A/BTC", 1003, dec!(200))).approved);
+        let v = r.check(&intent("B/BTC", 1003, dec!(200)));
+        assert!(v.approved && v.resized, "{v:?}");
+        assert_eq!(v.notional, dec!(0.01));
+        assert_eq!(codes(&v), vec![ReasonCode::MaxGrossExposure]);
+        r.cfg.max_gross_exposure = dec!(1);
+        assert!(r.check(&intent("C/BTC", 1003, dec!(10))).approved);
+        let v = r.check(&intent("D/BTC", 1003, dec!(10)));
+        assert_eq!(codes(&v), vec![ReasonCode::MaxOpenPositions]);
+    }
+
+    #[test]
+    fn daily_loss_limit_halts() {
+        let mut r = rm();
+        r.on_event(&trade("A/BTC", 86_400_000 + 5));
+        let mut v = PortfolioView {
+            equity: dec!(0.97),
+            peak_equity: dec!(1),
+            ..Default::default()
+        };
+        v.realized_by_day.insert(1, dec!(-0.03));
+        r.on_feedback(&v);
+        assert_eq!(r.state(), TradingState::Halted);
+        let v = r.check(&intent("A/BTC", 86_400_000 + 5, dec!(10)));
+        assert_eq!(
+            codes(&v),
+            vec![ReasonCode::DailyLossLimit, ReasonCode::TradingHalted]
+        );
+    }
+
+    #[test]
+    fn drawdown_halts() {
+        let mut r = rm();
+        r.on_event(&trade("A/BTC", 5));
+        r.on_feedback(&PortfolioView {
+            equity: dec!(0.89),
+            peak_equity: dec!(1),
+            ..Default::default()
+        });
+        assert_eq!(r.state(), TradingState::Halted);
+        assert!(codes(&r.check(&intent("A/BTC", 5, dec!(1)))).contains(&ReasonCode::MaxDrawdown));
+    }
+
+    #[test]
+    fn reducing_refuses_entries_only() {
+        let mut r = rm();
+        r.on_event(&trade("A/BTC", 5));
+        r.set_state(TradingState::Reducing);
+        assert_eq!(
+            codes(&r.check(&intent("A/BTC", 5, dec!(1)))),
+            vec![ReasonCode::TradingReducing]
+        );
+        let mut exit = intent("A/BTC", 5, dec!(1));
+        exit.reduce_only = true;
+        exit.side = Side::Sell;
+        assert!(r.check(&exit).approved);
+    }
+
+    #[test]
+    fn cooldown_stale_quote_and_rate_limit() {
+        let mut r = rm();
+        r.on_event(&trade("A/BTC", 0));
+        r.on_event(&trade("A/ETH", 0));
+        assert!(r.check(&intent("A/BTC", 0, dec!(1))).approved);
+        assert_eq!(
+            codes(&r.check(&intent("A/BTC", 1000, dec!(1)))),
+            vec![ReasonCode::InstrumentCooldown]
+        );
+        assert!(codes(&r.check(&intent("A/ETH", 0, dec!(1)))).contains(&ReasonCode::QuoteMismatch));
+        r.on_event(&trade("B/BTC", 100_000));
+        let v = r.check(&intent("A/BTC", 100_000, dec!(1)));
+        assert!(codes(&v).contains(&ReasonCode::StaleData), "{v:?}");
+        assert!(
+            codes(&r.check(&intent("Z/BTC", 100_000, dec!(1)))).contains(&ReasonCode::StaleData)
+        );
+
+        let mut r = rm();
+        r.cfg.max_orders = 2;
+        r.cfg.instrument_cooldown_secs = 0;
+        r.cfg.max_open_positions = 10;
+        r.on_event(&trade("A/BTC", 0));
+        assert!(r.check(&intent("A/BTC", 0, dec!(1))).approved);
+        assert!(r.check(&intent("A/BTC", 10, dec!(1))).approved);
+        assert_eq!(
+            codes(&r.check(&intent("A/BTC", 20, dec!(1)))),
+            vec![ReasonCode::OrderRateLimit]
+        );
+        r.on_event(&trade("A/BTC", 60_001));
+        assert!(r.check(&intent("A/BTC", 60_001, dec!(1))).approved);
+    }
+}

@@ -1,0 +1,137 @@
+//! Persistence in redb: the decision log and the state a restart resumes from.
+//!
+//! One file, `<state>/smartflow.redb`. Tables:
+//! - `records`: sequence number → JSON [`Record`] (the decision log, in journal order);
+//! - `record_ids`: record id → sequence number;
+//! - `meta`: key → JSON (executor state with open positions and orders, run summary, run status).
+//!
+//! Every write is one durable (fsync) redb transaction; the journal batches records so commits do
+//! not set the pace of a replay.
+
+pub mod record;
+
+pub use record::{Record, RecordKind};
+
+use anyhow::{Context, Result};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use std::path::{Path, PathBuf};
+
+const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
+const IDS: TableDefinition<&str, u64> = TableDefinition::new("record_ids");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// Meta key of the executor's state (portfolio, live orders, brackets).
+pub const META_EXECUTOR: &str = "executor";
+/// Meta key of the last run's summary.
+pub const META_SUMMARY: &str = "summary";
+/// Meta key of the run status: `running` until the run completes.
+pub const META_RUN: &str = "run";
+
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating the folder and file if needed) `<dir>/smartflow.redb`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create state folder {}", dir.display()))?;
+        let path = dir.join("smartflow.redb");
+        let db = Database::create(&path).with_context(|| {
+            format!(
+                "cannot open the store {} (is another smartflow using it?)",
+                path.display()
+            )
+        })?;
+        let w = db.begin_write()?;
+        {
+            w.open_table(RECORDS)?;
+            w.open_table(IDS)?;
+            w.open_table(META)?;
+        }
+        w.commit()?;
+        Ok(Self { db, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Removes every record and meta entry (a fresh run).
+    pub fn clear(&self) -> Result<()> {
+        let w = self.db.begin_write()?;
+        w.delete_table(RECORDS)?;
+        w.delete_table(IDS)?;
+        w.delete_table(META)?;
+        {
+            w.open_table(RECORDS)?;
+            w.open_table(IDS)?;
+            w.open_table(META)?;
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Number of records in the log.
+    pub fn len(&self) -> Result<u64> {
+        let r = self.db.begin_read()?;
+        Ok(r.open_table(RECORDS)?.len()?)
+    }
+
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Appends records (sequence numbers follow the last one) and sets meta keys, in one
+    /// durable transaction.
+    pub fn append(&self, records: &[Record], meta: &[(&str, Vec<u8>)]) -> Result<()> {
+        let w = self.db.begin_write()?;
+        {
+            let mut t = w.open_table(RECORDS)?;
+            let mut ids = w.open_table(IDS)?;
+            let first = t.last()?.map(|(k, _)| k.value() + 1).unwrap_or(0);
+            for (seq, r) in (first..).zip(records) {
+                let json = serde_json::to_vec(r)?;
+                t.insert(seq, json.as_slice())?;
+                ids.insert(r.id.as_str(), seq)?;
+            }
+            let mut m = w.open_table(META)?;
+            for (k, v) in meta {
+                m.insert(*k, v.as_slice())?;
+            }
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    /// All records in journal order.
+    pub fn records(&self) -> Result<Vec<Record>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(RECORDS)?;
+        let mut out = Vec::with_capacity(t.len()? as usize);
+        for e in t.iter()? {
+            let (_, v) = e?;
+            out.push(serde_json::from_slice(v.value()).context("corrupt record in the store")?);
+        }
+        Ok(out)
+    }
+
+    /// One record by id (`sig-3`, `ord-12`, …).
+    pub fn record(&self, id: &str) -> Result<Option<Record>> {
+        let r = self.db.begin_read()?;
+        let ids = r.open_table(IDS)?;
+        let Some(seq) = ids.get(id)?.map(|g| g.value()) else {
+            return Ok(None);
+        };
+        let t = r.open_table(RECORDS)?;
+        let v = t.get(seq)?.context("record id points to no record")?;
+        Ok(Some(serde_json::from_slice(v.value())?))
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(META)?;
+        Ok(t.get(key)?.map(|g| g.value().to_vec()))
+    }
+}

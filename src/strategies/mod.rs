@@ -1,0 +1,4 @@
+//! Signal producers and trading strategies.
+
+pub mod detector;
+pub mod prepump;

@@ -1,0 +1,269 @@
+//! Pre-pump momentum strategy: on a detector signal, buy `entry_notional` of quote currency at
+//! market, with a bracket the broker manages (take-profit ladder of limit sells, a stop-loss and a
+//! time stop; pumps collapse within minutes). One position per instrument, cooldown after exit.
+
+use crate::domain::{Instrument, Side};
+use crate::execution::PortfolioView;
+use crate::strategies::detector::Signal;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One rung of the take-profit ladder.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TakeProfitStep {
+    /// Gain over the average entry price, in % (limit price = entry × (1 + gain_pct/100)).
+    pub gain_pct: Decimal,
+    /// Share of the entry quantity sold at this rung (0–1).
+    pub fraction: Decimal,
+}
+
+/// `[strategy]` config.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StrategyConfig {
+    /// Notional of one entry, in quote currency (BTC for the pump set).
+    pub entry_notional: Decimal,
+    /// Quantity granularity in base units; entry quantities round down to it.
+    pub qty_step: Decimal,
+    /// Stop-loss distance below the average entry price, in %.
+    pub stop_loss_pct: Decimal,
+    /// Time stop: the position is sold at market this long after the first entry fill.
+    pub max_hold_secs: i64,
+    /// No new entry on an instrument for this long after its position closed.
+    pub cooldown_secs: i64,
+    pub take_profit: Vec<TakeProfitStep>,
+}
+
+impl Default for StrategyConfig {
+    fn default() -> Self {
+        Self {
+            entry_notional: dec!(0.01),
+            qty_step: dec!(1),
+            stop_loss_pct: dec!(5),
+            max_hold_secs: 300,
+            cooldown_secs: 1800,
+            take_profit: vec![
+                TakeProfitStep {
+                    gain_pct: dec!(5),
+                    fraction: dec!(0.5),
+                },
+                TakeProfitStep {
+                    gain_pct: dec!(10),
+                    fraction: dec!(0.5),
+                },
+            ],
+        }
+    }
+}
+
+impl StrategyConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.entry_notional <= Decimal::ZERO {
+            return Err("strategy.entry_notional: must be > 0".into());
+        }
+        if self.qty_step <= Decimal::ZERO {
+            return Err("strategy.qty_step: must be > 0".into());
+        }
+        if self.stop_loss_pct <= Decimal::ZERO || self.stop_loss_pct >= dec!(100) {
+            return Err("strategy.stop_loss_pct: must be within (0, 100)".into());
+        }
+        if self.max_hold_secs <= 0 {
+            return Err("strategy.max_hold_secs: must be > 0".into());
+        }
+        if self.cooldown_secs < 0 {
+            return Err("strategy.cooldown_secs: must be ≥ 0".into());
+        }
+        let mut total = Decimal::ZERO;
+        for (i, s) in self.take_profit.iter().enumerate() {
+            if s.gain_pct <= Decimal::ZERO {
+                return Err(format!("strategy.take_profit[{i}].gain_pct: must be > 0"));
+            }
+            if s.fraction <= Decimal::ZERO || s.fraction > Decimal::ONE {
+                return Err(format!(
+                    "strategy.take_profit[{i}].fraction: must be within (0, 1]"
+                ));
+            }
+            total += s.fraction;
+        }
+        if total > Decimal::ONE {
+            return Err("strategy.take_profit: fractions add up to more than 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Exit plan handed to the broker with the entry; prices are set from the actual entry fills.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BracketSpec {
+    pub take_profit: Vec<TakeProfitStep>,
+    pub stop_loss_pct: Decimal,
+    pub max_hold_ms: i64,
+}
+
+/// What the strategy wants to do; the risk manager decides.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OrderIntent {
+    pub id: String,
+    pub signal_id: String,
+    pub ts_ms: i64,
+    pub instrument: Instrument,
+    pub side: Side,
+    /// Base units.
+    pub qty: Decimal,
+    /// Price of the signal's trade, quote per base; the notional is `qty × ref_price`.
+    pub ref_price: Decimal,
+    pub reduce_only: bool,
+    pub bracket: BracketSpec,
+}
+
+impl OrderIntent {
+    pub fn notional(&self) -> Decimal {
+        self.qty * self.ref_price
+    }
+}
+
+/// Why a signal produced no intent (stable codes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SkipReason {
+    /// A position or entry order on this instrument is already open.
+    InPosition,
+    /// The instrument's position closed less than `cooldown_secs` ago.
+    Cooldown,
+    /// `entry_notional / price` rounds down to zero quantity.
+    QtyTooSmall,
+}
+
+/// Rounds `qty` down to a multiple of `step`.
+pub fn round_down(qty: Decimal, step: Decimal) -> Decimal {
+    ((qty / step).floor() * step).normalize()
+}
+
+#[derive(Clone, Debug)]
+pub struct PrePumpStrategy {
+    pub cfg: StrategyConfig,
+    /// Instruments with a position or live entry (from the broker), plus this batch's intents.
+    busy: BTreeSet<Instrument>,
+    last_exit: BTreeMap<Instrument, i64>,
+    next_id: u64,
+}
+
+impl PrePumpStrategy {
+    pub fn new(cfg: StrategyConfig) -> Self {
+        Self {
+            cfg,
+            busy: BTreeSet::new(),
+            last_exit: BTreeMap::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Replaces the strategy's view of positions with the broker's.
+    pub fn on_feedback(&mut self, v: &PortfolioView) {
+        self.busy = v.busy.clone();
+        self.last_exit = v.last_exit_ts.clone();
+    }
+
+    /// Turns a signal into an entry intent, or says why not.
+    pub fn on_signal(&mut self, s: &Signal) -> Result<OrderIntent, SkipReason> {
+        if self.busy.contains(&s.instrument) {
+            return Err(SkipReason::InPosition);
+        }
+        if let Some(&t) = self.last_exit.get(&s.instrument) {
+            if s.ts_ms - t < self.cfg.cooldown_secs * 1000 {
+                return Err(SkipReason::Cooldown);
+            }
+        }
+        let qty = round_down(self.cfg.entry_notional / s.price, self.cfg.qty_step);
+        if qty <= Decimal::ZERO {
+            return Err(SkipReason::QtyTooSmall);
+        }
+        self.busy.insert(s.instrument.clone());
+        let id = format!("int-{}", self.next_id);
+        self.next_id += 1;
+        Ok(OrderIntent {
+            id,
+            signal_id: s.id.clone(),
+            ts_ms: s.ts_ms,
+            instrument: s.instrument.clone(),
+            side: Side::Buy,
+            qty,
+            ref_price: s.price,
+            reduce_only: false,
+            bracket: BracketSpec {
+                take_profit: self.cfg.take_profit.clone(),
+                stop_loss_pct: self.cfg.stop_loss_pct,
+                max_hold_ms: self.cfg.max_hold_secs * 1000,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::{ChunkFeatures, FeatureSnapshot};
+
+    fn sig(ts: i64, px: Decimal) -> Signal {
+        Signal {
+            id: "sig-1".into(),
+            ts_ms: ts,
+            instrument: Instrument::new("X/BTC"),
+            price: px,
+            score: 90.0,
+            drivers: vec![],
+            features: FeatureSnapshot {
+                ts_ms: ts,
+                price: 0.0,
+                chunks: [ChunkFeatures::default(); 3],
+                ret_1m: 0.0,
+                ret_5m: 0.0,
+                vwap_5m: 0.0,
+                vwap_dev: 0.0,
+                warm: true,
+            },
+        }
+    }
+
+    #[test]
+    fn one_position_per_instrument_and_cooldown() {
+        let mut s = PrePumpStrategy::new(StrategyConfig::default());
+        let i = s.on_signal(&sig(1_000, dec!(0.00001234))).unwrap();
+        // 0.01 BTC / 0.00001234 = 810.37… → 810 units (qty_step 1).
+        assert_eq!(i.qty, dec!(810));
+        assert_eq!(
+            s.on_signal(&sig(2_000, dec!(0.00001))),
+            Err(SkipReason::InPosition)
+        );
+        let mut v = PortfolioView::default();
+        v.last_exit_ts.insert(Instrument::new("X/BTC"), 10_000);
+        s.on_feedback(&v);
+        assert_eq!(
+            s.on_signal(&sig(11_000, dec!(0.00001))),
+            Err(SkipReason::Cooldown)
+        );
+        assert!(s.on_signal(&sig(10_000 + 1_800_000, dec!(0.00001))).is_ok());
+        assert_eq!(s.on_signal(&sig(1, dec!(1))), Err(SkipReason::InPosition));
+        s.on_feedback(&PortfolioView::default());
+        assert_eq!(s.on_signal(&sig(1, dec!(1))), Err(SkipReason::QtyTooSmall));
+    }
+
+    #[test]
+    fn config_validation_names_the_key() {
+        let mut c = StrategyConfig::default();
+        c.take_profit[1].fraction = dec!(0.7);
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .starts_with("strategy.take_profit"));
+        c = StrategyConfig::default();
+        c.stop_loss_pct = dec!(0);
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .starts_with("strategy.stop_loss_pct"));
+    }
+}
