@@ -60,8 +60,9 @@ struct ReplayArgs {
     /// Continue the interrupted run in the state folder instead of starting afresh.
     #[arg(long)]
     resume: bool,
-    /// Fault injection: panic once in STAGE at global event index N (features, detector,
-    /// strategy, risk, executor); the supervisor restarts the actor and the run continues.
+    /// Fault injection: panic once in STAGE (features, detector, strategy, risk, executor) at the
+    /// first event it handles from global event index N on; the supervisor restarts the actor
+    /// and the run continues with the same result.
     #[arg(long, value_name = "STAGE@N")]
     inject_panic: Option<String>,
     /// Print the summary as JSON instead of text.

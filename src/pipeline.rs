@@ -31,7 +31,9 @@ pub struct Batch {
     pub signals: Vec<(u32, Signal)>,
     pub intents: Vec<(u32, OrderIntent)>,
     pub approved: Vec<(u32, ApprovedOrder)>,
-    pub records: Vec<Record>,
+    /// Decision records with the index of the event that caused them; the journal orders them
+    /// by that index (stable, so a stage's records follow the upstream ones of the same event).
+    pub records: Vec<(u32, Record)>,
     /// The broker's state after this batch (JSON), for the store.
     pub executor_state: Option<Vec<u8>>,
     /// Final broker state, on the last batch only.
@@ -77,7 +79,8 @@ impl Batch {
     }
 }
 
-/// Fault injection for tests and simulations: panic once in `stage` at global event `index`.
+/// Fault injection for tests and simulations: panic once in `stage` at the first item it handles
+/// at or after global event `index` (strategy and risk only handle events with signals/intents).
 #[derive(Clone, Default)]
 pub struct Fault {
     target: Option<(String, u64)>,
@@ -110,7 +113,7 @@ impl Fault {
     #[inline]
     pub fn check(&self, stage: &str, index: u64) {
         if let Some((s, i)) = &self.target {
-            if *i == index && s == stage && !self.fired.swap(true, Ordering::SeqCst) {
+            if index >= *i && s == stage && !self.fired.swap(true, Ordering::SeqCst) {
                 panic!("injected fault in {stage} at event {index}");
             }
         }
@@ -243,7 +246,8 @@ impl Stage for DetectorStage {
         for (i, s) in &b.snapshots {
             fault.check(Self::NAME, b.first_index + *i as u64);
             if let Some(sig) = self.det.on_snapshot(&b.events[*i as usize], s) {
-                b.records.push(signal_record(&sig, self.det.cfg.threshold));
+                b.records
+                    .push((*i, signal_record(&sig, self.det.cfg.threshold)));
                 b.signals.push((*i, sig));
             }
         }
@@ -298,7 +302,7 @@ impl Stage for StrategyStage {
                         "reduce_only": it.reduce_only,
                         "bracket": it.bracket,
                     });
-                    b.records.push(r);
+                    b.records.push((*i, r));
                     b.intents.push((*i, it));
                 }
                 Err(reason) => {
@@ -308,7 +312,7 @@ impl Stage for StrategyStage {
                     r.signal_id = Some(sig.id.clone());
                     r.refused = true;
                     r.detail = json!({ "action": "none", "reason": reason });
-                    b.records.push(r);
+                    b.records.push((*i, r));
                 }
             }
         }
@@ -368,7 +372,7 @@ impl Stage for RiskStage {
                     "reasons": v.reasons,
                     "trading_state": v.trading_state,
                 });
-                b.records.push(r);
+                b.records.push((i as u32, r));
                 if v.approved {
                     b.approved.push((
                         i as u32,
@@ -424,7 +428,7 @@ fn order_detail(o: &Order, event: &str) -> serde_json::Value {
 }
 
 /// Turns broker events into decision records at event time `ts`.
-pub fn broker_records(evs: &[BrokerEvent], ts: i64, out: &mut Vec<Record>) {
+pub fn broker_records(evs: &[BrokerEvent], ts: i64, index: u32, out: &mut Vec<(u32, Record)>) {
     for e in evs {
         let (id, kind, instrument, links, order_id, parent, detail) = match e {
             BrokerEvent::OrderNew { order, links } => (
@@ -531,7 +535,7 @@ pub fn broker_records(evs: &[BrokerEvent], ts: i64, out: &mut Vec<Record>) {
         r.order_id = order_id;
         r.parent_order_id = parent;
         r.detail = detail;
-        out.push(r);
+        out.push((index, r));
     }
 }
 
@@ -557,7 +561,7 @@ impl Stage for ExecStage {
             }
             if !self.events.is_empty() {
                 let ts = self.broker.clock();
-                broker_records(&self.events, ts, &mut b.records);
+                broker_records(&self.events, ts, i as u32, &mut b.records);
             }
         }
         b.executor_state = serde_json::to_vec(&self.broker).ok();

@@ -106,7 +106,8 @@ impl Handler<BatchMsg> for JournalActor {
             self.progress
                 .set_message(format!("event time {}", crate::domain::fmt_ts(t.ts_ms)));
         }
-        for r in b.records.drain(..) {
+        b.records.sort_by_key(|(i, _)| *i);
+        for (_, r) in b.records.drain(..) {
             self.count(&r);
             if self.skip_records > 0 {
                 self.skip_records -= 1;

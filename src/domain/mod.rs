@@ -53,7 +53,7 @@ impl<'de> Deserialize<'de> for Instrument {
 }
 
 /// Side of an order, or the aggressor (taker) side of a trade.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     Buy,

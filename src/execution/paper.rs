@@ -824,4 +824,38 @@ mod tests {
         );
         assert!(b.live_orders().any(|o| o.purpose == OrderPurpose::StopLoss));
     }
+
+    #[test]
+    fn restored_state_continues_exactly_like_the_original() {
+        let mut b = PaperBroker::new(ExecConfig::default(), &PortfolioConfig::default());
+        let mut ev = vec![];
+        b.place_entry(
+            &approved(dec!(10), vec![(dec!(10), dec!(0.5))], dec!(10), 60_000),
+            0,
+            &mut ev,
+        );
+        b.on_trade(&tr(1_000, dec!(1), dec!(1000)), &mut ev);
+        assert_eq!(
+            b.live_orders().count(),
+            2,
+            "take-profit and stop-loss resting"
+        );
+        // What the journal stores, and what a restart loads.
+        let json = serde_json::to_vec(&b).unwrap();
+        let mut restored: PaperBroker = serde_json::from_slice(&json).unwrap();
+        assert_eq!(restored, b);
+        let tail = [
+            tr(2_000, dec!(1.2), dec!(1000)),
+            tr(3_000, dec!(0.85), dec!(1000)),
+            tr(3_500, dec!(0.8), dec!(1000)),
+        ];
+        let (mut e1, mut e2) = (vec![], vec![]);
+        for t in &tail {
+            b.on_trade(t, &mut e1);
+            restored.on_trade(t, &mut e2);
+        }
+        assert_eq!(e1, e2);
+        assert!(e1.iter().any(|e| matches!(e, BrokerEvent::Exit { .. })));
+        assert_eq!(restored, b);
+    }
 }

@@ -135,3 +135,40 @@ impl Store {
         Ok(t.get(key)?.map(|g| g.value().to_vec()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str, ts: i64) -> Record {
+        let mut r = Record::new(id.into(), RecordKind::Signal, ts, "X/BTC");
+        r.detail = serde_json::json!({ "score": 80.5 });
+        r
+    }
+
+    #[test]
+    fn append_read_lookup_meta_and_clear_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let st = Store::open(dir.path()).unwrap();
+            st.append(
+                &[rec("sig-1", 5), rec("sig-2", 6)],
+                &[(META_RUN, b"running".to_vec())],
+            )
+            .unwrap();
+            st.append(&[rec("sig-3", 7)], &[]).unwrap();
+        }
+        let st = Store::open(dir.path()).unwrap();
+        let all = st.records().unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["sig-1", "sig-2", "sig-3"]
+        );
+        assert_eq!(st.record("sig-2").unwrap().unwrap(), rec("sig-2", 6));
+        assert!(st.record("sig-9").unwrap().is_none());
+        assert_eq!(st.meta(META_RUN).unwrap().as_deref(), Some(&b"running"[..]));
+        st.clear().unwrap();
+        assert!(st.is_empty().unwrap());
+        assert!(st.meta(META_RUN).unwrap().is_none());
+    }
+}

@@ -1,0 +1,57 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The shared data folder, or `None` (with a message) when it is absent. With
+/// `SMARTFLOW_REQUIRE_DATA` set (CI), absence is a failure, not a skip.
+pub fn data_dir() -> Option<PathBuf> {
+    let dir = smartflow::feeds::shared_data_dir();
+    if dir.join("binance_pumps/events_index.csv").exists() {
+        return Some(dir);
+    }
+    if std::env::var_os("SMARTFLOW_REQUIRE_DATA").is_some() {
+        panic!(
+            "shared data not found at {} and SMARTFLOW_REQUIRE_DATA is set",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: shared data not found at {} (set SMARTFLOW_DATA)",
+        dir.display()
+    );
+    None
+}
+
+/// Returns early from a test when the shared data is absent (outside CI).
+#[macro_export]
+macro_rules! require_data {
+    () => {
+        match common::data_dir() {
+            Some(d) => d,
+            None => return,
+        }
+    };
+}
+
+pub fn pump_file(data: &std::path::Path, name: &str) -> String {
+    data.join("binance_pumps/trades")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// `announced_ms` of a pump file from events_index.csv.
+pub fn announced_ms(data: &std::path::Path, file: &str) -> i64 {
+    let text = std::fs::read_to_string(data.join("binance_pumps/events_index.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        if f[col("file")].ends_with(file) {
+            return f[col("announced_ms")].parse().unwrap();
+        }
+    }
+    panic!("{file} not in events_index.csv")
+}

@@ -1,0 +1,222 @@
+//! Readers and merge on the real recorded files.
+
+mod common;
+
+use flate2::write::GzEncoder;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use smartflow::domain::{Side, Trade};
+use smartflow::feeds::merge::MergedStream;
+use smartflow::feeds::{expand_paths, open_source, SourceItem};
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+fn read_all(path: &Path) -> (Vec<Trade>, Vec<smartflow::feeds::Malformed>) {
+    let mut src = open_source(path).unwrap();
+    let (mut ok, mut bad) = (vec![], vec![]);
+    while let Some(item) = src.next_item() {
+        match item {
+            SourceItem::Ok(t) => ok.push(t),
+            SourceItem::Err(m) => bad.push(m),
+        }
+    }
+    (ok, bad)
+}
+
+#[test]
+fn binance_pump_csv_streams_every_row() {
+    let data = require_data!();
+    let (trades, bad) = read_all(&data.join("binance_pumps/trades/ADX_2019-07-05_17.00.csv.gz"));
+    assert!(bad.is_empty(), "{bad:?}");
+    // events_index.csv: n_trades 23135, n_buy 11570.
+    assert_eq!(trades.len(), 23135);
+    assert_eq!(
+        trades.iter().filter(|t| t.aggressor == Side::Buy).count(),
+        11570
+    );
+    // First row: ADX/BTC,1561741296383,…,sell,1.173e-05,1670.0,0.0195890999999999
+    let t = &trades[0];
+    assert_eq!(t.instrument.as_str(), "ADX/BTC");
+    assert_eq!(t.ts_ms, 1561741296383);
+    assert_eq!(t.aggressor, Side::Sell);
+    assert_eq!(t.price, dec!(0.00001173));
+    assert_eq!(t.qty, dec!(1670));
+    assert_eq!(t.notional(), dec!(0.0195891));
+    assert!(trades.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms));
+    assert_eq!(trades.last().unwrap().ts_ms, 1562432359870);
+}
+
+#[test]
+fn freqtrade_trades_json() {
+    let data = require_data!();
+    let (trades, bad) = read_all(&data.join("freqtrade/XRP_ETH-trades.json.gz"));
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(trades.len(), 12477);
+    let (a, z) = (&trades[0], trades.last().unwrap());
+    assert_eq!(a.instrument.as_str(), "XRP/ETH");
+    assert_eq!(
+        (a.ts_ms, a.trade_id, a.aggressor),
+        (1570752011620, Some(13519807), Side::Sell)
+    );
+    assert_eq!((a.price, a.qty), (dec!(0.00141342), dec!(23)));
+    assert_eq!(
+        (z.ts_ms, z.price, z.qty),
+        (1570965568844, dec!(0.00152787), dec!(130))
+    );
+}
+
+#[test]
+fn binance_websocket_captures() {
+    let data = require_data!();
+    let (spot, bad) = read_all(&data.join("cryptofeed_ws_captures/BINANCE.ws.1.0.txt.gz"));
+    assert!(bad.is_empty(), "{bad:?}");
+    // 267 lines of depth, bookTicker, kline and 2 aggTrade messages: only the trades come out.
+    assert_eq!(spot.len(), 2);
+    assert_eq!(spot[0].instrument.as_str(), "NKN/USDT");
+    assert_eq!((spot[0].price, spot[0].qty), (dec!(0.3528), dec!(58)));
+    assert_eq!(spot[0].aggressor, Side::Buy); // "m": false → the buyer took liquidity
+    assert_eq!(spot[1].instrument.as_str(), "LRC/BTC");
+    let (fut, bad) = read_all(&data.join("cryptofeed_ws_captures/BINANCE_FUTURES.ws.1.0.txt.gz"));
+    assert!(bad.is_empty(), "{bad:?}");
+    assert_eq!(fut.len(), 91);
+    assert!(fut
+        .iter()
+        .all(|t| t.trade_id.is_some() && t.instrument.quote() == "USDT"));
+}
+
+fn gz_write(path: &Path, text: &str) {
+    let mut e = GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    e.write_all(text.as_bytes()).unwrap();
+    e.finish().unwrap();
+}
+
+#[test]
+fn malformed_lines_are_counted_with_file_and_line_and_the_run_goes_on() {
+    let data = require_data!();
+    // The first 40 real rows of a pump file with four broken lines put in.
+    let src = data.join("binance_pumps/trades/GNT_2020-01-10_18.00.csv.gz");
+    let rows: Vec<String> = smartflow::feeds::open_reader(&src)
+        .unwrap()
+        .lines()
+        .take(41)
+        .map(|l| l.unwrap())
+        .collect();
+    let mut text = rows[..11].join("\n");
+    text.push_str("\nGNT/BTC,1578074000000,x,buy,not-a-price,5.0,0.1");
+    text.push_str("\nGNT/BTC,1578074000001,x,hold,0.00001,5.0,0.1");
+    text.push_str("\nGNT/BTC,oops,x,buy,0.00001,5.0,0.1");
+    text.push_str("\nGNT/BTC,1578074000002");
+    text.push('\n');
+    text.push_str(&rows[11..].join("\n"));
+    text.push('\n');
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.csv.gz");
+    gz_write(&path, &text);
+
+    let mut merged = MergedStream::new(vec![open_source(&path).unwrap()]);
+    let n = merged.by_ref().count();
+    assert_eq!(n, 40, "every good row survives");
+    assert_eq!(merged.stats.malformed, 4);
+    let lines: Vec<u64> = merged
+        .stats
+        .malformed_details
+        .iter()
+        .map(|m| m.line)
+        .collect();
+    assert_eq!(lines, vec![12, 13, 14, 15]);
+    let reasons: Vec<&str> = merged
+        .stats
+        .malformed_details
+        .iter()
+        .map(|m| m.reason.as_str())
+        .collect();
+    assert!(reasons[0].contains("price"), "{reasons:?}");
+    assert!(reasons[1].contains("side"), "{reasons:?}");
+    assert!(reasons[2].contains("timestamp"), "{reasons:?}");
+    assert!(merged.stats.malformed_details[0]
+        .file
+        .ends_with("broken.csv.gz"));
+
+    // A truncated gzip ends that file with one malformed record, not a panic.
+    let bytes = std::fs::read(&src).unwrap();
+    let cut = dir.path().join("cut.csv.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let mut merged = MergedStream::new(vec![open_source(&cut).unwrap()]);
+    let n = merged.by_ref().count();
+    assert!(n > 1000, "the readable part is used: {n}");
+    assert_eq!(merged.stats.malformed, 1);
+}
+
+/// Multiset union of two trade lists, computed the slow obvious way.
+fn union_count(a: &[Trade], b: &[Trade]) -> usize {
+    type K = (i64, Side, Decimal, Decimal);
+    let count = |v: &[Trade]| {
+        let mut m: HashMap<K, usize> = HashMap::new();
+        for t in v {
+            *m.entry((t.ts_ms, t.aggressor, t.price, t.qty)).or_default() += 1;
+        }
+        m
+    };
+    let (ma, mb) = (count(a), count(b));
+    let mut keys: Vec<&K> = ma.keys().chain(mb.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.iter()
+        .map(|k| {
+            ma.get(*k)
+                .copied()
+                .unwrap_or(0)
+                .max(mb.get(*k).copied().unwrap_or(0))
+        })
+        .sum()
+}
+
+#[test]
+fn overlapping_files_of_one_pair_count_each_trade_once() {
+    let data = require_data!();
+    // The five pairs of the pump set whose files overlap in time.
+    for (a, b) in [
+        ("DNT_2019-06-26_17.00", "DNT_2019-06-29_16.01"),
+        ("DNT_2020-02-27_16.00", "DNT_2020-03-04_19.00"),
+        ("EDO_2019-12-08_21.01", "EDO_2019-12-16_16.00"),
+        ("SNM_2019-08-04_18.00", "SNM_2019-08-07_16.59"),
+        ("SNT_2019-08-16_16.59", "SNT_2019-08-22_20.00"),
+    ] {
+        let pa = data.join(format!("binance_pumps/trades/{a}.csv.gz"));
+        let pb = data.join(format!("binance_pumps/trades/{b}.csv.gz"));
+        let (ta, _) = read_all(&pa);
+        let (tb, _) = read_all(&pb);
+        let mut merged =
+            MergedStream::new(vec![open_source(&pa).unwrap(), open_source(&pb).unwrap()]);
+        let out: Vec<Trade> = merged.by_ref().collect();
+        let expected = union_count(&ta, &tb);
+        assert_eq!(out.len(), expected, "{a} + {b}");
+        assert!(merged.stats.duplicates_dropped > 0, "{a} + {b} overlap");
+        assert_eq!(
+            out.len() as u64 + merged.stats.duplicates_dropped,
+            (ta.len() + tb.len()) as u64
+        );
+        assert!(
+            out.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms),
+            "time order"
+        );
+    }
+}
+
+#[test]
+fn data_paths_take_files_folders_and_globs() {
+    let data = require_data!();
+    let dir = data.join("binance_pumps/trades");
+    let all = expand_paths(&[dir.display().to_string()]).unwrap();
+    assert_eq!(all.len(), 136);
+    let glob = expand_paths(&[format!("{}/DNT_*.csv.gz", dir.display())]).unwrap();
+    assert_eq!(glob.len(), 4);
+    let one = expand_paths(&[format!("{}/DNT_2019-06-26_17.00.csv.gz", dir.display())]).unwrap();
+    assert_eq!(one.len(), 1);
+    let err = expand_paths(&["/nonexistent/*.csv".to_string()]).unwrap_err();
+    assert!(err.to_string().contains("matches no data file"));
+}
