@@ -68,9 +68,11 @@ impl MergedStream {
 
     fn record_malformed(&mut self, m: Malformed) {
         self.stats.malformed += 1;
-        tracing::warn!(file = %m.file, line = m.line, reason = %m.reason, "malformed line skipped");
         if self.stats.malformed_details.len() < MALFORMED_DETAILS_KEPT {
+            tracing::warn!(file = %m.file, line = m.line, reason = %m.reason, "malformed line skipped");
             self.stats.malformed_details.push(m);
+        } else if self.stats.malformed == MALFORMED_DETAILS_KEPT as u64 + 1 {
+            tracing::warn!("more malformed lines: counted in the summary, not logged one by one");
         }
     }
 
