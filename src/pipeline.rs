@@ -7,7 +7,7 @@
 //! exact order.
 
 use crate::domain::Instrument;
-use crate::domain::{Order, OrderType, Trade};
+use crate::domain::{MarketEvent, Order, OrderType};
 use crate::execution::{ApprovedOrder, BrokerEvent, PaperBroker, PortfolioView};
 use crate::features::{FeatureConfig, FeatureSnapshot, FeatureWindow};
 use crate::risk::RiskManager;
@@ -26,7 +26,7 @@ pub struct Batch {
     pub seq: u64,
     /// Global index of `events[0]` in the merged stream.
     pub first_index: u64,
-    pub events: Vec<Trade>,
+    pub events: Vec<MarketEvent>,
     pub snapshots: Vec<(u32, FeatureSnapshot)>,
     pub signals: Vec<(u32, Signal)>,
     pub intents: Vec<(u32, OrderIntent)>,
@@ -163,9 +163,9 @@ impl Stage for FeatureStage {
 
     fn save(&self, batch: &Batch) -> Self::Saved {
         let mut seen: Vec<Instrument> = Vec::new();
-        for t in &batch.events {
-            if !seen.contains(&t.instrument) {
-                seen.push(t.instrument.clone());
+        for e in &batch.events {
+            if !seen.contains(e.instrument()) {
+                seen.push(e.instrument().clone());
             }
         }
         seen.into_iter()
@@ -184,8 +184,11 @@ impl Stage for FeatureStage {
         }
     }
     fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
-        for (i, t) in b.events.iter().enumerate() {
+        for (i, e) in b.events.iter().enumerate() {
             fault.check(Self::NAME, b.first_index + i as u64);
+            let MarketEvent::Trade(t) = e else {
+                continue;
+            };
             let w = match self.windows.get_mut(&t.instrument) {
                 Some(w) => w,
                 None => self
@@ -245,7 +248,10 @@ impl Stage for DetectorStage {
     fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
         for (i, s) in &b.snapshots {
             fault.check(Self::NAME, b.first_index + *i as u64);
-            if let Some(sig) = self.det.on_snapshot(&b.events[*i as usize], s) {
+            let Some(trade) = b.events[*i as usize].as_trade() else {
+                continue;
+            };
+            if let Some(sig) = self.det.on_snapshot(trade, s) {
                 b.records
                     .push((*i, signal_record(&sig, self.det.cfg.threshold)));
                 b.signals.push((*i, sig));
@@ -347,8 +353,8 @@ impl Stage for RiskStage {
     }
     fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
         let mut next = 0;
-        for (i, t) in b.events.iter().enumerate() {
-            self.rm.on_event(t);
+        for (i, e) in b.events.iter().enumerate() {
+            self.rm.on_event(e);
             while next < b.intents.len() && b.intents[next].0 as usize == i {
                 fault.check(Self::NAME, b.first_index + i as u64);
                 let it = &b.intents[next].1;
@@ -550,13 +556,16 @@ impl Stage for ExecStage {
     }
     fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
         let mut next = 0;
-        for (i, t) in b.events.iter().enumerate() {
+        for (i, e) in b.events.iter().enumerate() {
             fault.check(Self::NAME, b.first_index + i as u64);
             self.events.clear();
-            self.broker.on_trade(t, &mut self.events);
+            match e {
+                MarketEvent::Trade(t) => self.broker.on_trade(t, &mut self.events),
+                other => self.broker.on_clock(other.ts_ms(), &mut self.events),
+            }
             while next < b.approved.len() && b.approved[next].0 as usize == i {
                 self.broker
-                    .place_entry(&b.approved[next].1, t.ts_ms, &mut self.events);
+                    .place_entry(&b.approved[next].1, e.ts_ms(), &mut self.events);
                 next += 1;
             }
             if !self.events.is_empty() {

@@ -5,6 +5,7 @@ use crate::actors::journal::JournalActor;
 use crate::actors::stage::StageActor;
 use crate::actors::Wire;
 use crate::config::Config;
+use crate::domain::MarketEvent;
 use crate::execution::PaperBroker;
 use crate::feeds::merge::{MergeStats, MergedStream};
 use crate::feeds::{expand_paths, open_source, Malformed};
@@ -237,7 +238,11 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
         .spawn(move || -> MergeStats {
             let mut merged = MergedStream::new(sources);
             loop {
-                let chunk: Vec<_> = merged.by_ref().take(batch_size).collect();
+                let chunk: Vec<_> = merged
+                    .by_ref()
+                    .take(batch_size)
+                    .map(MarketEvent::Trade)
+                    .collect();
                 let end = chunk.len() < batch_size;
                 if !chunk.is_empty() && tx.blocking_send(Some(chunk)).is_err() {
                     break;

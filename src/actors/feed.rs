@@ -2,14 +2,14 @@
 //! its chunks into batches and sends them down the pipeline, at most `max_in_flight` at a time.
 
 use super::BatchMsg;
-use crate::domain::Trade;
+use crate::domain::MarketEvent;
 use crate::pipeline::Batch;
 use actix::prelude::*;
 use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
 
 /// Events decoded by the reader thread; `None` ends the stream.
-pub type Chunk = Option<Vec<Trade>>;
+pub type Chunk = Option<Vec<MarketEvent>>;
 
 pub struct FeedActor {
     rx: Option<mpsc::Receiver<Chunk>>,

@@ -102,9 +102,9 @@ impl Handler<BatchMsg> for JournalActor {
         let mut b = msg.0;
         self.counters.events += b.events.len() as u64;
         self.progress.inc(b.events.len() as u64);
-        if let Some(t) = b.events.last() {
+        if let Some(e) = b.events.last() {
             self.progress
-                .set_message(format!("event time {}", crate::domain::fmt_ts(t.ts_ms)));
+                .set_message(format!("event time {}", crate::domain::fmt_ts(e.ts_ms())));
         }
         b.records.sort_by_key(|(i, _)| *i);
         for (_, r) in b.records.drain(..) {

@@ -81,6 +81,82 @@ pub struct Trade {
     pub qty: Decimal,
     pub aggressor: Side,
     pub trade_id: Option<u64>,
+    /// Buyer and seller wallets, where the venue names them (Hyperliquid `users`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<Box<TradeUsers>>,
+}
+
+/// The two wallets of a trade (Hyperliquid: `users: [buyer, seller]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeUsers {
+    pub buyer: String,
+    pub seller: String,
+}
+
+/// Best bid and ask of an L2 book after an update. Prices quote per base, sizes base units.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookTop {
+    pub ts_ms: i64,
+    pub instrument: Instrument,
+    pub bid_price: Decimal,
+    pub bid_qty: Decimal,
+    pub ask_price: Decimal,
+    pub ask_qty: Decimal,
+}
+
+/// Health of one instrument's market data, as the feed sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedState {
+    /// Data flowing; entries allowed.
+    Live,
+    /// No message within the feed's idle limit.
+    Stale,
+    /// Connection lost; reconnecting.
+    Reconnecting,
+    /// Order-book sequence gap; waiting for a fresh snapshot.
+    Resyncing,
+}
+
+/// A change of an instrument's feed health; the risk manager blocks entries unless `Live`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedStatus {
+    pub ts_ms: i64,
+    pub instrument: Instrument,
+    pub state: FeedState,
+    pub reason: String,
+}
+
+/// Everything the pipeline consumes, in event-time order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum MarketEvent {
+    Trade(Trade),
+    Book(BookTop),
+    Status(FeedStatus),
+}
+
+impl MarketEvent {
+    pub fn ts_ms(&self) -> i64 {
+        match self {
+            MarketEvent::Trade(t) => t.ts_ms,
+            MarketEvent::Book(b) => b.ts_ms,
+            MarketEvent::Status(s) => s.ts_ms,
+        }
+    }
+    pub fn instrument(&self) -> &Instrument {
+        match self {
+            MarketEvent::Trade(t) => &t.instrument,
+            MarketEvent::Book(b) => &b.instrument,
+            MarketEvent::Status(s) => &s.instrument,
+        }
+    }
+    pub fn as_trade(&self) -> Option<&Trade> {
+        match self {
+            MarketEvent::Trade(t) => Some(t),
+            _ => None,
+        }
+    }
 }
 
 impl Trade {

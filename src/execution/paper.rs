@@ -362,6 +362,32 @@ impl PaperBroker {
         }
     }
 
+    /// Advances event time without a trade (book updates, feed status): expiries and time stops.
+    pub fn on_clock(&mut self, ts_ms: i64, out: &mut Vec<BrokerEvent>) {
+        self.clock = self.clock.max(ts_ms);
+        let expired: Vec<u64> = self
+            .orders
+            .iter()
+            .filter(|(_, o)| {
+                o.order_type == OrderType::Market
+                    && o.purpose == OrderPurpose::Entry
+                    && self.clock >= o.active_from_ms + self.cfg.market_order_timeout_ms
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in expired {
+            let inst = self.orders[&seq].instrument.clone();
+            self.finish_order(
+                seq,
+                OrderStatus::Expired,
+                "expired: market order timeout",
+                out,
+            );
+            self.after_order_end(&inst, OrderPurpose::Entry, out);
+        }
+        self.check_time_stops(out);
+    }
+
     /// Processes one public trade: fills, triggers, expiries, bracket management, time stops.
     pub fn on_trade(&mut self, t: &Trade, out: &mut Vec<BrokerEvent>) {
         self.clock = self.clock.max(t.ts_ms);
@@ -669,6 +695,7 @@ mod tests {
             qty,
             aggressor: Side::Buy,
             trade_id: None,
+            users: None,
         }
     }
     fn approved(

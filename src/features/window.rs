@@ -440,6 +440,7 @@ mod tests {
             qty: Decimal::from_str(qty).unwrap(),
             aggressor: side,
             trade_id: None,
+            users: None,
         }
     }
 

@@ -66,6 +66,7 @@ impl BinanceCsvSource {
             qty,
             aggressor,
             trade_id: None,
+            users: None,
         })
     }
 }

@@ -99,6 +99,7 @@ pub fn parse_trade_message(json: &str, cache: &mut SymbolCache) -> Result<Option
         qty,
         aggressor: if m { Side::Sell } else { Side::Buy },
         trade_id: ev.agg_id.and_then(|v| v.as_u64()).or(ev.trade_id),
+        users: None,
     }))
 }
 

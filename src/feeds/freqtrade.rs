@@ -65,6 +65,7 @@ impl FreqtradeSource {
             qty,
             aggressor,
             trade_id,
+            users: None,
         })
     }
 }

@@ -162,6 +162,7 @@ mod tests {
             qty,
             aggressor: Side::Buy,
             trade_id: None,
+            users: None,
         })
     }
     fn src(items: Vec<SourceItem>) -> Box<dyn TradeSource> {

@@ -5,7 +5,7 @@
 //! switch the trading state to `Halted`. The broker's portfolio reaches the manager once per batch
 //! ([`PortfolioView`]); approvals since then are counted as exposure on top of it.
 
-use crate::domain::{Instrument, Trade};
+use crate::domain::{FeedState, Instrument, MarketEvent};
 use crate::execution::PortfolioView;
 use crate::strategies::prepump::{round_down, OrderIntent};
 use rust_decimal::Decimal;
@@ -109,6 +109,7 @@ pub enum ReasonCode {
     MaxDrawdown,
     QuoteMismatch,
     StaleData,
+    FeedUnhealthy,
     InstrumentCooldown,
     MaxOpenPositions,
     OrderRateLimit,
@@ -127,6 +128,7 @@ impl ReasonCode {
             ReasonCode::MaxDrawdown => "MAX_DRAWDOWN",
             ReasonCode::QuoteMismatch => "QUOTE_MISMATCH",
             ReasonCode::StaleData => "STALE_DATA",
+            ReasonCode::FeedUnhealthy => "FEED_UNHEALTHY",
             ReasonCode::InstrumentCooldown => "INSTRUMENT_COOLDOWN",
             ReasonCode::MaxOpenPositions => "MAX_OPEN_POSITIONS",
             ReasonCode::OrderRateLimit => "ORDER_RATE_LIMIT",
@@ -168,6 +170,8 @@ pub struct RiskManager {
     state: TradingState,
     clock: i64,
     last_event: HashMap<Instrument, i64>,
+    /// Instruments whose feed is not live (stale, reconnecting, resyncing), with the reason.
+    unhealthy: HashMap<Instrument, (FeedState, String)>,
     view: PortfolioView,
     /// Approvals since the last portfolio view: (instrument, notional).
     pending: Vec<(Instrument, Decimal)>,
@@ -190,6 +194,7 @@ impl RiskManager {
             quote: quote.to_string(),
             clock: i64::MIN,
             last_event: HashMap::new(),
+            unhealthy: HashMap::new(),
             view,
             pending: Vec::new(),
             last_entry: HashMap::new(),
@@ -207,13 +212,24 @@ impl RiskManager {
         self.state = s;
     }
 
-    /// Advances the event clock and the instrument's freshness.
-    pub fn on_event(&mut self, t: &Trade) {
-        self.clock = self.clock.max(t.ts_ms);
-        match self.last_event.get_mut(&t.instrument) {
-            Some(x) => *x = (*x).max(t.ts_ms),
+    /// Advances the event clock and the instrument's freshness; feed status events block or
+    /// unblock entries on their instrument.
+    pub fn on_event(&mut self, e: &MarketEvent) {
+        let ts = e.ts_ms();
+        self.clock = self.clock.max(ts);
+        if let MarketEvent::Status(st) = e {
+            if st.state == FeedState::Live {
+                self.unhealthy.remove(&st.instrument);
+            } else {
+                self.unhealthy
+                    .insert(st.instrument.clone(), (st.state, st.reason.clone()));
+            }
+            return;
+        }
+        match self.last_event.get_mut(e.instrument()) {
+            Some(x) => *x = (*x).max(ts),
             None => {
-                self.last_event.insert(t.instrument.clone(), t.ts_ms);
+                self.last_event.insert(e.instrument().clone(), ts);
             }
         }
     }
@@ -344,6 +360,14 @@ impl RiskManager {
             ),
         }
         if !it.reduce_only {
+            // Exits stay allowed on an unhealthy feed; entries wait for live data.
+            if let Some((state, why)) = self.unhealthy.get(&it.instrument) {
+                refuse(
+                    ReasonCode::FeedUnhealthy,
+                    format!("feed {state:?}: {why}").to_lowercase(),
+                    &mut reasons,
+                );
+            }
             if let Some(&t) = self.last_entry.get(&it.instrument) {
                 if now - t < self.cfg.instrument_cooldown_secs * 1000 {
                     refuse(
@@ -473,15 +497,16 @@ mod tests {
     fn inst(s: &str) -> Instrument {
         Instrument::new(s)
     }
-    fn trade(i: &str, ts: i64) -> Trade {
-        Trade {
+    fn trade(i: &str, ts: i64) -> MarketEvent {
+        MarketEvent::Trade(crate::domain::Trade {
             ts_ms: ts,
             instrument: inst(i),
             price: dec!(0.0001),
             qty: dec!(1),
             aggressor: Side::Buy,
             trade_id: None,
-        }
+            users: None,
+        })
     }
     fn intent(i: &str, ts: i64, qty: Decimal) -> OrderIntent {
         OrderIntent {
@@ -607,6 +632,32 @@ mod tests {
         exit.reduce_only = true;
         exit.side = Side::Sell;
         assert!(r.check(&exit).approved);
+    }
+
+    #[test]
+    fn unhealthy_feed_blocks_entries_not_exits_until_live_again() {
+        use crate::domain::FeedStatus;
+        let mut r = rm();
+        r.cfg.instrument_cooldown_secs = 0;
+        r.on_event(&trade("A/BTC", 0));
+        let status = |state| {
+            MarketEvent::Status(FeedStatus {
+                ts_ms: 10,
+                instrument: inst("A/BTC"),
+                state,
+                reason: "connection lost".into(),
+            })
+        };
+        r.on_event(&status(FeedState::Reconnecting));
+        let v = r.check(&intent("A/BTC", 10, dec!(1)));
+        assert_eq!(codes(&v), vec![ReasonCode::FeedUnhealthy]);
+        assert!(v.reasons[0].detail.contains("reconnecting"), "{v:?}");
+        let mut exit = intent("A/BTC", 10, dec!(1));
+        exit.reduce_only = true;
+        exit.side = Side::Sell;
+        assert!(r.check(&exit).approved);
+        r.on_event(&status(FeedState::Live));
+        assert!(r.check(&intent("A/BTC", 10, dec!(1))).approved);
     }
 
     #[test]
