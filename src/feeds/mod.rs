@@ -5,10 +5,12 @@
 
 pub mod binance_csv;
 pub mod binance_ws;
+pub mod book;
 pub mod decimal;
 pub mod freqtrade;
 pub mod json_array;
 pub mod merge;
+pub mod venues;
 
 use crate::domain::Trade;
 use anyhow::{bail, Context, Result};

@@ -1,0 +1,201 @@
+//! Hyperliquid websocket: `trades` (with `users: [buyer, seller]`, which the wallet tracker needs)
+//! and `l2Book` (a full top-of-book snapshot per message, so no sequence to lose). The server closes
+//! a connection silent for 60 s: the client sends `{"method":"ping"}` and expects `{"channel":"pong"}`.
+//!
+//! Trade fields: `coin`, `side` (`B` buyer aggressor, `A` seller aggressor), `px`, `sz`, `time`
+//! (ms), `tid`, `users`. Book: `coin`, `time`, `levels: [[bids…], [asks…]]` of `{px, sz, n}`.
+//! Instruments are perpetuals quoted in USDC: `hyperliquid:BTC/USDC`.
+
+use super::{split_pair, venue_instrument, Control, DepthSnapshot, Venue, VenueCodec};
+use crate::domain::{
+    BookTop, FeedState, FeedStatus, Instrument, MarketEvent, Side, Trade, TradeUsers,
+};
+use crate::feeds::decimal::parse_positive;
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(borrow)]
+    channel: Cow<'a, str>,
+    #[serde(borrow)]
+    data: Option<&'a serde_json::value::RawValue>,
+}
+
+#[derive(Deserialize)]
+pub struct WsTrade<'a> {
+    #[serde(borrow)]
+    pub coin: Cow<'a, str>,
+    #[serde(borrow)]
+    pub side: Cow<'a, str>,
+    #[serde(borrow)]
+    pub px: Cow<'a, str>,
+    #[serde(borrow)]
+    pub sz: Cow<'a, str>,
+    pub time: i64,
+    pub tid: Option<u64>,
+    #[serde(default, borrow)]
+    pub users: Option<[Cow<'a, str>; 2]>,
+}
+
+#[derive(Deserialize)]
+struct Level<'a> {
+    #[serde(borrow)]
+    px: Cow<'a, str>,
+    #[serde(borrow)]
+    sz: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct Book<'a> {
+    #[serde(borrow)]
+    coin: Cow<'a, str>,
+    time: i64,
+    #[serde(borrow)]
+    levels: [Vec<Level<'a>>; 2],
+}
+
+pub struct HyperliquidCodec {
+    coins: HashMap<String, Instrument>,
+    live: HashSet<Instrument>,
+}
+
+impl HyperliquidCodec {
+    pub fn new(pairs: &[String]) -> Result<Self, String> {
+        let mut coins = HashMap::new();
+        for p in pairs {
+            let (b, q) = split_pair(p)?;
+            coins.insert(b.clone(), venue_instrument(Venue::Hyperliquid, &b, &q));
+        }
+        Ok(Self {
+            coins,
+            live: HashSet::new(),
+        })
+    }
+    fn instrument(&self, coin: &str) -> Result<Instrument, String> {
+        self.coins
+            .get(coin)
+            .cloned()
+            .ok_or_else(|| format!("message for unsubscribed coin {coin:?}"))
+    }
+
+    /// Converts one `trades` item (also used for recorded samples).
+    pub fn trade(&self, t: &WsTrade) -> Result<Trade, String> {
+        Ok(Trade {
+            ts_ms: t.time,
+            instrument: self.instrument(&t.coin)?,
+            price: parse_positive(&t.px, "px")?,
+            qty: parse_positive(&t.sz, "sz")?,
+            aggressor: match t.side.as_ref() {
+                "B" => Side::Buy,
+                "A" => Side::Sell,
+                s => return Err(format!("bad side {s:?}")),
+            },
+            trade_id: t.tid,
+            users: t.users.as_ref().map(|[b, s]| {
+                Box::new(TradeUsers {
+                    buyer: b.to_string(),
+                    seller: s.to_string(),
+                })
+            }),
+        })
+    }
+}
+
+impl VenueCodec for HyperliquidCodec {
+    fn venue(&self) -> Venue {
+        Venue::Hyperliquid
+    }
+    fn instruments(&self) -> Vec<Instrument> {
+        let mut v: Vec<_> = self.coins.values().cloned().collect();
+        v.sort();
+        v
+    }
+    fn subscribe_messages(&self) -> Vec<String> {
+        let mut coins: Vec<&String> = self.coins.keys().collect();
+        coins.sort();
+        let mut v = Vec::new();
+        for c in coins {
+            for kind in ["trades", "l2Book"] {
+                v.push(
+                    serde_json::json!({"method": "subscribe", "subscription": {"type": kind, "coin": c}})
+                        .to_string(),
+                );
+            }
+        }
+        v
+    }
+    fn resubscribe_messages(&self, _: &[Instrument]) -> Vec<String> {
+        Vec::new()
+    }
+    fn ping_message(&self) -> Option<String> {
+        Some(r#"{"method":"ping"}"#.into())
+    }
+    fn on_connect(&mut self) -> Vec<Instrument> {
+        self.live.clear();
+        Vec::new()
+    }
+    fn apply_snapshot(
+        &mut self,
+        i: &Instrument,
+        _: &DepthSnapshot,
+        _: i64,
+        _: &mut Vec<MarketEvent>,
+    ) -> Result<Control, String> {
+        Err(format!(
+            "hyperliquid books come whole over the socket ({i})"
+        ))
+    }
+    fn on_message(
+        &mut self,
+        text: &str,
+        _recv_ms: i64,
+        out: &mut Vec<MarketEvent>,
+    ) -> Result<Control, String> {
+        let f: Frame = serde_json::from_str(text).map_err(|e| format!("bad JSON: {e}"))?;
+        match f.channel.as_ref() {
+            "pong" => Ok(Control::Pong),
+            "subscriptionResponse" => Ok(Control::Subscribed),
+            "trades" => {
+                let items: Vec<WsTrade> =
+                    serde_json::from_str(f.data.ok_or("trades without data")?.get())
+                        .map_err(|e| format!("bad trades: {e}"))?;
+                for t in &items {
+                    out.push(MarketEvent::Trade(self.trade(t)?));
+                }
+                Ok(Control::None)
+            }
+            "l2Book" => {
+                let b: Book = serde_json::from_str(f.data.ok_or("l2Book without data")?.get())
+                    .map_err(|e| format!("bad l2Book: {e}"))?;
+                let inst = self.instrument(&b.coin)?;
+                let (bid, ask) = (b.levels[0].first(), b.levels[1].first());
+                if let (Some(bid), Some(ask)) = (bid, ask) {
+                    out.push(MarketEvent::Book(BookTop {
+                        ts_ms: b.time,
+                        instrument: inst.clone(),
+                        bid_price: parse_positive(&bid.px, "px")?,
+                        bid_qty: parse_positive(&bid.sz, "sz")?,
+                        ask_price: parse_positive(&ask.px, "px")?,
+                        ask_qty: parse_positive(&ask.sz, "sz")?,
+                    }));
+                }
+                if self.live.insert(inst.clone()) {
+                    out.push(MarketEvent::Status(FeedStatus {
+                        ts_ms: b.time,
+                        instrument: inst,
+                        state: FeedState::Live,
+                        reason: "book snapshot".into(),
+                    }));
+                }
+                Ok(Control::None)
+            }
+            "error" => Err(format!(
+                "hyperliquid error: {}",
+                f.data.map(|d| d.get()).unwrap_or("")
+            )),
+            _ => Ok(Control::None),
+        }
+    }
+}
