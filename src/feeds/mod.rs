@@ -10,7 +10,9 @@ pub mod decimal;
 pub mod freqtrade;
 pub mod json_array;
 pub mod merge;
+pub mod rest;
 pub mod venues;
+pub mod ws;
 
 use crate::domain::Trade;
 use anyhow::{bail, Context, Result};

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod fake;
+
 use std::path::PathBuf;
 
 /// The shared data folder, or `None` (with a message) when it is absent. With

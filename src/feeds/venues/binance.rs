@@ -106,14 +106,6 @@ impl BinanceCodec {
         })
     }
 
-    /// REST symbol of an instrument (`binance:NKN/USDT` → `NKNUSDT`).
-    pub fn rest_symbol(&self, i: &Instrument) -> Option<String> {
-        self.symbols
-            .iter()
-            .find(|(_, v)| *v == i)
-            .map(|(k, _)| k.clone())
-    }
-
     fn instrument(&self, sym: &str) -> Result<Instrument, String> {
         self.symbols
             .get(sym)
@@ -145,10 +137,18 @@ impl BinanceCodec {
         true
     }
 
-    fn gap(&mut self, inst: &Instrument, ts: i64, out: &mut Vec<MarketEvent>) -> Control {
+    /// A sequence gap: drop the book, keep `pending` (the diff that showed the gap, and any
+    /// after it) for the next snapshot, and ask for one.
+    fn gap(
+        &mut self,
+        inst: &Instrument,
+        ts: i64,
+        pending: Vec<Diff>,
+        out: &mut Vec<MarketEvent>,
+    ) -> Control {
         let bs = self.books.get_mut(inst).expect("known book");
         bs.synced = false;
-        bs.buffer.clear();
+        bs.buffer = pending;
         bs.book.clear();
         out.push(Self::status(
             inst,
@@ -182,7 +182,8 @@ impl BinanceCodec {
             return Ok(Control::None);
         }
         if !Self::apply_diff(bs, &d) {
-            return Ok(self.gap(&inst, d.ts_ms, out));
+            let ts = d.ts_ms;
+            return Ok(self.gap(&inst, ts, vec![d], out));
         }
         if let Some(top) = bs.book.top(&inst, d.ts_ms) {
             out.push(MarketEvent::Book(top));
@@ -191,7 +192,20 @@ impl BinanceCodec {
     }
 }
 
+impl crate::feeds::ws::RestSymbols for BinanceCodec {
+    /// REST symbol of an instrument (`binance:NKN/USDT` → `NKNUSDT`).
+    fn rest_symbol(&self, i: &Instrument) -> Option<String> {
+        self.symbols
+            .iter()
+            .find(|(_, v)| *v == i)
+            .map(|(k, _)| k.clone())
+    }
+}
+
 impl VenueCodec for BinanceCodec {
+    fn rest_symbols(&self) -> Option<&dyn crate::feeds::ws::RestSymbols> {
+        Some(self)
+    }
     fn venue(&self) -> Venue {
         Venue::Binance
     }
@@ -243,9 +257,16 @@ impl VenueCodec for BinanceCodec {
         bs.synced = true;
         let buffered = std::mem::take(&mut bs.buffer);
         let mut last_ts = ts_ms;
-        for d in buffered.iter().filter(|d| d.last > snap.last_update_id) {
-            if !Self::apply_diff(bs, d) {
-                return Ok(self.gap(inst, d.ts_ms, out));
+        let mut rest = buffered
+            .into_iter()
+            .filter(|d| d.last > snap.last_update_id);
+        while let Some(d) = rest.next() {
+            if !Self::apply_diff(bs, &d) {
+                // The snapshot is older than the buffered diffs: keep them, fetch a newer one.
+                let ts = d.ts_ms;
+                let mut pending = vec![d];
+                pending.extend(rest);
+                return Ok(self.gap(inst, ts, pending, out));
             }
             last_ts = d.ts_ms;
         }

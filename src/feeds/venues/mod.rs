@@ -92,6 +92,10 @@ pub trait VenueCodec: Send {
         recv_ms: i64,
         out: &mut Vec<MarketEvent>,
     ) -> Result<Control, String>;
+    /// REST symbols for books synced by snapshot (Binance); `None` for socket-synced venues.
+    fn rest_symbols(&self) -> Option<&dyn crate::feeds::ws::RestSymbols> {
+        None
+    }
 }
 
 /// Builds the codec of a venue for the given `BASE/QUOTE` pairs.

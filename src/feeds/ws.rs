@@ -1,0 +1,451 @@
+//! Self-healing websocket client for one venue connection.
+//!
+//! Connects, sends the codec's subscriptions, keeps the socket alive (application pings where the
+//! venue wants them; tungstenite answers protocol pings), and treats `idle_timeout` without any
+//! frame as a stall. On a stall, a close or an error it marks every instrument `Reconnecting`,
+//! waits an exponential backoff with jitter, reconnects and re-subscribes everything. Book gaps are
+//! resynchronised (REST snapshot or re-subscription, as the codec says). An instrument with no data
+//! for `stale_after` is marked `Stale` until data returns. Malformed frames are counted and skipped.
+//!
+//! Wall-clock time is used here, in the I/O layer only: for timers and for status event times.
+
+use super::rest::RestClient;
+use super::venues::{Control, DepthSnapshot, VenueCodec};
+use crate::domain::{FeedState, FeedStatus, Instrument, MarketEvent};
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Timing of one connection.
+#[derive(Clone, Debug)]
+pub struct WsSettings {
+    pub url: String,
+    /// Application ping period.
+    pub ping_interval: Duration,
+    /// No frame at all for this long is a stall: reconnect.
+    pub idle_timeout: Duration,
+    /// An instrument with no event for this long is stale (entries blocked) until data returns.
+    pub stale_after: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub connect_timeout: Duration,
+}
+
+/// Counters of one connection, shared with the status output.
+#[derive(Debug, Default)]
+pub struct FeedCounters {
+    pub connects: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub frames: AtomicU64,
+    pub events: AtomicU64,
+    pub malformed: AtomicU64,
+    pub gaps: AtomicU64,
+    pub resyncs: AtomicU64,
+    pub stalls: AtomicU64,
+    pub stale_marks: AtomicU64,
+    pub last_frame_ms: AtomicI64,
+    /// 1 while connected.
+    pub connected: AtomicU64,
+}
+
+/// Plain copy of the counters, for printing and the store.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct FeedCountersView {
+    pub venue: String,
+    pub connected: bool,
+    pub connects: u64,
+    pub reconnects: u64,
+    pub frames: u64,
+    pub events: u64,
+    pub malformed: u64,
+    pub gaps: u64,
+    pub resyncs: u64,
+    pub stalls: u64,
+    pub stale_marks: u64,
+    pub last_frame_ms: i64,
+}
+
+impl FeedCounters {
+    pub fn view(&self, venue: &str) -> FeedCountersView {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        FeedCountersView {
+            venue: venue.to_string(),
+            connected: g(&self.connected) == 1,
+            connects: g(&self.connects),
+            reconnects: g(&self.reconnects),
+            frames: g(&self.frames),
+            events: g(&self.events),
+            malformed: g(&self.malformed),
+            gaps: g(&self.gaps),
+            resyncs: g(&self.resyncs),
+            stalls: g(&self.stalls),
+            stale_marks: g(&self.stale_marks),
+            last_frame_ms: self.last_frame_ms.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A raw frame as received (for `smartflow record`), or a REST snapshot the codec applied.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct RawFrame {
+    pub venue: String,
+    pub recv_ms: i64,
+    /// `ws` for a websocket text frame, `snapshot` for a REST depth snapshot, `status` for a
+    /// connection event.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrument: Option<String>,
+    pub data: String,
+}
+
+/// Wall-clock now in Unix ms (I/O layer only).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Exponential backoff with ±25 % jitter: `initial · 2^attempt`, capped at `max`.
+pub fn backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
+    let base = initial.saturating_mul(1u32 << attempt.min(16)).min(max);
+    let jitter = rand::random_range(0.75..1.25);
+    base.mul_f64(jitter).min(max)
+}
+
+enum Ended {
+    Shutdown,
+    Lost(String),
+}
+
+pub struct WsFeed {
+    codec: Box<dyn VenueCodec>,
+    settings: WsSettings,
+    rest: Option<RestClient>,
+    tx: mpsc::Sender<Vec<MarketEvent>>,
+    raw: Option<mpsc::UnboundedSender<RawFrame>>,
+    pub counters: Arc<FeedCounters>,
+    health: HashMap<Instrument, FeedState>,
+    last_seen: HashMap<Instrument, tokio::time::Instant>,
+}
+
+impl WsFeed {
+    pub fn new(
+        codec: Box<dyn VenueCodec>,
+        settings: WsSettings,
+        rest: Option<RestClient>,
+        tx: mpsc::Sender<Vec<MarketEvent>>,
+        raw: Option<mpsc::UnboundedSender<RawFrame>>,
+        counters: Arc<FeedCounters>,
+    ) -> Self {
+        Self {
+            codec,
+            settings,
+            rest,
+            tx,
+            raw,
+            counters,
+            health: HashMap::new(),
+            last_seen: HashMap::new(),
+        }
+    }
+
+    fn venue(&self) -> &'static str {
+        self.codec.venue().name()
+    }
+
+    fn tap(&self, kind: &str, instrument: Option<&Instrument>, data: &str) {
+        if let Some(r) = &self.raw {
+            let _ = r.send(RawFrame {
+                venue: self.venue().into(),
+                recv_ms: now_ms(),
+                kind: kind.into(),
+                instrument: instrument.map(|i| i.to_string()),
+                data: data.into(),
+            });
+        }
+    }
+
+    /// Marks every instrument with `state` (once per change) and forwards the status events.
+    async fn mark_all(&mut self, state: FeedState, reason: &str) {
+        let ts = now_ms();
+        let mut evs = Vec::new();
+        for i in self.codec.instruments() {
+            if self.health.get(&i) != Some(&state) {
+                self.health.insert(i.clone(), state);
+                evs.push(MarketEvent::Status(FeedStatus {
+                    ts_ms: ts,
+                    instrument: i,
+                    state,
+                    reason: reason.into(),
+                }));
+            }
+        }
+        if !evs.is_empty() {
+            self.tap("status", None, &format!("{state:?}: {reason}"));
+            let _ = self.tx.send(evs).await;
+        }
+    }
+
+    /// Tracks health from the events: codec statuses, data returning to a stale instrument.
+    fn track(&mut self, evs: &mut Vec<MarketEvent>) {
+        let now = tokio::time::Instant::now();
+        let mut extra = Vec::new();
+        for e in evs.iter() {
+            let i = e.instrument();
+            self.last_seen.insert(i.clone(), now);
+            match e {
+                MarketEvent::Status(s) => {
+                    self.health.insert(s.instrument.clone(), s.state);
+                }
+                _ => {
+                    if self.health.get(i) == Some(&FeedState::Stale) {
+                        self.health.insert(i.clone(), FeedState::Live);
+                        extra.push(MarketEvent::Status(FeedStatus {
+                            ts_ms: e.ts_ms(),
+                            instrument: i.clone(),
+                            state: FeedState::Live,
+                            reason: "data resumed".into(),
+                        }));
+                    }
+                }
+            }
+        }
+        // The Live status goes first so the data after it is not blocked.
+        if !extra.is_empty() {
+            extra.append(evs);
+            *evs = extra;
+        }
+    }
+
+    async fn check_stale(&mut self) {
+        let now = tokio::time::Instant::now();
+        let ts = now_ms();
+        let mut evs = Vec::new();
+        for i in self.codec.instruments() {
+            let seen = self.last_seen.get(&i).copied();
+            let silent = seen.is_none_or(|t| now.duration_since(t) >= self.settings.stale_after);
+            if silent && self.health.get(&i) == Some(&FeedState::Live) {
+                self.health.insert(i.clone(), FeedState::Stale);
+                self.counters.stale_marks.fetch_add(1, Ordering::Relaxed);
+                evs.push(MarketEvent::Status(FeedStatus {
+                    ts_ms: ts,
+                    instrument: i,
+                    state: FeedState::Stale,
+                    reason: format!("no data for {} s", self.settings.stale_after.as_secs()),
+                }));
+            }
+        }
+        if !evs.is_empty() {
+            let _ = self.tx.send(evs).await;
+        }
+    }
+
+    async fn fetch_snapshot(
+        rest: RestClient,
+        symbol: String,
+    ) -> Result<(String, DepthSnapshot), String> {
+        let body = rest
+            .get(&format!("/api/v3/depth?symbol={symbol}&limit=1000"))
+            .await?;
+        let snap = serde_json::from_str(&body).map_err(|e| format!("bad depth snapshot: {e}"))?;
+        Ok((body, snap))
+    }
+
+    /// Runs until `shutdown` turns true. Never returns an error: it heals.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut attempt: u32 = 0;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match self.session(&mut shutdown, &mut attempt).await {
+                Ended::Shutdown => return,
+                Ended::Lost(why) => {
+                    self.counters.connected.store(0, Ordering::Relaxed);
+                    tracing::warn!(venue = self.venue(), "connection lost: {why}; reconnecting");
+                    self.mark_all(FeedState::Reconnecting, &why).await;
+                    let wait = backoff(
+                        self.settings.backoff_initial,
+                        self.settings.backoff_max,
+                        attempt,
+                    );
+                    attempt = attempt.saturating_add(1);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                    self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    async fn session(&mut self, shutdown: &mut watch::Receiver<bool>, attempt: &mut u32) -> Ended {
+        let connect = tokio_tungstenite::connect_async(self.settings.url.as_str());
+        let ws = match tokio::time::timeout(self.settings.connect_timeout, connect).await {
+            Ok(Ok((ws, _))) => ws,
+            Ok(Err(e)) => return Ended::Lost(format!("connect {}: {e}", self.settings.url)),
+            Err(_) => return Ended::Lost(format!("connect {}: timed out", self.settings.url)),
+        };
+        self.counters.connects.fetch_add(1, Ordering::Relaxed);
+        self.counters.connected.store(1, Ordering::Relaxed);
+        let (mut sink, mut stream) = ws.split();
+        let need_snapshot = self.codec.on_connect();
+        for m in self.codec.subscribe_messages() {
+            if let Err(e) = sink.send(Message::text(m)).await {
+                return Ended::Lost(format!("subscribe: {e}"));
+            }
+        }
+        let (snap_tx, mut snap_rx) = mpsc::unbounded_channel::<SnapshotResult>();
+        spawn_snapshots(&self.rest, self.codec.as_ref(), &snap_tx, need_snapshot);
+        let mut ping = tokio::time::interval(self.settings.ping_interval);
+        ping.tick().await;
+        let mut stale_tick = tokio::time::interval(Duration::from_millis(500));
+        let mut got_data = false;
+        // Idle time counts from the last frame received, whatever else the loop does.
+        let mut last_frame = tokio::time::Instant::now();
+        loop {
+            let idle_deadline = last_frame + self.settings.idle_timeout;
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return Ended::Shutdown;
+                }
+                _ = ping.tick() => {
+                    let msg = match self.codec.ping_message() {
+                        Some(p) => Message::text(p),
+                        None => Message::Ping(Vec::new().into()),
+                    };
+                    if let Err(e) = sink.send(msg).await {
+                        return Ended::Lost(format!("ping: {e}"));
+                    }
+                }
+                _ = stale_tick.tick() => self.check_stale().await,
+                Some((inst, res)) = snap_rx.recv() => {
+                    match res {
+                        Ok((body, snap)) => {
+                            self.tap("snapshot", Some(&inst), &body);
+                            let mut out = Vec::new();
+                            match self.codec.apply_snapshot(&inst, &snap, now_ms(), &mut out) {
+                                Ok(Control::Resync(b)) => {
+                                    self.counters.gaps.fetch_add(1, Ordering::Relaxed);
+                                    self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
+                                    spawn_snapshots(&self.rest, self.codec.as_ref(), &snap_tx, b);
+                                }
+                                Ok(_) => {}
+                                Err(e) => tracing::warn!(venue = self.venue(), "snapshot rejected: {e}"),
+                            }
+                            self.forward(out).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(venue = self.venue(), "depth snapshot for {inst} failed: {e}; retrying");
+                            let (rest_ok, b) = (self.rest.is_some(), vec![inst]);
+                            if rest_ok {
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                spawn_snapshots(&self.rest, self.codec.as_ref(), &snap_tx, b);
+                            }
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(idle_deadline) => {
+                    self.counters.stalls.fetch_add(1, Ordering::Relaxed);
+                    self.mark_all(FeedState::Stale, "socket silent").await;
+                    return Ended::Lost(format!(
+                        "no frame for {:.1} s (stall)",
+                        self.settings.idle_timeout.as_secs_f64()
+                    ));
+                }
+                frame = stream.next() => {
+                    let msg = match frame {
+                        None => return Ended::Lost("closed by the server".into()),
+                        Some(Err(e)) => return Ended::Lost(format!("read: {e}")),
+                        Some(Ok(m)) => m,
+                    };
+                    last_frame = tokio::time::Instant::now();
+                    self.counters.frames.fetch_add(1, Ordering::Relaxed);
+                    self.counters.last_frame_ms.store(now_ms(), Ordering::Relaxed);
+                    let text = match msg {
+                        Message::Text(t) => t,
+                        Message::Binary(b) => match String::from_utf8(b.to_vec()) {
+                            Ok(t) => t.into(),
+                            Err(_) => { self.counters.malformed.fetch_add(1, Ordering::Relaxed); continue; }
+                        },
+                        Message::Close(_) => return Ended::Lost("close frame from the server".into()),
+                        _ => continue, // ping/pong frames
+                    };
+                    self.tap("ws", None, &text);
+                    let mut out = Vec::new();
+                    match self.codec.on_message(&text, now_ms(), &mut out) {
+                        Ok(Control::Resync(books)) => {
+                            self.counters.gaps.fetch_add(1, Ordering::Relaxed);
+                            self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
+                            for m in self.codec.resubscribe_messages(&books) {
+                                if let Err(e) = sink.send(Message::text(m)).await {
+                                    return Ended::Lost(format!("resubscribe: {e}"));
+                                }
+                            }
+                            spawn_snapshots(&self.rest, self.codec.as_ref(), &snap_tx, books);
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            let n = self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                            if n < 20 {
+                                tracing::warn!(venue = self.venue(), "malformed frame skipped: {e}");
+                            }
+                        }
+                    }
+                    if !out.is_empty() && !got_data {
+                        got_data = true;
+                        *attempt = 0; // a working connection resets the backoff
+                    }
+                    self.forward(out).await;
+                }
+            }
+        }
+    }
+
+    async fn forward(&mut self, mut out: Vec<MarketEvent>) {
+        if out.is_empty() {
+            return;
+        }
+        self.track(&mut out);
+        self.counters
+            .events
+            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        let _ = self.tx.send(out).await;
+    }
+}
+
+type SnapshotResult = (Instrument, Result<(String, DepthSnapshot), String>);
+
+/// Fetches REST depth snapshots for `books`, where the codec syncs books over REST (Binance).
+fn spawn_snapshots(
+    rest: &Option<RestClient>,
+    codec: &dyn VenueCodec,
+    tx: &mpsc::UnboundedSender<SnapshotResult>,
+    books: Vec<Instrument>,
+) {
+    let (Some(rest), Some(syms)) = (rest, codec.rest_symbols()) else {
+        return;
+    };
+    for i in books {
+        if let Some(sym) = syms.rest_symbol(&i) {
+            let (rest, tx) = (rest.clone(), tx.clone());
+            tokio::spawn(async move {
+                let r = WsFeed::fetch_snapshot(rest, sym).await;
+                let _ = tx.send((i, r));
+            });
+        }
+    }
+}
+
+/// Maps instruments to REST symbols.
+pub trait RestSymbols {
+    fn rest_symbol(&self, i: &Instrument) -> Option<String>;
+}
