@@ -5,6 +5,7 @@
 
 use crate::execution::{ExecConfig, PortfolioConfig};
 use crate::features::FeatureConfig;
+use crate::feeds::config::FeedsConfig;
 use crate::risk::RiskConfig;
 use crate::strategies::detector::DetectorConfig;
 use crate::strategies::prepump::StrategyConfig;
@@ -45,6 +46,7 @@ pub struct Config {
     pub execution: ExecConfig,
     pub portfolio: PortfolioConfig,
     pub replay: ReplayConfig,
+    pub feeds: FeedsConfig,
 }
 
 impl Config {
@@ -55,6 +57,14 @@ impl Config {
         cfg.validate()
             .map_err(|e| anyhow::anyhow!("invalid config {origin}: {e}"))?;
         Ok(cfg)
+    }
+
+    /// Loads a file, or the built-in paper-trading profile (`config/paper.toml`) when `None`.
+    pub fn load_paper(path: Option<&Path>) -> Result<Self> {
+        match path {
+            Some(_) => Self::load(path),
+            None => Self::from_toml(PAPER_TOML, "config/paper.toml (built in)"),
+        }
     }
 
     /// Loads a file, or the built-in defaults (identical to `config/default.toml`) when `None`.
@@ -81,6 +91,7 @@ impl Config {
         self.risk.validate()?;
         self.execution.validate()?;
         self.portfolio.validate()?;
+        self.feeds.validate()?;
         if self.replay.batch_size == 0 {
             return Err("replay.batch_size: must be ≥ 1".into());
         }
@@ -97,6 +108,10 @@ impl Config {
 /// The shipped default config, compiled in so that `smartflow` runs without `--config`.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
+/// The live paper-trading profile (USDT portfolio, live venues), used by `paper` and `record`
+/// when no `--config` is given.
+pub const PAPER_TOML: &str = include_str!("../config/paper.toml");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +120,13 @@ mod tests {
     fn default_file_equals_built_in_defaults() {
         let parsed = Config::from_toml(DEFAULT_TOML, "default").unwrap();
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn paper_profile_is_valid() {
+        let p = Config::from_toml(PAPER_TOML, "paper").unwrap();
+        assert_eq!(p.portfolio.quote, "USDT");
+        assert_eq!(p.feeds.venues().len(), 3);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod execution;
 pub mod features;
 pub mod feeds;
+pub mod paper;
 pub mod pipeline;
 pub mod replay;
 pub mod risk;

@@ -46,6 +46,15 @@ enum Command {
     /// the state folder (or continues an interrupted run with --resume), then prints a summary and
     /// writes it to <state>/replay-summary.{json,md}.
     Replay(ReplayArgs),
+    /// Paper-trade live public market data (Binance, Bybit, Hyperliquid; no keys) until Ctrl-C.
+    ///
+    /// Feeds reconnect by themselves (backoff with jitter, re-subscription, book resync); entries
+    /// on an instrument with stale or reconnecting data are refused. Orders fill on the paper
+    /// broker; every decision goes to the decision log in <state>/paper.redb. A restart resumes
+    /// the open paper positions and orders. Without --config, the built-in config/paper.toml.
+    Paper(PaperArgs),
+    /// Show the last status of the paper session in the state folder: feeds, positions, equity.
+    Status,
     /// Review the decision log: list records (default), `show ID` or `export` as JSONL.
     Log(LogArgs),
     /// Print the config in effect (defaults merged with --config) as TOML.
@@ -74,7 +83,23 @@ struct ReplayArgs {
 }
 
 #[derive(Args)]
+struct PaperArgs {
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Fault injection, as for replay; `feed@N` panics a venue connection at its N-th frame.
+    #[arg(long, value_name = "STAGE@N")]
+    inject_panic: Option<String>,
+    /// No status lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
 struct LogArgs {
+    /// Read the paper-trading log (<state>/paper.redb) instead of the replay log.
+    #[arg(long, global = true)]
+    paper: bool,
     #[command(subcommand)]
     action: Option<LogAction>,
     #[command(flatten)]
@@ -177,8 +202,72 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+    let config = match cli.command {
+        Command::Paper(_) | Command::Status => Config::load_paper(cli.config.as_deref())?,
+        _ => Config::load(cli.config.as_deref())?,
+    };
     match cli.command {
+        Command::Paper(a) => {
+            let fault = match &a.inject_panic {
+                Some(s) => Fault::parse(s).map_err(anyhow::Error::msg)?,
+                None => Fault::default(),
+            };
+            let report = smartflow::paper::run_paper(smartflow::paper::PaperOptions {
+                config,
+                state_dir: cli.state.clone(),
+                duration: a.duration.map(std::time::Duration::from_secs_f64),
+                print_status: !a.quiet,
+                fault,
+            })?;
+            println!("paper session {} ended", report.session);
+            for (v, i) in &report.instruments {
+                println!("  {v}: {}", i.join(", "));
+            }
+            if let Some(st) = &report.status {
+                println!("  {}", smartflow::actors::journal::status_line(st));
+            }
+            println!(
+                "  decision log: {}/paper.redb (see `smartflow log --paper`)",
+                cli.state.display()
+            );
+        }
+        Command::Status => {
+            let (st, broker) = smartflow::paper::stored_status(&cli.state)?;
+            println!(
+                "paper session status at {}",
+                smartflow::domain::fmt_ts(st.updated_ms)
+            );
+            for f in &st.feeds {
+                println!(
+                    "  {:<12} {:<4} frames {:>9}  events {:>9}  reconnects {}  malformed {}  gaps {}  stalls {}  stale marks {}  last frame {}",
+                    f.venue,
+                    if f.connected { "up" } else { "DOWN" },
+                    f.frames, f.events, f.reconnects, f.malformed, f.gaps, f.stalls, f.stale_marks,
+                    smartflow::domain::fmt_ts(f.last_frame_ms)
+                );
+            }
+            println!(
+                "  equity {} {}   signals {}  orders {}  fills {}  refused {}",
+                st.equity, st.quote, st.signals, st.orders, st.fills, st.refused
+            );
+            println!(
+                "  decode→detector latency: p50 {} µs  p99 {} µs  max {} µs  (n={})",
+                st.latency_p50_us, st.latency_p99_us, st.latency_max_us, st.latency_samples
+            );
+            if let Some(b) = broker {
+                println!("  open positions: {}", b.portfolio.positions.len());
+                for (i, p) in &b.portfolio.positions {
+                    println!(
+                        "    {i}: qty {} avg entry {} last {} unrealized PnL {}",
+                        p.qty,
+                        p.avg_entry_price,
+                        p.last_price,
+                        p.unrealized_pnl().round_dp(8)
+                    );
+                }
+                println!("  live orders: {}", b.live_orders().count());
+            }
+        }
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
         }

@@ -42,6 +42,9 @@ pub struct Batch {
     pub last: bool,
     /// Released when the batch is dropped (flow control between feed and journal).
     pub guard: Option<Box<dyn Send>>,
+    /// Live only: when each event was decoded (parallel to `events`), for latency figures.
+    /// Never read by the stages themselves.
+    pub decoded_at: Vec<std::time::Instant>,
 }
 
 /// Lengths of a batch's outputs, to undo a stage's partial work after a panic.
@@ -99,10 +102,10 @@ impl Fault {
         let (stage, idx) = s
             .split_once('@')
             .ok_or_else(|| format!("--inject-panic {s:?}: want STAGE@EVENT_INDEX"))?;
-        if !STAGES.contains(&stage) {
+        if !FAULT_TARGETS.contains(&stage) {
             return Err(format!(
                 "--inject-panic {s:?}: unknown stage {stage:?}; stages: {}",
-                STAGES.join(", ")
+                FAULT_TARGETS.join(", ")
             ));
         }
         let idx = idx
@@ -125,6 +128,12 @@ impl Fault {
 
 /// Stage names, in pipeline order.
 pub const STAGES: &[&str] = &["features", "detector", "strategy", "risk", "executor"];
+
+/// Where `--inject-panic` can aim: the stages, and `feed` (a live venue connection, at its
+/// N-th frame).
+pub const FAULT_TARGETS: &[&str] = &[
+    "features", "detector", "strategy", "risk", "executor", "feed",
+];
 
 /// A pure pipeline stage.
 pub trait Stage: Send + Unpin + 'static {
@@ -561,7 +570,9 @@ impl Stage for ExecStage {
             self.events.clear();
             match e {
                 MarketEvent::Trade(t) => self.broker.on_trade(t, &mut self.events),
-                other => self.broker.on_clock(other.ts_ms(), &mut self.events),
+                MarketEvent::Book(b) => self.broker.on_clock(b.ts_ms, &mut self.events),
+                // Feed health is observation time, not market time: no clock move.
+                MarketEvent::Status(_) => {}
             }
             while next < b.approved.len() && b.approved[next].0 as usize == i {
                 self.broker

@@ -56,7 +56,7 @@ async fn run_feed(
     while !until(&events, &counters) && tokio::time::Instant::now() < deadline {
         if let Ok(Some(mut evs)) = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await
         {
-            events.append(&mut evs);
+            events.append(&mut evs.events);
         }
     }
     stop_tx.send(true).unwrap();

@@ -5,6 +5,7 @@ use super::BatchMsg;
 use crate::domain::MarketEvent;
 use crate::pipeline::Batch;
 use actix::prelude::*;
+use actix::ActorFutureExt;
 use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
 
@@ -15,6 +16,8 @@ pub struct FeedActor {
     rx: Option<mpsc::Receiver<Chunk>>,
     next: Recipient<BatchMsg>,
     credits: Arc<Semaphore>,
+    /// Live only: decode instants of each chunk's events, one message per chunk.
+    stamps: Option<mpsc::UnboundedReceiver<Vec<std::time::Instant>>>,
 }
 
 impl FeedActor {
@@ -23,7 +26,13 @@ impl FeedActor {
             rx: Some(rx),
             next,
             credits: Arc::new(Semaphore::new(max_in_flight)),
+            stamps: None,
         }
+    }
+
+    pub fn with_stamps(mut self, rx: mpsc::UnboundedReceiver<Vec<std::time::Instant>>) -> Self {
+        self.stamps = Some(rx);
+        self
     }
 }
 
@@ -35,6 +44,7 @@ impl Actor for FeedActor {
         };
         let next = self.next.clone();
         let credits = self.credits.clone();
+        let mut stamps = self.stamps.take();
         ctx.spawn(
             async move {
                 let (mut seq, mut index) = (0u64, 0u64);
@@ -44,12 +54,17 @@ impl Actor for FeedActor {
                     let last = chunk.is_none();
                     let events = chunk.unwrap_or_default();
                     let n = events.len() as u64;
+                    let decoded_at = match (&mut stamps, last) {
+                        (Some(s), false) => s.recv().await.unwrap_or_default(),
+                        _ => Vec::new(),
+                    };
                     next.do_send(BatchMsg(Batch {
                         seq,
                         first_index: index,
                         events,
                         last,
                         guard: Some(Box::new(permit)),
+                        decoded_at,
                         ..Default::default()
                     }));
                     seq += 1;
@@ -61,5 +76,59 @@ impl Actor for FeedActor {
             }
             .into_actor(self),
         );
+    }
+}
+
+/// One live venue connection under supervision: runs a [`crate::feeds::ws::WsFeed`] task; if the
+/// task dies (a panic), the actor stops and its supervisor restarts it with a fresh connection.
+pub struct LiveFeedActor {
+    pub venue: &'static str,
+    factory: Box<dyn Fn() -> crate::feeds::ws::WsFeed>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    restarts: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl LiveFeedActor {
+    pub fn new(
+        venue: &'static str,
+        factory: Box<dyn Fn() -> crate::feeds::ws::WsFeed>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+        restarts: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        Self {
+            venue,
+            factory,
+            shutdown,
+            restarts,
+        }
+    }
+}
+
+impl Actor for LiveFeedActor {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let feed = (self.factory)();
+        let task = tokio::task::spawn_local(feed.run(self.shutdown.clone()));
+        ctx.spawn(actix::fut::wrap_future(task).map(
+            |res, act: &mut Self, ctx: &mut Context<Self>| {
+                match res {
+                    Err(e) if e.is_panic() => {
+                        tracing::error!(
+                            venue = act.venue,
+                            "feed task panicked; restarting the feed actor"
+                        );
+                        ctx.stop();
+                    }
+                    _ => {} // shutdown: the task ended normally
+                }
+            },
+        ));
+    }
+}
+
+impl Supervised for LiveFeedActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.restarts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }

@@ -7,8 +7,35 @@ use crate::replay::{JournalCounters, RunControl};
 use crate::store::{Record, RecordKind, Store, META_EXECUTOR};
 use actix::prelude::*;
 use indicatif::ProgressBar;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Live status: feed counters and latency, printed and stored every `every`.
+pub struct StatusReporter {
+    pub feeds: Vec<(String, Arc<crate::feeds::ws::FeedCounters>)>,
+    pub latency: Arc<Mutex<hdrhistogram::Histogram<u64>>>,
+    pub every: Duration,
+    pub print: bool,
+    pub quote: String,
+}
+
+/// What `smartflow status` shows, stored under `meta/status` by a paper session.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct LiveStatus {
+    pub updated_ms: i64,
+    pub feeds: Vec<crate::feeds::ws::FeedCountersView>,
+    pub open_positions: Vec<(String, String, String)>,
+    pub equity: String,
+    pub quote: String,
+    pub signals: u64,
+    pub orders: u64,
+    pub fills: u64,
+    pub refused: u64,
+    pub latency_samples: u64,
+    pub latency_p50_us: u64,
+    pub latency_p99_us: u64,
+    pub latency_max_us: u64,
+}
 
 pub struct JournalActor {
     store: Arc<Store>,
@@ -20,6 +47,8 @@ pub struct JournalActor {
     counters: JournalCounters,
     control: Arc<RunControl>,
     progress: ProgressBar,
+    status: Option<StatusReporter>,
+    last_state: Option<Vec<u8>>,
 }
 
 impl JournalActor {
@@ -39,6 +68,63 @@ impl JournalActor {
             counters: JournalCounters::default(),
             control,
             progress,
+            status: None,
+            last_state: None,
+        }
+    }
+
+    pub fn with_status(mut self, s: StatusReporter) -> Self {
+        self.status = Some(s);
+        self
+    }
+
+    /// The live status from the counters, the latency histogram and the broker's last state.
+    pub fn live_status(&self) -> Option<LiveStatus> {
+        let st = self.status.as_ref()?;
+        let h = st.latency.lock().expect("not poisoned").clone();
+        let (mut positions, mut equity) = (Vec::new(), String::from("-"));
+        if let Some(b) = self
+            .last_state
+            .as_ref()
+            .and_then(|j| serde_json::from_slice::<crate::execution::PaperBroker>(j).ok())
+        {
+            equity = b.portfolio.equity().round_dp(4).to_string();
+            for (i, p) in &b.portfolio.positions {
+                positions.push((
+                    i.to_string(),
+                    p.qty.to_string(),
+                    p.avg_entry_price.to_string(),
+                ));
+            }
+        }
+        Some(LiveStatus {
+            updated_ms: crate::feeds::ws::now_ms(),
+            feeds: st.feeds.iter().map(|(v, c)| c.view(v)).collect(),
+            open_positions: positions,
+            equity,
+            quote: st.quote.clone(),
+            signals: self.counters.signals,
+            orders: self.counters.orders,
+            fills: self.counters.fills,
+            refused: self.counters.refused,
+            latency_samples: h.len(),
+            latency_p50_us: h.value_at_quantile(0.5),
+            latency_p99_us: h.value_at_quantile(0.99),
+            latency_max_us: h.max(),
+        })
+    }
+
+    fn report(&mut self) {
+        let Some(s) = self.live_status() else {
+            return;
+        };
+        if self.status.as_ref().is_some_and(|r| r.print) {
+            eprintln!("{}", status_line(&s));
+        }
+        if let Ok(j) = serde_json::to_vec(&s) {
+            if let Err(e) = self.store.append(&[], &[(crate::store::META_STATUS, j)]) {
+                tracing::warn!("cannot store status: {e:#}");
+            }
         }
     }
 
@@ -93,6 +179,11 @@ impl Actor for JournalActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         // Wall-clock flushes only decide *when* records land, never what they say.
         ctx.run_interval(Duration::from_millis(250), |a, _| a.flush());
+        if let Some(every) = self.status.as_ref().map(|s| s.every) {
+            if !every.is_zero() {
+                ctx.run_interval(every, |a, _| a.report());
+            }
+        }
     }
 }
 
@@ -117,14 +208,65 @@ impl Handler<BatchMsg> for JournalActor {
         }
         if b.executor_state.is_some() {
             self.executor_state = b.executor_state.take();
+            self.last_state.clone_from(&self.executor_state);
         }
         if self.buf.len() >= self.flush_records {
             self.flush();
         }
         if b.last {
             self.flush();
+            self.report();
             self.control
                 .finish(self.counters.clone(), b.final_broker.take());
         }
+    }
+}
+
+/// One status line: feeds, positions, equity, decisions, latency.
+pub fn status_line(s: &LiveStatus) -> String {
+    let feeds: Vec<String> = s
+        .feeds
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} frames, {} reconnects, {} malformed, {} gaps, {} stalls",
+                f.venue,
+                if f.connected { "up" } else { "DOWN" },
+                f.frames,
+                f.reconnects,
+                f.malformed,
+                f.gaps,
+                f.stalls
+            )
+        })
+        .collect();
+    format!(
+        "[status] {} | positions {} | equity {} {} | signals {} orders {} fills {} refused {} | decode→detector p50 {} µs p99 {} µs (n={})",
+        feeds.join(" | "),
+        s.open_positions.len(),
+        s.equity,
+        s.quote,
+        s.signals,
+        s.orders,
+        s.fills,
+        s.refused,
+        s.latency_p50_us,
+        s.latency_p99_us,
+        s.latency_samples
+    )
+}
+
+/// Flushes the journal and returns the final live status (paper sessions).
+pub struct Finish;
+impl Message for Finish {
+    type Result = Option<LiveStatus>;
+}
+
+impl Handler<Finish> for JournalActor {
+    type Result = MessageResult<Finish>;
+    fn handle(&mut self, _: Finish, _: &mut Context<Self>) -> Self::Result {
+        self.flush();
+        self.report();
+        MessageResult(self.live_status())
     }
 }

@@ -22,6 +22,8 @@ pub struct StageActor<S: Stage> {
     failures: u32,
     restarts: Arc<AtomicU64>,
     control: Arc<RunControl>,
+    /// Live runs: decode → this stage's output latency of every snapshot, in µs.
+    latency: Option<Arc<std::sync::Mutex<hdrhistogram::Histogram<u64>>>>,
 }
 
 impl<S: Stage> StageActor<S> {
@@ -37,6 +39,26 @@ impl<S: Stage> StageActor<S> {
             failures: 0,
             restarts,
             control,
+            latency: None,
+        }
+    }
+
+    /// Records, after each batch, the time from decode to this stage's output per snapshot.
+    pub fn with_latency(mut self, h: Arc<std::sync::Mutex<hdrhistogram::Histogram<u64>>>) -> Self {
+        self.latency = Some(h);
+        self
+    }
+
+    fn record_latency(&self, b: &Batch) {
+        let (Some(h), false) = (&self.latency, b.decoded_at.is_empty()) else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let mut h = h.lock().expect("not poisoned");
+        for (i, _) in &b.snapshots {
+            if let Some(t) = b.decoded_at.get(*i as usize) {
+                let _ = h.record(now.duration_since(*t).as_micros() as u64);
+            }
         }
     }
 
@@ -63,6 +85,7 @@ impl<S: Stage> StageActor<S> {
         match catch_unwind(AssertUnwindSafe(|| stage.process(&mut b, fault))) {
             Ok(view) => {
                 self.failures = 0;
+                self.record_latency(&b);
                 if let Some(v) = view {
                     let v = Arc::new(v);
                     for r in &self.feedback {

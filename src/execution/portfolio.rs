@@ -15,6 +15,9 @@ pub struct PortfolioConfig {
     pub quote: String,
     /// Starting cash in `quote`.
     pub starting_balance: Decimal,
+    /// Other quote currencies counted 1:1 as `quote` (stablecoins: USDC for USDT). An
+    /// approximation: their depeg risk is not modelled.
+    pub quote_equivalents: Vec<String>,
 }
 
 impl Default for PortfolioConfig {
@@ -22,6 +25,7 @@ impl Default for PortfolioConfig {
         Self {
             quote: "BTC".into(),
             starting_balance: dec!(1),
+            quote_equivalents: vec![],
         }
     }
 }

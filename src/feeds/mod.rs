@@ -6,11 +6,13 @@
 pub mod binance_csv;
 pub mod binance_ws;
 pub mod book;
+pub mod config;
 pub mod decimal;
 pub mod freqtrade;
 pub mod json_array;
 pub mod merge;
 pub mod rest;
+pub mod universe;
 pub mod venues;
 pub mod ws;
 

@@ -103,6 +103,13 @@ pub struct RawFrame {
     pub data: String,
 }
 
+/// Events decoded from one frame, with the instant they were decoded (for latency figures).
+#[derive(Debug)]
+pub struct FeedBatch {
+    pub decoded_at: std::time::Instant,
+    pub events: Vec<MarketEvent>,
+}
+
 /// Wall-clock now in Unix ms (I/O layer only).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -127,11 +134,12 @@ pub struct WsFeed {
     codec: Box<dyn VenueCodec>,
     settings: WsSettings,
     rest: Option<RestClient>,
-    tx: mpsc::Sender<Vec<MarketEvent>>,
+    tx: mpsc::Sender<FeedBatch>,
     raw: Option<mpsc::UnboundedSender<RawFrame>>,
     pub counters: Arc<FeedCounters>,
     health: HashMap<Instrument, FeedState>,
     last_seen: HashMap<Instrument, tokio::time::Instant>,
+    fault: crate::pipeline::Fault,
 }
 
 impl WsFeed {
@@ -139,7 +147,7 @@ impl WsFeed {
         codec: Box<dyn VenueCodec>,
         settings: WsSettings,
         rest: Option<RestClient>,
-        tx: mpsc::Sender<Vec<MarketEvent>>,
+        tx: mpsc::Sender<FeedBatch>,
         raw: Option<mpsc::UnboundedSender<RawFrame>>,
         counters: Arc<FeedCounters>,
     ) -> Self {
@@ -152,7 +160,22 @@ impl WsFeed {
             counters,
             health: HashMap::new(),
             last_seen: HashMap::new(),
+            fault: crate::pipeline::Fault::default(),
         }
+    }
+
+    /// Fault injection (`feed@N`): panic once at the N-th frame, to exercise supervision.
+    pub fn with_fault(mut self, f: crate::pipeline::Fault) -> Self {
+        self.fault = f;
+        self
+    }
+
+    async fn send(&self, events: Vec<MarketEvent>) -> Result<(), ()> {
+        let b = FeedBatch {
+            decoded_at: std::time::Instant::now(),
+            events,
+        };
+        self.tx.send(b).await.map_err(|_| ())
     }
 
     fn venue(&self) -> &'static str {
@@ -188,7 +211,7 @@ impl WsFeed {
         }
         if !evs.is_empty() {
             self.tap("status", None, &format!("{state:?}: {reason}"));
-            let _ = self.tx.send(evs).await;
+            let _ = self.send(evs).await;
         }
     }
 
@@ -242,7 +265,7 @@ impl WsFeed {
             }
         }
         if !evs.is_empty() {
-            let _ = self.tx.send(evs).await;
+            let _ = self.send(evs).await;
         }
     }
 
@@ -368,7 +391,8 @@ impl WsFeed {
                         Some(Ok(m)) => m,
                     };
                     last_frame = tokio::time::Instant::now();
-                    self.counters.frames.fetch_add(1, Ordering::Relaxed);
+                    let n = self.counters.frames.fetch_add(1, Ordering::Relaxed);
+                    self.fault.check("feed", n);
                     self.counters.last_frame_ms.store(now_ms(), Ordering::Relaxed);
                     let text = match msg {
                         Message::Text(t) => t,
@@ -418,7 +442,7 @@ impl WsFeed {
         self.counters
             .events
             .fetch_add(out.len() as u64, Ordering::Relaxed);
-        let _ = self.tx.send(out).await;
+        let _ = self.send(out).await;
     }
 }
 

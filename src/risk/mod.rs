@@ -165,8 +165,9 @@ pub struct Verdict {
 #[derive(Clone, Debug)]
 pub struct RiskManager {
     pub cfg: RiskConfig,
-    /// Portfolio quote currency; other quotes are refused.
+    /// Portfolio quote currency and its 1:1 equivalents; other quotes are refused.
     quote: String,
+    quotes: Vec<String>,
     state: TradingState,
     clock: i64,
     last_event: HashMap<Instrument, i64>,
@@ -178,10 +179,23 @@ pub struct RiskManager {
     last_entry: HashMap<Instrument, i64>,
     approvals: VecDeque<i64>,
     next_id: u64,
+    /// Prepended to ids (`p2-` for paper session 2).
+    pub id_prefix: String,
 }
 
 impl RiskManager {
+    /// Accepts instruments quoted in `quote` only; see [`RiskManager::with_equivalents`].
     pub fn new(cfg: RiskConfig, quote: &str, starting_equity: Decimal) -> Self {
+        Self::with_equivalents(cfg, quote, &[], starting_equity)
+    }
+
+    /// Also accepts instruments quoted in `equivalents` (counted 1:1 as `quote`).
+    pub fn with_equivalents(
+        cfg: RiskConfig,
+        quote: &str,
+        equivalents: &[String],
+        starting_equity: Decimal,
+    ) -> Self {
         let view = PortfolioView {
             equity: starting_equity,
             cash: starting_equity,
@@ -192,6 +206,9 @@ impl RiskManager {
             state: cfg.initial_state,
             cfg,
             quote: quote.to_string(),
+            quotes: std::iter::once(quote.to_string())
+                .chain(equivalents.iter().cloned())
+                .collect(),
             clock: i64::MIN,
             last_event: HashMap::new(),
             unhealthy: HashMap::new(),
@@ -200,6 +217,7 @@ impl RiskManager {
             last_entry: HashMap::new(),
             approvals: VecDeque::new(),
             next_id: 1,
+            id_prefix: String::new(),
         }
     }
 
@@ -214,9 +232,10 @@ impl RiskManager {
 
     /// Advances the event clock and the instrument's freshness; feed status events block or
     /// unblock entries on their instrument.
+    /// Status events carry the time the feed observed them, not market time: they do not move
+    /// the clock.
     pub fn on_event(&mut self, e: &MarketEvent) {
         let ts = e.ts_ms();
-        self.clock = self.clock.max(ts);
         if let MarketEvent::Status(st) = e {
             if st.state == FeedState::Live {
                 self.unhealthy.remove(&st.instrument);
@@ -226,6 +245,7 @@ impl RiskManager {
             }
             return;
         }
+        self.clock = self.clock.max(ts);
         match self.last_event.get_mut(e.instrument()) {
             Some(x) => *x = (*x).max(ts),
             None => {
@@ -330,7 +350,7 @@ impl RiskManager {
             ),
             _ => {}
         }
-        if it.instrument.quote() != self.quote {
+        if !self.quotes.iter().any(|q| q == it.instrument.quote()) {
             refuse(
                 ReasonCode::QuoteMismatch,
                 format!(
@@ -452,7 +472,7 @@ impl RiskManager {
                 ),
             });
         }
-        let id = format!("ver-{}", self.next_id);
+        let id = format!("{}ver-{}", self.id_prefix, self.next_id);
         self.next_id += 1;
         let approved = reasons.is_empty();
         if approved {

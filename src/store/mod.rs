@@ -24,8 +24,17 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const META_EXECUTOR: &str = "executor";
 /// Meta key of the last run's summary.
 pub const META_SUMMARY: &str = "summary";
+/// Meta key of a paper session's live status (feeds, positions, latency).
+pub const META_STATUS: &str = "status";
+/// Meta key of the paper session counter.
+pub const META_SESSION: &str = "session";
 /// Meta key of the run status: `running` until the run completes.
 pub const META_RUN: &str = "run";
+
+/// File of the replay store in a state folder.
+pub const REPLAY_STORE: &str = "smartflow.redb";
+/// File of the paper-trading store in a state folder.
+pub const PAPER_STORE: &str = "paper.redb";
 
 pub struct Store {
     db: Database,
@@ -33,11 +42,17 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating the folder and file if needed) `<dir>/smartflow.redb`.
+    /// Opens (creating the folder and file if needed) the replay store `<dir>/smartflow.redb`.
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_file(dir, REPLAY_STORE)
+    }
+
+    /// Opens `<dir>/<file>`: [`REPLAY_STORE`] or [`PAPER_STORE`], so a replay never clears a
+    /// paper session's log in the same state folder.
+    pub fn open_file(dir: &Path, file: &str) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create state folder {}", dir.display()))?;
-        let path = dir.join("smartflow.redb");
+        let path = dir.join(file);
         let db = Database::create(&path).with_context(|| {
             format!(
                 "cannot open the store {} (is another smartflow using it?)",

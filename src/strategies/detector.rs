@@ -202,6 +202,8 @@ pub struct Detector {
     pub cfg: DetectorConfig,
     last_signal: HashMap<Instrument, i64>,
     next_id: u64,
+    /// Prepended to ids (`p2-` for paper session 2), so sessions never reuse an id.
+    pub id_prefix: String,
 }
 
 impl Detector {
@@ -210,6 +212,7 @@ impl Detector {
             cfg,
             last_signal: HashMap::new(),
             next_id: 1,
+            id_prefix: String::new(),
         }
     }
 
@@ -233,7 +236,7 @@ impl Detector {
         }
         drivers.truncate(self.cfg.top_drivers);
         self.last_signal.insert(trade.instrument.clone(), s.ts_ms);
-        let id = format!("sig-{}", self.next_id);
+        let id = format!("{}sig-{}", self.id_prefix, self.next_id);
         self.next_id += 1;
         Some(Signal {
             id,

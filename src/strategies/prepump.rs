@@ -149,6 +149,8 @@ pub struct PrePumpStrategy {
     busy: BTreeSet<Instrument>,
     last_exit: BTreeMap<Instrument, i64>,
     next_id: u64,
+    /// Prepended to ids (`p2-` for paper session 2).
+    pub id_prefix: String,
 }
 
 impl PrePumpStrategy {
@@ -158,6 +160,7 @@ impl PrePumpStrategy {
             busy: BTreeSet::new(),
             last_exit: BTreeMap::new(),
             next_id: 1,
+            id_prefix: String::new(),
         }
     }
 
@@ -182,7 +185,7 @@ impl PrePumpStrategy {
             return Err(SkipReason::QtyTooSmall);
         }
         self.busy.insert(s.instrument.clone());
-        let id = format!("int-{}", self.next_id);
+        let id = format!("{}int-{}", self.id_prefix, self.next_id);
         self.next_id += 1;
         Ok(OrderIntent {
             id,

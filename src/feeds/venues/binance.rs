@@ -82,6 +82,9 @@ pub struct BinanceCodec {
     books: HashMap<Instrument, BookSync>,
     /// Stream names, lowercase symbol first (`nknusdt`).
     streams: Vec<String>,
+    /// Latest venue event time seen (ms): the time of a book rebuilt from a REST snapshot,
+    /// which carries none.
+    last_event_ms: Option<i64>,
 }
 
 impl BinanceCodec {
@@ -103,6 +106,7 @@ impl BinanceCodec {
             symbols,
             books,
             streams,
+            last_event_ms: None,
         })
     }
 
@@ -256,7 +260,7 @@ impl VenueCodec for BinanceCodec {
         bs.book.last_update_id = snap.last_update_id;
         bs.synced = true;
         let buffered = std::mem::take(&mut bs.buffer);
-        let mut last_ts = ts_ms;
+        let mut last_ts = self.last_event_ms;
         let mut rest = buffered
             .into_iter()
             .filter(|d| d.last > snap.last_update_id);
@@ -268,14 +272,14 @@ impl VenueCodec for BinanceCodec {
                 pending.extend(rest);
                 return Ok(self.gap(inst, ts, pending, out));
             }
-            last_ts = d.ts_ms;
+            last_ts = Some(d.ts_ms);
         }
-        if let Some(top) = bs.book.top(inst, last_ts) {
+        if let Some(top) = last_ts.and_then(|ts| bs.book.top(inst, ts)) {
             out.push(MarketEvent::Book(top));
         }
         out.push(Self::status(
             inst,
-            last_ts,
+            last_ts.unwrap_or(ts_ms),
             FeedState::Live,
             "book synchronised",
         ));
@@ -295,6 +299,9 @@ impl VenueCodec for BinanceCodec {
             return Err("frame without data".into());
         };
         let ev: Event = serde_json::from_str(raw.get()).map_err(|e| format!("bad JSON: {e}"))?;
+        if let Some(t) = ev.event_time.or(ev.trade_time) {
+            self.last_event_ms = Some(self.last_event_ms.map_or(t, |x| x.max(t)));
+        }
         match ev.event.as_deref() {
             Some("aggTrade") | Some("trade") => {
                 let inst = self.instrument(ev.symbol.as_deref().ok_or("trade without symbol")?)?;
@@ -331,7 +338,8 @@ impl VenueCodec for BinanceCodec {
                 let px = |v: Option<String>, what: &str| {
                     parse_positive(&v.ok_or(format!("bookTicker without {what}"))?, what)
                 };
-                let ts = ev.event_time.unwrap_or(recv_ms);
+                // Spot bookTicker has no event time: the latest venue time seen, else receive time.
+                let ts = ev.event_time.or(self.last_event_ms).unwrap_or(recv_ms);
                 let top = crate::domain::BookTop {
                     ts_ms: ts,
                     instrument: inst,

@@ -65,7 +65,7 @@ pub struct DepthSnapshot {
 }
 
 /// A venue's protocol, without I/O.
-pub trait VenueCodec: Send {
+pub trait VenueCodec: Send + Sync {
     fn venue(&self) -> Venue;
     fn instruments(&self) -> Vec<Instrument>;
     /// Text frames to send after every (re)connect.

@@ -1,0 +1,182 @@
+//! `[feeds]` config: venue endpoints, instruments and connection timing for `paper` and `record`.
+
+use super::venues::Venue;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// One venue connection.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VenueFeedConfig {
+    pub enabled: bool,
+    /// Websocket endpoint (tests point it at 127.0.0.1).
+    pub ws_url: String,
+    /// REST base URL (depth snapshots, universe metadata).
+    pub rest_url: String,
+    /// REST requests per second at most (kept well inside the venue's published limits).
+    pub rest_per_second: u32,
+    /// `BASE/QUOTE` pairs to trade (Hyperliquid perps: `BTC/USDC`). Empty with a universe rule:
+    /// fetched from the venue's metadata at start.
+    pub instruments: Vec<String>,
+    /// Order-book depth to subscribe where the venue takes one (Bybit `orderbook.{depth}`).
+    pub book_depth: usize,
+    /// Optional universe rule: every spot pair quoted in one of `universe_quotes` whose 24 h quote
+    /// volume is below `universe_max_quote_volume` (small caps), at most `universe_max` pairs.
+    pub universe_quotes: Vec<String>,
+    pub universe_max_quote_volume: f64,
+    pub universe_min_quote_volume: f64,
+    pub universe_max: usize,
+}
+
+impl VenueFeedConfig {
+    fn new(ws: &str, rest: &str, instruments: &[&str], rate: u32) -> Self {
+        Self {
+            enabled: true,
+            ws_url: ws.into(),
+            rest_url: rest.into(),
+            rest_per_second: rate,
+            instruments: instruments.iter().map(|s| s.to_string()).collect(),
+            book_depth: 50,
+            universe_quotes: vec![],
+            universe_max_quote_volume: 0.0,
+            universe_min_quote_volume: 0.0,
+            universe_max: 0,
+        }
+    }
+    pub fn uses_universe(&self) -> bool {
+        !self.universe_quotes.is_empty()
+    }
+}
+
+impl Default for VenueFeedConfig {
+    fn default() -> Self {
+        Self::new("", "", &[], 5)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedsConfig {
+    pub ping_interval_secs: f64,
+    /// No frame at all for this long is a stall (Hyperliquid closes silent sockets after 60 s).
+    pub idle_timeout_secs: f64,
+    /// An instrument without data this long is stale: entries blocked until data returns.
+    pub stale_after_secs: f64,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    pub connect_timeout_secs: f64,
+    /// Events per pipeline batch at most (live batches never wait for more).
+    pub batch_max_events: usize,
+    /// Seconds between status lines (0: none).
+    pub status_every_secs: f64,
+    pub binance: VenueFeedConfig,
+    pub bybit: VenueFeedConfig,
+    pub hyperliquid: VenueFeedConfig,
+}
+
+impl Default for FeedsConfig {
+    fn default() -> Self {
+        Self {
+            ping_interval_secs: 15.0,
+            idle_timeout_secs: 45.0,
+            stale_after_secs: 120.0,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 30_000,
+            connect_timeout_secs: 10.0,
+            batch_max_events: 512,
+            status_every_secs: 10.0,
+            binance: VenueFeedConfig::new(
+                "wss://stream.binance.com:9443/stream",
+                "https://api.binance.com",
+                &["BTC/USDT", "ETH/USDT", "SOL/USDT", "DOGE/USDT"],
+                5,
+            ),
+            bybit: VenueFeedConfig::new(
+                "wss://stream.bybit.com/v5/public/spot",
+                "https://api.bybit.com",
+                &["BTC/USDT", "ETH/USDT", "SOL/USDT", "DOGE/USDT"],
+                5,
+            ),
+            hyperliquid: VenueFeedConfig::new(
+                "wss://api.hyperliquid.xyz/ws",
+                "https://api.hyperliquid.xyz",
+                &["BTC/USDC", "ETH/USDC", "SOL/USDC", "DOGE/USDC"],
+                2,
+            ),
+        }
+    }
+}
+
+impl FeedsConfig {
+    pub fn venues(&self) -> Vec<(Venue, &VenueFeedConfig)> {
+        [
+            (Venue::Binance, &self.binance),
+            (Venue::Bybit, &self.bybit),
+            (Venue::Hyperliquid, &self.hyperliquid),
+        ]
+        .into_iter()
+        .filter(|(_, c)| c.enabled)
+        .collect()
+    }
+
+    pub fn settings(&self, url: &str) -> super::ws::WsSettings {
+        let s = Duration::from_secs_f64;
+        super::ws::WsSettings {
+            url: url.to_string(),
+            ping_interval: s(self.ping_interval_secs),
+            idle_timeout: s(self.idle_timeout_secs),
+            stale_after: s(self.stale_after_secs),
+            backoff_initial: Duration::from_millis(self.backoff_initial_ms),
+            backoff_max: Duration::from_millis(self.backoff_max_ms),
+            connect_timeout: s(self.connect_timeout_secs),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        for (k, v) in [
+            ("feeds.ping_interval_secs", self.ping_interval_secs),
+            ("feeds.idle_timeout_secs", self.idle_timeout_secs),
+            ("feeds.stale_after_secs", self.stale_after_secs),
+            ("feeds.connect_timeout_secs", self.connect_timeout_secs),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("{k}: must be > 0"));
+            }
+        }
+        if self.ping_interval_secs >= self.idle_timeout_secs {
+            return Err("feeds.ping_interval_secs: must be below feeds.idle_timeout_secs".into());
+        }
+        if self.backoff_initial_ms == 0 || self.backoff_max_ms < self.backoff_initial_ms {
+            return Err("feeds.backoff_initial_ms / backoff_max_ms: want 0 < initial ≤ max".into());
+        }
+        if self.batch_max_events == 0 {
+            return Err("feeds.batch_max_events: must be ≥ 1".into());
+        }
+        if self.status_every_secs.is_nan() || self.status_every_secs < 0.0 {
+            return Err("feeds.status_every_secs: must be ≥ 0".into());
+        }
+        for (v, c) in self.venues() {
+            let k = v.name();
+            if !(c.ws_url.starts_with("ws://") || c.ws_url.starts_with("wss://")) {
+                return Err(format!("feeds.{k}.ws_url: want a ws:// or wss:// URL"));
+            }
+            if !(c.rest_url.starts_with("http://") || c.rest_url.starts_with("https://")) {
+                return Err(format!(
+                    "feeds.{k}.rest_url: want an http:// or https:// URL"
+                ));
+            }
+            if c.instruments.is_empty() && !c.uses_universe() {
+                return Err(format!(
+                    "feeds.{k}.instruments: empty, and no universe rule"
+                ));
+            }
+            for i in &c.instruments {
+                super::venues::split_pair(i).map_err(|e| format!("feeds.{k}.instruments: {e}"))?;
+            }
+            if c.rest_per_second == 0 {
+                return Err(format!("feeds.{k}.rest_per_second: must be ≥ 1"));
+            }
+        }
+        Ok(())
+    }
+}
