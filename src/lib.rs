@@ -10,6 +10,7 @@ pub mod features;
 pub mod feeds;
 pub mod paper;
 pub mod pipeline;
+pub mod record;
 pub mod replay;
 pub mod risk;
 pub mod store;

@@ -55,6 +55,9 @@ enum Command {
     Paper(PaperArgs),
     /// Show the last status of the paper session in the state folder: feeds, positions, equity.
     Status,
+    /// Record raw venue messages (with receive times) to FILE (JSONL, gzip if it ends in .gz);
+    /// `smartflow replay --data FILE` replays them through the same pipeline, deterministically.
+    Record(RecordArgs),
     /// Review the decision log: list records (default), `show ID` or `export` as JSONL.
     Log(LogArgs),
     /// Print the config in effect (defaults merged with --config) as TOML.
@@ -93,6 +96,16 @@ struct PaperArgs {
     /// No status lines on stderr.
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(Args)]
+struct RecordArgs {
+    /// Output file, e.g. session.jsonl.gz.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Stop after this many seconds (default: until Ctrl-C).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
 }
 
 #[derive(Args)]
@@ -203,7 +216,9 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     let config = match cli.command {
-        Command::Paper(_) | Command::Status => Config::load_paper(cli.config.as_deref())?,
+        Command::Paper(_) | Command::Status | Command::Record(_) => {
+            Config::load_paper(cli.config.as_deref())?
+        }
         _ => Config::load(cli.config.as_deref())?,
     };
     match cli.command {
@@ -230,6 +245,21 @@ fn run(cli: Cli) -> Result<()> {
                 "  decision log: {}/paper.redb (see `smartflow log --paper`)",
                 cli.state.display()
             );
+        }
+        Command::Record(a) => {
+            let r = smartflow::record::run_record(smartflow::record::RecordOptions {
+                config,
+                out: a.out,
+                duration: a.duration.map(std::time::Duration::from_secs_f64),
+            })?;
+            println!(
+                "recorded {} frames ({} trades, {} events) to {}",
+                r.frames, r.trades, r.events, r.out
+            );
+            for (v, i) in &r.venues {
+                println!("  {v}: {}", i.join(", "));
+            }
+            println!("  replay it: smartflow replay --data {}", r.out);
         }
         Command::Status => {
             let (st, broker) = smartflow::paper::stored_status(&cli.state)?;

@@ -102,6 +102,8 @@ pub struct ReplayOptions {
 pub struct ReplaySummary {
     pub files: usize,
     pub events: u64,
+    /// Trades among the events (the rest: book tops and feed statuses from recordings).
+    pub trades: u64,
     pub wall_secs: f64,
     pub events_per_sec: f64,
     pub malformed_lines: u64,
@@ -238,11 +240,7 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
         .spawn(move || -> MergeStats {
             let mut merged = MergedStream::new(sources);
             loop {
-                let chunk: Vec<_> = merged
-                    .by_ref()
-                    .take(batch_size)
-                    .map(MarketEvent::Trade)
-                    .collect();
+                let chunk: Vec<MarketEvent> = merged.by_ref().take(batch_size).collect();
                 let end = chunk.len() < batch_size;
                 if !chunk.is_empty() && tx.blocking_send(Some(chunk)).is_err() {
                     break;
@@ -257,9 +255,10 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
         .context("cannot start the reader thread")?;
 
     let broker = PaperBroker::new(cfg.execution.clone(), &cfg.portfolio);
-    let rm = RiskManager::new(
+    let rm = RiskManager::with_equivalents(
         cfg.risk.clone(),
         &cfg.portfolio.quote,
+        &cfg.portfolio.quote_equivalents,
         cfg.portfolio.starting_balance,
     );
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
@@ -335,6 +334,7 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     let summary = ReplaySummary {
         files: stats.files,
         events: counters.events,
+        trades: stats.trades_emitted,
         wall_secs: wall,
         events_per_sec: counters.events as f64 / wall.max(1e-9),
         malformed_lines: stats.malformed,

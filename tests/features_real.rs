@@ -28,8 +28,8 @@ fn window_matches_reference_around_real_pumps() {
         let announced = common::announced_ms(&data, file);
         let mut src = open_source(&data.join("binance_pumps/trades").join(file)).unwrap();
         let mut trades: Vec<Trade> = vec![];
-        while let Some(SourceItem::Ok(t)) = src.next_item() {
-            trades.push(t);
+        while let Some(SourceItem::Ok(e)) = src.next_item() {
+            trades.push(e.as_trade().unwrap().clone());
         }
         let cfg = FeatureConfig::default();
         let mut w = FeatureWindow::new(&cfg);

@@ -6,7 +6,7 @@
 
 use super::decimal::parse_positive;
 use super::{Malformed, SourceItem, TradeSource};
-use crate::domain::{Instrument, Side, Trade};
+use crate::domain::{Instrument, MarketEvent, Side, Trade};
 use anyhow::Result;
 use std::io::BufRead;
 
@@ -77,11 +77,15 @@ impl TradeSource for BinanceCsvSource {
             Ok(false) => None,
             Ok(true) => {
                 let line = self.rec.position().map(|p| p.line()).unwrap_or(0);
-                Some(self.parse().map_err(|reason| Malformed {
-                    file: self.name.clone(),
-                    line,
-                    reason,
-                }))
+                Some(
+                    self.parse()
+                        .map(MarketEvent::Trade)
+                        .map_err(|reason| Malformed {
+                            file: self.name.clone(),
+                            line,
+                            reason,
+                        }),
+                )
             }
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);

@@ -7,7 +7,7 @@
 
 use super::decimal::parse_positive;
 use super::{Malformed, SourceItem, TradeSource};
-use crate::domain::{Instrument, Side, Trade};
+use crate::domain::{Instrument, MarketEvent, Side, Trade};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -152,7 +152,7 @@ impl TradeSource for CaptureSource {
                 return Some(Err(self.malformed(format!("bad receive timestamp {ts:?}"))));
             }
             match parse_trade_message(json, &mut self.cache) {
-                Ok(Some(t)) => return Some(Ok(t)),
+                Ok(Some(t)) => return Some(Ok(MarketEvent::Trade(t))),
                 Ok(None) => continue,
                 Err(reason) => return Some(Err(self.malformed(reason))),
             }

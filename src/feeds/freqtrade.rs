@@ -5,7 +5,7 @@
 use super::decimal::parse_positive;
 use super::json_array::{Element, JsonArrayStream};
 use super::{Malformed, SourceItem, TradeSource};
-use crate::domain::{Instrument, Side, Trade};
+use crate::domain::{Instrument, MarketEvent, Side, Trade};
 use anyhow::{bail, Result};
 use serde_json::Value;
 use std::io::BufRead;
@@ -73,11 +73,13 @@ impl FreqtradeSource {
 impl TradeSource for FreqtradeSource {
     fn next_item(&mut self) -> Option<SourceItem> {
         match self.stream.next_element()? {
-            Element::Item(bytes, line) => Some(self.parse(&bytes).map_err(|reason| Malformed {
-                file: self.name.clone(),
-                line,
-                reason,
-            })),
+            Element::Item(bytes, line) => Some(self.parse(&bytes).map(MarketEvent::Trade).map_err(
+                |reason| Malformed {
+                    file: self.name.clone(),
+                    line,
+                    reason,
+                },
+            )),
             Element::Error(reason, line) => Some(Err(Malformed {
                 file: self.name.clone(),
                 line,

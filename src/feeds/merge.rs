@@ -7,7 +7,7 @@
 //! genuine repeats inside one file survive.
 
 use super::{Malformed, TradeSource};
-use crate::domain::{Instrument, Side, Trade};
+use crate::domain::{Instrument, MarketEvent, Side, Trade};
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -21,6 +21,8 @@ pub struct MergeStats {
     pub files: usize,
     pub trades_read: u64,
     pub trades_emitted: u64,
+    /// Book tops and feed statuses (recordings).
+    pub other_events: u64,
     pub duplicates_dropped: u64,
     pub malformed: u64,
     /// Trades older than the previous one of the same file (emitted, clock not moved back).
@@ -39,7 +41,7 @@ struct MsGroup {
 
 pub struct MergedStream {
     sources: Vec<Box<dyn TradeSource>>,
-    heads: Vec<Option<Trade>>,
+    heads: Vec<Option<MarketEvent>>,
     last_ts: Vec<i64>,
     heap: BinaryHeap<Reverse<(i64, usize)>>,
     groups: HashMap<Instrument, MsGroup>,
@@ -85,14 +87,17 @@ impl MergedStream {
                     return;
                 }
                 Some(Err(m)) => self.record_malformed(m),
-                Some(Ok(t)) => {
-                    self.stats.trades_read += 1;
-                    if t.ts_ms < self.last_ts[i] {
+                Some(Ok(e)) => {
+                    let ts = e.ts_ms();
+                    if e.as_trade().is_some() {
+                        self.stats.trades_read += 1;
+                    }
+                    if ts < self.last_ts[i] {
                         self.stats.out_of_order += 1;
                     }
-                    self.last_ts[i] = self.last_ts[i].max(t.ts_ms);
-                    self.heap.push(Reverse((t.ts_ms, i)));
-                    self.heads[i] = Some(t);
+                    self.last_ts[i] = self.last_ts[i].max(ts);
+                    self.heap.push(Reverse((ts, i)));
+                    self.heads[i] = Some(e);
                     return;
                 }
             }
@@ -123,18 +128,22 @@ impl MergedStream {
 }
 
 impl Iterator for MergedStream {
-    type Item = Trade;
-    fn next(&mut self) -> Option<Trade> {
+    type Item = MarketEvent;
+    fn next(&mut self) -> Option<MarketEvent> {
         loop {
             let Reverse((_, i)) = self.heap.pop()?;
-            let t = self.heads[i].take().expect("heap entry has a head");
+            let e = self.heads[i].take().expect("heap entry has a head");
             self.advance(i);
-            if self.is_duplicate(i, &t) {
-                self.stats.duplicates_dropped += 1;
-                continue;
+            if let MarketEvent::Trade(t) = &e {
+                if self.is_duplicate(i, t) {
+                    self.stats.duplicates_dropped += 1;
+                    continue;
+                }
+                self.stats.trades_emitted += 1;
+            } else {
+                self.stats.other_events += 1;
             }
-            self.stats.trades_emitted += 1;
-            return Some(t);
+            return Some(e);
         }
     }
 }
@@ -155,7 +164,7 @@ mod tests {
         }
     }
     fn t(ts: i64, px: Decimal, qty: Decimal) -> SourceItem {
-        Ok(Trade {
+        Ok(MarketEvent::Trade(Trade {
             ts_ms: ts,
             instrument: Instrument::new("X/BTC"),
             price: px,
@@ -163,7 +172,7 @@ mod tests {
             aggressor: Side::Buy,
             trade_id: None,
             users: None,
-        })
+        }))
     }
     fn src(items: Vec<SourceItem>) -> Box<dyn TradeSource> {
         Box::new(VecSource(items.into_iter(), "mem".into()))
@@ -185,7 +194,10 @@ mod tests {
             t(4, dec!(3), dec!(1)),
         ]);
         let mut m = MergedStream::new(vec![a, b]);
-        let out: Vec<_> = m.by_ref().map(|t| (t.ts_ms, t.qty)).collect();
+        let out: Vec<_> = m
+            .by_ref()
+            .filter_map(|e| e.as_trade().map(|t| (t.ts_ms, t.qty)))
+            .collect();
         assert_eq!(
             out,
             vec![
@@ -210,7 +222,7 @@ mod tests {
         let a = src(vec![t(1, dec!(1), dec!(1)), bad, t(5, dec!(1), dec!(2))]);
         let b = src(vec![t(3, dec!(1), dec!(3)), t(4, dec!(1), dec!(4))]);
         let mut m = MergedStream::new(vec![a, b]);
-        let ts: Vec<_> = m.by_ref().map(|t| t.ts_ms).collect();
+        let ts: Vec<_> = m.by_ref().map(|e| e.ts_ms()).collect();
         assert_eq!(ts, vec![1, 3, 4, 5]);
         assert_eq!(m.stats.malformed, 1);
         assert_eq!(m.stats.malformed_details[0].line, 3);

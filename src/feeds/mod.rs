@@ -11,12 +11,13 @@ pub mod decimal;
 pub mod freqtrade;
 pub mod json_array;
 pub mod merge;
+pub mod recording;
 pub mod rest;
 pub mod universe;
 pub mod venues;
 pub mod ws;
 
-use crate::domain::Trade;
+use crate::domain::MarketEvent;
 use anyhow::{bail, Context, Result};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -30,12 +31,13 @@ pub struct Malformed {
     pub reason: String,
 }
 
-/// One item of a trade stream.
-pub type SourceItem = std::result::Result<Trade, Malformed>;
+/// One item of a market-data stream.
+pub type SourceItem = std::result::Result<MarketEvent, Malformed>;
 
-/// A streaming source of trades in file order.
+/// A streaming source of market events (trades; books and feed status for recordings), in file
+/// order.
 pub trait TradeSource: Send {
-    /// Next trade, a malformed record, or `None` at the end of the file.
+    /// Next event, a malformed record, or `None` at the end of the file.
     fn next_item(&mut self) -> Option<SourceItem>;
     /// Human-readable name (the path).
     fn name(&self) -> &str;
@@ -50,6 +52,8 @@ pub enum Format {
     FreqtradeJson,
     /// cryptofeed capture `<recv_ts>: <json>` of Binance websocket messages (`aggTrade`, `trade`).
     BinanceWsCapture,
+    /// A `smartflow record` session: JSONL of raw venue frames with receive times.
+    Recording,
 }
 
 const DATA_SUFFIXES: &[&str] = &[
@@ -132,7 +136,9 @@ pub fn detect_format(reader: &mut dyn BufRead, name: &str) -> Result<Format> {
     let head = reader.fill_buf()?;
     let head = String::from_utf8_lossy(&head[..head.len().min(512)]);
     let first_line = head.lines().next().unwrap_or("");
-    if first_line.starts_with("symbol,timestamp,datetime,side,price,amount") {
+    if first_line.starts_with("{\"smartflow_recording\"") {
+        Ok(Format::Recording)
+    } else if first_line.starts_with("symbol,timestamp,datetime,side,price,amount") {
         Ok(Format::BinanceCsv)
     } else if head.trim_start().starts_with('[') {
         Ok(Format::FreqtradeJson)
@@ -144,8 +150,8 @@ pub fn detect_format(reader: &mut dyn BufRead, name: &str) -> Result<Format> {
         Ok(Format::BinanceWsCapture)
     } else {
         bail!(
-            "{name}: unknown data format (expected a Binance trades CSV, a freqtrade trades JSON \
-             or a cryptofeed Binance websocket capture); first line: {:?}",
+            "{name}: unknown data format (expected a Binance trades CSV, a freqtrade trades JSON, \
+             a cryptofeed Binance websocket capture or a smartflow recording); first line: {:?}",
             first_line.chars().take(80).collect::<String>()
         )
     }
@@ -160,6 +166,7 @@ pub fn open_source(path: &Path) -> Result<Box<dyn TradeSource>> {
         Format::BinanceCsv => Box::new(binance_csv::BinanceCsvSource::new(reader, name)?),
         Format::FreqtradeJson => Box::new(freqtrade::FreqtradeSource::new(reader, name)?),
         Format::BinanceWsCapture => Box::new(binance_ws::CaptureSource::new(reader, name)),
+        Format::Recording => Box::new(recording::RecordingSource::new(reader, name)?),
     })
 }
 

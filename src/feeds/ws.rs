@@ -210,7 +210,8 @@ impl WsFeed {
             }
         }
         if !evs.is_empty() {
-            self.tap("status", None, &format!("{state:?}: {reason}"));
+            let st = serde_json::json!({"state": state, "reason": reason}).to_string();
+            self.tap("status", None, &st);
             let _ = self.send(evs).await;
         }
     }
@@ -229,6 +230,9 @@ impl WsFeed {
                 _ => {
                     if self.health.get(i) == Some(&FeedState::Stale) {
                         self.health.insert(i.clone(), FeedState::Live);
+                        let st =
+                            serde_json::json!({"state": FeedState::Live, "reason": "data resumed"});
+                        self.tap("status", Some(i), &st.to_string());
                         extra.push(MarketEvent::Status(FeedStatus {
                             ts_ms: e.ts_ms(),
                             instrument: i.clone(),
@@ -256,6 +260,9 @@ impl WsFeed {
             if silent && self.health.get(&i) == Some(&FeedState::Live) {
                 self.health.insert(i.clone(), FeedState::Stale);
                 self.counters.stale_marks.fetch_add(1, Ordering::Relaxed);
+                let reason = format!("no data for {} s", self.settings.stale_after.as_secs());
+                let st = serde_json::json!({"state": FeedState::Stale, "reason": reason});
+                self.tap("status", Some(&i), &st.to_string());
                 evs.push(MarketEvent::Status(FeedStatus {
                     ts_ms: ts,
                     instrument: i,
@@ -318,6 +325,7 @@ impl WsFeed {
         };
         self.counters.connects.fetch_add(1, Ordering::Relaxed);
         self.counters.connected.store(1, Ordering::Relaxed);
+        self.tap("connect", None, &self.settings.url);
         let (mut sink, mut stream) = ws.split();
         let need_snapshot = self.codec.on_connect();
         for m in self.codec.subscribe_messages() {
