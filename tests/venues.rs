@@ -237,7 +237,7 @@ fn hyperliquid_trades_keep_buyer_and_seller() {
     let t = trades[0];
     assert_eq!(t.instrument.as_str(), "hyperliquid:BTC/USDC");
     assert_eq!(t.aggressor, Side::Sell); // side "A"
-    assert_eq!(t.price.to_string(), "84133");
+    assert_eq!(t.price, rust_decimal::Decimal::from(84133));
     let u = t.users.as_ref().unwrap();
     assert_eq!(u.buyer, "0xbb160cb61e694570f9d570f9fcde7c61dd2143ad");
     assert_eq!(u.seller, "0x48314750d70312eddf7e6b6b7c2852773727839a");
@@ -294,4 +294,54 @@ fn malformed_frames_are_errors_not_panics() {
         }
         assert!(out.is_empty(), "{venue:?}: junk produced events {out:?}");
     }
+}
+
+#[test]
+fn bybit_trade_scanner_equals_the_serde_path_on_every_real_message() {
+    let data = require_data!();
+    let mut frames = v3_frames(
+        &data.join("cryptofeed_ws_captures/BYBIT_v3_2026.jsonl.gz"),
+        "BYBIT.ws.2",
+    );
+    frames.extend(v3_frames(
+        &data.join("cryptofeed_ws_captures/BYBIT_v3_2026.jsonl.gz"),
+        "BYBIT.ws.3",
+    ));
+    let pairs = pairs(&["BTC/USDT", "ETH/USDT", "SOL/USDT", "DOGE/USDT"]);
+    let c = smartflow::feeds::venues::bybit::BybitCodec::new(&pairs, 50).unwrap();
+    let mut n = 0;
+    for (_, f) in frames
+        .iter()
+        .filter(|(_, f)| f.starts_with("{\"topic\":\"publicTrade."))
+    {
+        let mut fast = vec![];
+        assert_eq!(
+            c.scan_trades(f, &mut fast),
+            Some(Ok(())),
+            "scanner refused {f}"
+        );
+        // The general path: the same frame with a key order the scanner's caller never sees first.
+        let v: serde_json::Value = serde_json::from_str(f).unwrap();
+        let mut slow = vec![];
+        let mut c2 = smartflow::feeds::venues::bybit::BybitCodec::new(&pairs, 50).unwrap();
+        use smartflow::feeds::venues::VenueCodec;
+        let reordered = serde_json::json!({"ts": v["ts"], "type": v["type"], "topic": v["topic"], "data": v["data"]}).to_string();
+        c2.on_message(&reordered, 0, &mut slow).unwrap();
+        assert_eq!(fast, slow, "{f}");
+        n += fast.len();
+    }
+    assert_eq!(n, 347, "every real trade");
+    // Escapes or odd shapes make the scanner step aside, never guess.
+    let mut out = vec![];
+    assert_eq!(
+        c.scan_trades(
+            r#"{"topic":"publicTrade.BTCUSDT","data":[{"T":1,"s":"BTC\u0055SDT"}]}"#,
+            &mut out
+        ),
+        None
+    );
+    assert_eq!(
+        c.scan_trades(r#"{"topic":"publicTrade.BTCUSDT","data":{}}"#, &mut out),
+        None
+    );
 }

@@ -37,8 +37,38 @@ pub struct LiveStatus {
     pub latency_max_us: u64,
 }
 
+/// A durable write for the writer thread; `ack` answers once it is committed.
+struct WriteJob {
+    records: Vec<Record>,
+    meta: Vec<(&'static str, Vec<u8>)>,
+    ack: Option<std::sync::mpsc::Sender<()>>,
+}
+
+/// Commits on its own thread, so fsyncs never stall the actors (and live latency).
+fn spawn_writer(store: Arc<Store>, control: Arc<RunControl>) -> std::sync::mpsc::Sender<WriteJob> {
+    let (tx, rx) = std::sync::mpsc::channel::<WriteJob>();
+    std::thread::Builder::new()
+        .name("smartflow-journal".into())
+        .spawn(move || {
+            for job in rx {
+                let meta: Vec<(&str, Vec<u8>)> = job.meta.into_iter().collect();
+                if let Err(e) = store.append(&job.records, &meta) {
+                    control.fail(format!(
+                        "journal write to {} failed: {e:#}",
+                        store.path().display()
+                    ));
+                }
+                if let Some(a) = job.ack {
+                    let _ = a.send(());
+                }
+            }
+        })
+        .expect("journal writer thread starts");
+    tx
+}
+
 pub struct JournalActor {
-    store: Arc<Store>,
+    writer: std::sync::mpsc::Sender<WriteJob>,
     buf: Vec<Record>,
     executor_state: Option<Vec<u8>>,
     flush_records: usize,
@@ -59,8 +89,9 @@ impl JournalActor {
         control: Arc<RunControl>,
         progress: ProgressBar,
     ) -> Self {
+        let writer = spawn_writer(store, control.clone());
         Self {
-            store,
+            writer,
             buf: Vec::new(),
             executor_state: None,
             flush_records,
@@ -122,27 +153,46 @@ impl JournalActor {
             eprintln!("{}", status_line(&s));
         }
         if let Ok(j) = serde_json::to_vec(&s) {
-            if let Err(e) = self.store.append(&[], &[(crate::store::META_STATUS, j)]) {
-                tracing::warn!("cannot store status: {e:#}");
-            }
+            let job = WriteJob {
+                records: Vec::new(),
+                meta: vec![(crate::store::META_STATUS, j)],
+                ack: None,
+            };
+            let _ = self.writer.send(job);
         }
     }
 
     fn flush(&mut self) {
-        if self.buf.is_empty() && self.executor_state.is_none() {
+        self.write(false);
+    }
+
+    /// Hands the buffer to the writer thread; `wait`: until it is committed.
+    fn write(&mut self, wait: bool) {
+        if self.buf.is_empty() && self.executor_state.is_none() && !wait {
             return;
         }
         let mut meta = Vec::new();
         if let Some(s) = self.executor_state.take() {
             meta.push((META_EXECUTOR, s));
         }
-        if let Err(e) = self.store.append(&self.buf, &meta) {
-            self.control.fail(format!(
-                "journal write to {} failed: {e:#}",
-                self.store.path().display()
-            ));
+        let (ack, done) = if wait {
+            let (a, d) = std::sync::mpsc::channel();
+            (Some(a), Some(d))
+        } else {
+            (None, None)
+        };
+        let job = WriteJob {
+            records: std::mem::take(&mut self.buf),
+            meta,
+            ack,
+        };
+        if self.writer.send(job).is_err() {
+            self.control
+                .fail("the journal writer thread is gone".into());
         }
-        self.buf.clear();
+        if let Some(d) = done {
+            let _ = d.recv();
+        }
     }
 
     fn count(&mut self, r: &Record) {
@@ -214,8 +264,8 @@ impl Handler<BatchMsg> for JournalActor {
             self.flush();
         }
         if b.last {
-            self.flush();
             self.report();
+            self.write(true);
             self.control
                 .finish(self.counters.clone(), b.final_broker.take());
         }
@@ -265,8 +315,8 @@ impl Message for Finish {
 impl Handler<Finish> for JournalActor {
     type Result = MessageResult<Finish>;
     fn handle(&mut self, _: Finish, _: &mut Context<Self>) -> Self::Result {
-        self.flush();
         self.report();
+        self.write(true);
         MessageResult(self.live_status())
     }
 }

@@ -3,13 +3,66 @@
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
+/// Fast path for plain venue numbers (`65114.20`, `0.00000638`): digits and at most one dot,
+/// up to 28 significant digits. `None` for anything else (then the general parser decides).
+fn parse_plain(s: &str) -> Option<Decimal> {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 40 {
+        return None;
+    }
+    // u64 holds 19 digits; venue numbers rarely have more (then i128 below).
+    let (mut mantissa, mut scale, mut seen_dot, mut digits) = (0u64, 0u32, false, 0u32);
+    let mut wide: i128 = 0;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                if digits < 19 {
+                    mantissa = mantissa * 10 + (c - b'0') as u64;
+                } else {
+                    if digits == 19 {
+                        wide = mantissa as i128;
+                    }
+                    wide = wide * 10 + (c - b'0') as i128;
+                }
+                digits += 1;
+                if seen_dot {
+                    scale += 1;
+                }
+            }
+            b'.' if !seen_dot => seen_dot = true,
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits > 28 || scale > 28 {
+        return None;
+    }
+    if digits <= 19 {
+        Decimal::try_from_i128_with_scale(mantissa as i128, scale).ok()
+    } else {
+        Decimal::try_from_i128_with_scale(wide, scale).ok()
+    }
+}
+
 /// Parses a plain or scientific decimal string. `None` when it is not a number.
 pub fn parse_decimal(s: &str) -> Option<Decimal> {
+    if let Some(d) = parse_plain(s) {
+        return Some(d.normalize());
+    }
     let s = s.trim();
     if s.bytes().any(|b| b == b'e' || b == b'E') {
         Decimal::from_scientific(s).ok().map(|d| d.normalize())
     } else {
         Decimal::from_str(s).ok().map(|d| d.normalize())
+    }
+}
+
+/// Like [`parse_positive`], for live venue frames: plain numbers keep their venue scale
+/// (`0.35280000` stays 8 dp, equal in value), skipping normalisation on the hot path.
+pub fn parse_positive_fast(s: &str, what: &str) -> Result<Decimal, String> {
+    match parse_plain(s) {
+        Some(d) if d > Decimal::ZERO => Ok(d),
+        Some(_) => Err(format!("{what} must be > 0, got {s:?}")),
+        None => parse_positive(s, what),
     }
 }
 
@@ -36,5 +89,16 @@ mod tests {
         assert_eq!(parse_decimal("abc"), None);
         assert!(parse_positive("0", "price").is_err());
         assert!(parse_positive("-1", "qty").is_err());
+        assert_eq!(parse_positive_fast("65114.20", "p"), Ok(dec!(65114.2)));
+        assert_eq!(parse_positive_fast("0.00000638", "p"), Ok(dec!(0.00000638)));
+        assert_eq!(parse_positive_fast("5.26e-06", "p"), Ok(dec!(0.00000526)));
+        assert!(parse_positive_fast("0.000", "q").is_err());
+        assert!(parse_positive_fast("1.2.3", "q").is_err());
+        assert!(parse_positive_fast("", "q").is_err());
+        assert_eq!(parse_decimal("12"), Some(dec!(12)));
+        assert_eq!(
+            parse_decimal("1234567890.1234567890123"),
+            Some(dec!(1234567890.1234567890123))
+        );
     }
 }

@@ -8,10 +8,10 @@
 use super::{split_pair, venue_instrument, Control, DepthSnapshot, Venue, VenueCodec};
 use crate::domain::{FeedState, FeedStatus, Instrument, MarketEvent, Side, Trade};
 use crate::feeds::book::{parse_levels, L2Book};
-use crate::feeds::decimal::parse_positive;
+use crate::feeds::decimal::parse_positive_fast as parse_positive;
+use rustc_hash::FxHashMap as HashMap;
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 #[derive(Deserialize)]
 struct Frame<'a> {
@@ -45,6 +45,13 @@ struct TradeItem<'a> {
     id: Option<Cow<'a, str>>,
 }
 
+/// Fast path: a `publicTrade` frame in one pass.
+#[derive(Deserialize)]
+struct TradeFrame<'a> {
+    #[serde(borrow)]
+    data: Vec<TradeItem<'a>>,
+}
+
 #[derive(Deserialize)]
 struct BookData<'a> {
     #[serde(rename = "s", borrow)]
@@ -64,8 +71,8 @@ pub struct BybitCodec {
 
 impl BybitCodec {
     pub fn new(pairs: &[String], depth: usize) -> Result<Self, String> {
-        let mut symbols = HashMap::new();
-        let mut books = HashMap::new();
+        let mut symbols = HashMap::default();
+        let mut books = HashMap::default();
         for p in pairs {
             let (b, q) = split_pair(p)?;
             let inst = venue_instrument(Venue::Bybit, &b, &q);
@@ -162,6 +169,21 @@ impl VenueCodec for BybitCodec {
         _recv_ms: i64,
         out: &mut Vec<MarketEvent>,
     ) -> Result<Control, String> {
+        // Hot path: trades, in one pass; anything else takes the general parser.
+        if text.starts_with("{\"topic\":\"publicTrade.") {
+            let before = out.len();
+            match self.scan_trades(text, out) {
+                Some(Ok(())) => return Ok(Control::None),
+                Some(Err(e)) => return Err(e),
+                None => out.truncate(before), // unusual shape: the serde path decides
+            }
+            if let Ok(f) = serde_json::from_str::<TradeFrame>(text) {
+                for it in f.data {
+                    out.push(MarketEvent::Trade(self.trade(&it)?));
+                }
+                return Ok(Control::None);
+            }
+        }
         let f: Frame = serde_json::from_str(text).map_err(|e| format!("bad JSON: {e}"))?;
         if let Some(op) = f.op.as_deref() {
             if f.ret_msg.as_deref() == Some("pong") || op == "pong" {
@@ -185,19 +207,7 @@ impl VenueCodec for BybitCodec {
             let items: Vec<TradeItem> =
                 serde_json::from_str(data.get()).map_err(|e| format!("bad publicTrade: {e}"))?;
             for it in items {
-                out.push(MarketEvent::Trade(Trade {
-                    ts_ms: it.time,
-                    instrument: self.instrument(&it.symbol)?,
-                    price: parse_positive(&it.price, "price")?,
-                    qty: parse_positive(&it.size, "size")?,
-                    aggressor: match it.side.as_ref() {
-                        "Buy" => Side::Buy,
-                        "Sell" => Side::Sell,
-                        s => return Err(format!("bad side {s:?}")),
-                    },
-                    trade_id: it.id.and_then(|i| i.parse().ok()),
-                    users: None,
-                }));
+                out.push(MarketEvent::Trade(self.trade(&it)?));
             }
             return Ok(Control::None);
         }
@@ -255,7 +265,123 @@ impl VenueCodec for BybitCodec {
     }
 }
 
+/// Reads one JSON string value starting after its opening quote; `None` on escapes (rare; the
+/// serde path handles them). Returns the string and the index after the closing quote. Slicing
+/// `text` at ASCII quotes keeps it valid UTF-8 without re-checking.
+fn scan_str(text: &str, i: usize) -> Option<(&str, usize)> {
+    let b = text.as_bytes();
+    let end = find2(b, i, b'"', b'\\')?;
+    if b[end] == b'\\' {
+        return None;
+    }
+    Some((text.get(i..end)?, end + 1))
+}
+
+/// Index of the first `x` or `y` at or after `i`: a plain loop over the first bytes (keys and
+/// numbers are short), memchr beyond.
+fn find2(b: &[u8], i: usize, x: u8, y: u8) -> Option<usize> {
+    let head = b.get(i..(i + 16).min(b.len()))?;
+    if let Some(k) = head.iter().position(|&c| c == x || c == y) {
+        return Some(i + k);
+    }
+    let from = i + head.len();
+    memchr::memchr2(x, y, b.get(from..)?).map(|k| from + k)
+}
+
 impl BybitCodec {
+    /// Fast scanner for `publicTrade` frames: the `data` array of flat objects whose values are
+    /// strings, numbers or booleans. `None` when the frame has another shape or an escape (the
+    /// serde path then parses it); proven equal to the serde path on the real capture by a test.
+    pub fn scan_trades(
+        &self,
+        text: &str,
+        out: &mut Vec<MarketEvent>,
+    ) -> Option<Result<(), String>> {
+        static DATA: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"data\":["));
+        let b = text.as_bytes();
+        let mut i = DATA.find(b)? + 8;
+        loop {
+            while i < b.len() && matches!(b[i], b' ' | b'\n' | b',') {
+                i += 1;
+            }
+            match b.get(i)? {
+                b']' => return Some(Ok(())),
+                b'{' => i += 1,
+                _ => return None,
+            }
+            let (mut t, mut sym, mut side, mut v, mut px, mut id) =
+                (None, None, None, None, None, None);
+            loop {
+                while i < b.len() && matches!(b[i], b' ' | b',') {
+                    i += 1;
+                }
+                if *b.get(i)? == b'}' {
+                    i += 1;
+                    break;
+                }
+                if b[i] != b'"' {
+                    return None;
+                }
+                let (k, j) = scan_str(text, i + 1)?;
+                i = j;
+                if *b.get(i)? != b':' {
+                    return None;
+                }
+                i += 1;
+                let val = if *b.get(i)? == b'"' {
+                    let (v, j) = scan_str(text, i + 1)?;
+                    i = j;
+                    v
+                } else {
+                    let start = i;
+                    i = find2(b, i, b',', b'}')?;
+                    text.get(start..i)?
+                };
+                match k {
+                    "T" => t = Some(val),
+                    "s" => sym = Some(val),
+                    "S" => side = Some(val),
+                    "v" => v = Some(val),
+                    "p" => px = Some(val),
+                    "i" => id = Some(val),
+                    _ => {}
+                }
+            }
+            let (Some(t), Some(sym), Some(side), Some(v), Some(px)) = (t, sym, side, v, px) else {
+                return None;
+            };
+            let item = TradeItem {
+                time: t.parse().ok()?,
+                symbol: std::borrow::Cow::Borrowed(sym),
+                side: std::borrow::Cow::Borrowed(side),
+                size: std::borrow::Cow::Borrowed(v),
+                price: std::borrow::Cow::Borrowed(px),
+                id: id.map(std::borrow::Cow::Borrowed),
+            };
+            match self.trade(&item) {
+                Ok(tr) => out.push(MarketEvent::Trade(tr)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    fn trade(&self, it: &TradeItem) -> Result<Trade, String> {
+        Ok(Trade {
+            ts_ms: it.time,
+            instrument: self.instrument(&it.symbol)?,
+            price: parse_positive(&it.price, "price")?,
+            qty: parse_positive(&it.size, "size")?,
+            aggressor: match it.side.as_ref() {
+                "Buy" => Side::Buy,
+                "Sell" => Side::Sell,
+                s => return Err(format!("bad side {s:?}")),
+            },
+            trade_id: it.id.as_ref().and_then(|i| i.parse().ok()),
+            users: None,
+        })
+    }
+
     /// Symbol used in topics for an instrument (for tests and logs).
     pub fn topic_symbol(&self, i: &Instrument) -> Option<String> {
         self.symbol_of(i).map(String::from)

@@ -10,10 +10,11 @@ use super::{split_pair, venue_instrument, Control, DepthSnapshot, Venue, VenueCo
 use crate::domain::{
     BookTop, FeedState, FeedStatus, Instrument, MarketEvent, Side, Trade, TradeUsers,
 };
-use crate::feeds::decimal::parse_positive;
+use crate::feeds::decimal::parse_positive_fast as parse_positive;
+use rustc_hash::FxHashMap as HashMap;
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 #[derive(Deserialize)]
 struct Frame<'a> {
@@ -37,6 +38,13 @@ pub struct WsTrade<'a> {
     pub tid: Option<u64>,
     #[serde(default, borrow)]
     pub users: Option<[Cow<'a, str>; 2]>,
+}
+
+/// Fast path: a `trades` frame in one pass.
+#[derive(Deserialize)]
+struct TradesFrame<'a> {
+    #[serde(borrow)]
+    data: Vec<WsTrade<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -63,7 +71,7 @@ pub struct HyperliquidCodec {
 
 impl HyperliquidCodec {
     pub fn new(pairs: &[String]) -> Result<Self, String> {
-        let mut coins = HashMap::new();
+        let mut coins = HashMap::default();
         for p in pairs {
             let (b, q) = split_pair(p)?;
             coins.insert(b.clone(), venue_instrument(Venue::Hyperliquid, &b, &q));
@@ -153,6 +161,15 @@ impl VenueCodec for HyperliquidCodec {
         _recv_ms: i64,
         out: &mut Vec<MarketEvent>,
     ) -> Result<Control, String> {
+        // Hot path: trades, in one pass; anything else takes the general parser.
+        if text.starts_with("{\"channel\":\"trades\"") {
+            if let Ok(f) = serde_json::from_str::<TradesFrame>(text) {
+                for t in &f.data {
+                    out.push(MarketEvent::Trade(self.trade(t)?));
+                }
+                return Ok(Control::None);
+            }
+        }
         let f: Frame = serde_json::from_str(text).map_err(|e| format!("bad JSON: {e}"))?;
         match f.channel.as_ref() {
             "pong" => Ok(Control::Pong),
