@@ -52,8 +52,9 @@ pub struct Config {
 impl Config {
     /// Parses TOML text; `origin` names the source in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
-        let cfg: Config =
+        let mut cfg: Config =
             toml::from_str(text).map_err(|e| anyhow::anyhow!("invalid config {origin}: {e}"))?;
+        cfg.feeds.fill_venue_defaults();
         cfg.validate()
             .map_err(|e| anyhow::anyhow!("invalid config {origin}: {e}"))?;
         Ok(cfg)
@@ -127,6 +128,21 @@ mod tests {
         let p = Config::from_toml(PAPER_TOML, "paper").unwrap();
         assert_eq!(p.portfolio.quote, "USDT");
         assert_eq!(p.feeds.venues().len(), 3);
+    }
+
+    #[test]
+    fn a_venue_table_keeps_the_venue_defaults_it_does_not_set() {
+        let c =
+            Config::from_toml("[feeds.hyperliquid]\nws_url = \"ws://127.0.0.1:1\"\n", "t").unwrap();
+        assert_eq!(c.feeds.hyperliquid.ws_url, "ws://127.0.0.1:1");
+        assert_eq!(c.feeds.hyperliquid.rest_url, "https://api.hyperliquid.xyz");
+        assert!(c
+            .feeds
+            .hyperliquid
+            .instruments
+            .contains(&"BTC/USDC".to_string()));
+        let e = Config::from_toml("[feeds.bybit]\nws_url = \"http://x\"\n", "t").unwrap_err();
+        assert!(format!("{e:#}").contains("feeds.bybit.ws_url"));
     }
 
     #[test]

@@ -108,6 +108,27 @@ impl Default for FeedsConfig {
 }
 
 impl FeedsConfig {
+    /// A `[feeds.<venue>]` table that sets only some keys keeps the venue's defaults for the
+    /// others (serde fills a missing key from the type's default, which knows no venue).
+    pub fn fill_venue_defaults(&mut self) {
+        let d = FeedsConfig::default();
+        for (c, dc) in [
+            (&mut self.binance, &d.binance),
+            (&mut self.bybit, &d.bybit),
+            (&mut self.hyperliquid, &d.hyperliquid),
+        ] {
+            if c.ws_url.is_empty() {
+                c.ws_url.clone_from(&dc.ws_url);
+            }
+            if c.rest_url.is_empty() {
+                c.rest_url.clone_from(&dc.rest_url);
+            }
+            if c.instruments.is_empty() && !c.uses_universe() {
+                c.instruments.clone_from(&dc.instruments);
+            }
+        }
+    }
+
     pub fn venues(&self) -> Vec<(Venue, &VenueFeedConfig)> {
         [
             (Venue::Binance, &self.binance),

@@ -30,6 +30,23 @@ pub struct Script {
     pub skip: Vec<usize>,
     /// Junk frames sent after every `junk_every` frames.
     pub junk_every: Option<usize>,
+    /// Pause between frames (default: bursts of 50 frames per millisecond).
+    pub pace: Option<Duration>,
+}
+
+impl Script {
+    /// Sends `frames` once, then stays open answering pings.
+    pub fn all(frames: Vec<String>) -> Self {
+        let count = frames.len();
+        Script {
+            frames,
+            count,
+            after: After::Idle,
+            skip: vec![],
+            junk_every: None,
+            pace: None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -115,8 +132,10 @@ pub async fn start_ws(scripts: Vec<Script>) -> FakeWs {
                             let _ = tx.send(Message::text(j)).await;
                         }
                     }
-                    if i % 50 == 49 {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    match script.pace {
+                        Some(p) => tokio::time::sleep(p).await,
+                        None if i % 50 == 49 => tokio::time::sleep(Duration::from_millis(1)).await,
+                        None => {}
                     }
                 }
                 match script.after {
