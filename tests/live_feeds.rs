@@ -89,6 +89,7 @@ async fn reconnects_and_resubscribes_after_the_server_drops_mid_stream() {
             after: After::Drop,
             skip: vec![],
             junk_every: None,
+            pace: None,
         },
         Script {
             frames,
@@ -96,6 +97,7 @@ async fn reconnects_and_resubscribes_after_the_server_drops_mid_stream() {
             after: After::Idle,
             skip: vec![],
             junk_every: None,
+            pace: None,
         },
     ])
     .await;
@@ -147,6 +149,7 @@ async fn recovers_from_a_stall_without_close() {
             after: After::Stall,
             skip: vec![],
             junk_every: None,
+            pace: None,
         },
         Script {
             frames,
@@ -154,6 +157,7 @@ async fn recovers_from_a_stall_without_close() {
             after: After::Idle,
             skip: vec![],
             junk_every: None,
+            pace: None,
         },
     ])
     .await;
@@ -210,6 +214,7 @@ async fn malformed_frames_are_counted_and_skipped() {
         after: After::Idle,
         skip: vec![],
         junk_every: Some(25),
+        pace: None,
     }])
     .await;
     let junk_total = n / 25;
@@ -278,6 +283,7 @@ async fn binance_books_resync_from_rest_after_a_gap() {
         after: After::Idle,
         skip: vec![skip],
         junk_every: None,
+        pace: None,
     }])
     .await;
     // Delay frames a little so the snapshot (REST) lands before most diffs; the codec buffers anyway.
@@ -319,6 +325,7 @@ async fn hyperliquid_keeps_alive_with_pings_and_passes_wallets() {
         after: After::Idle,
         skip: vec![],
         junk_every: None,
+        pace: None,
     }])
     .await;
     let r = run_feed(

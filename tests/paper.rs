@@ -63,6 +63,7 @@ fn start_venues(data: std::path::PathBuf) -> Venues {
                 after: After::Idle,
                 skip: vec![],
                 junk_every: None,
+                pace: None,
             }])
             .await;
 
@@ -98,6 +99,7 @@ fn start_venues(data: std::path::PathBuf) -> Venues {
                     after: After::Drop,
                     skip: vec![],
                     junk_every: None,
+                    pace: None,
                 },
                 Script {
                     frames: reordered,
@@ -105,6 +107,7 @@ fn start_venues(data: std::path::PathBuf) -> Venues {
                     after: After::Idle,
                     skip: vec![],
                     junk_every: None,
+                    pace: None,
                 },
             ])
             .await;
@@ -118,6 +121,7 @@ fn start_venues(data: std::path::PathBuf) -> Venues {
                 after: After::Idle,
                 skip: vec![],
                 junk_every: None,
+                pace: None,
             }])
             .await;
             tx.send(Venues {
