@@ -45,9 +45,15 @@ struct WriteJob {
 }
 
 /// Commits on its own thread, so fsyncs never stall the actors (and live latency).
-fn spawn_writer(store: Arc<Store>, control: Arc<RunControl>) -> std::sync::mpsc::Sender<WriteJob> {
+fn spawn_writer(
+    store: Arc<Store>,
+    control: Arc<RunControl>,
+) -> (
+    std::sync::mpsc::Sender<WriteJob>,
+    std::thread::JoinHandle<()>,
+) {
     let (tx, rx) = std::sync::mpsc::channel::<WriteJob>();
-    std::thread::Builder::new()
+    let h = std::thread::Builder::new()
         .name("smartflow-journal".into())
         .spawn(move || {
             for job in rx {
@@ -64,11 +70,16 @@ fn spawn_writer(store: Arc<Store>, control: Arc<RunControl>) -> std::sync::mpsc:
             }
         })
         .expect("journal writer thread starts");
-    tx
+    (tx, h)
 }
 
 pub struct JournalActor {
-    writer: std::sync::mpsc::Sender<WriteJob>,
+    /// `None` once the stream ended and the writer thread was joined (the store is then closed
+    /// by this run, so the caller can reopen it at once).
+    writer: Option<(
+        std::sync::mpsc::Sender<WriteJob>,
+        std::thread::JoinHandle<()>,
+    )>,
     buf: Vec<Record>,
     executor_state: Option<Vec<u8>>,
     flush_records: usize,
@@ -89,7 +100,7 @@ impl JournalActor {
         control: Arc<RunControl>,
         progress: ProgressBar,
     ) -> Self {
-        let writer = spawn_writer(store, control.clone());
+        let writer = Some(spawn_writer(store, control.clone()));
         Self {
             writer,
             buf: Vec::new(),
@@ -158,7 +169,9 @@ impl JournalActor {
                 meta: vec![(crate::store::META_STATUS, j)],
                 ack: None,
             };
-            let _ = self.writer.send(job);
+            if let Some((w, _)) = &self.writer {
+                let _ = w.send(job);
+            }
         }
     }
 
@@ -186,12 +199,24 @@ impl JournalActor {
             meta,
             ack,
         };
-        if self.writer.send(job).is_err() {
+        let Some((w, _)) = &self.writer else {
+            return; // closed: the stream has ended
+        };
+        if w.send(job).is_err() {
             self.control
                 .fail("the journal writer thread is gone".into());
         }
         if let Some(d) = done {
             let _ = d.recv();
+        }
+    }
+
+    /// Commits what is left, stops the writer thread and waits for it.
+    fn close(&mut self) {
+        self.write(true);
+        if let Some((w, h)) = self.writer.take() {
+            drop(w);
+            let _ = h.join();
         }
     }
 
@@ -265,7 +290,7 @@ impl Handler<BatchMsg> for JournalActor {
         }
         if b.last {
             self.report();
-            self.write(true);
+            self.close();
             self.control
                 .finish(self.counters.clone(), b.final_broker.take());
         }
@@ -316,7 +341,7 @@ impl Handler<Finish> for JournalActor {
     type Result = MessageResult<Finish>;
     fn handle(&mut self, _: Finish, _: &mut Context<Self>) -> Self::Result {
         self.report();
-        self.write(true);
+        self.close();
         MessageResult(self.live_status())
     }
 }
