@@ -207,6 +207,7 @@ fn main() {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
@@ -321,13 +322,19 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Log(a) => {
-            if !cli.state.join("smartflow.redb").exists() {
+            let file = if a.paper {
+                smartflow::store::PAPER_STORE
+            } else {
+                smartflow::store::REPLAY_STORE
+            };
+            if !cli.state.join(file).exists() {
                 anyhow::bail!(
-                    "no store in {} (run `smartflow replay` first, or pass --state)",
-                    cli.state.display()
+                    "no store {file} in {} (run `smartflow {}` first, or pass --state)",
+                    cli.state.display(),
+                    if a.paper { "paper" } else { "replay" }
                 );
             }
-            let store = Store::open(&cli.state).context("cannot open the store")?;
+            let store = Store::open_file(&cli.state, file).context("cannot open the store")?;
             let f = a.filter;
             let filter = logcmd::Filter::parse(
                 f.instrument,

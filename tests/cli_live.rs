@@ -1,0 +1,244 @@
+//! The binary's live commands against a loopback Hyperliquid venue: `paper` stopped with Ctrl-C
+//! (SIGINT), `status`, `log --paper`, `record` → `replay`; and the universe rule over REST.
+
+mod common;
+
+use common::fake::{self, Script};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn venue(data: std::path::PathBuf) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut s = Script::all(fake::hyperliquid_frames(&data));
+            s.pace = Some(Duration::from_millis(20));
+            let srv = fake::start_ws(vec![s]).await;
+            tx.send(srv.url.clone()).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn config(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
+    let p = dir.join("live.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"
+[portfolio]
+quote = "USDC"
+starting_balance = "10000"
+[features]
+baseline_secs = 25
+warmup_fraction = 0.0
+[detector]
+threshold = 0.0
+min_buy_trades = 0.0
+min_quote_volume = 0.0
+[strategy]
+entry_notional = "100"
+qty_step = "0.00001"
+[risk]
+max_order_notional = "200"
+max_position_notional = "200"
+daily_loss_limit = "200"
+min_order_notional = "10"
+qty_step = "0.00001"
+[feeds]
+status_every_secs = 0.3
+[feeds.binance]
+enabled = false
+[feeds.bybit]
+enabled = false
+[feeds.hyperliquid]
+ws_url = "{url}"
+instruments = ["BTC/USDC"]
+"#
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_smartflow"));
+    c.env_remove("SMARTFLOW_CONFIG")
+        .env_remove("SMARTFLOW_STATE");
+    c
+}
+
+#[test]
+fn paper_stops_cleanly_on_ctrl_c_then_status_and_log_show_the_session() {
+    let data = require_data!();
+    let url = venue(data);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &url);
+    let st = dir.path().join("state");
+    let child = bin()
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "--state",
+            st.to_str().unwrap(),
+            "paper",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let t0 = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{:?} {stderr} {stdout}", out.status);
+    assert!(stdout.contains("paper session 1 ended"), "{stdout}");
+    assert!(
+        stderr.contains("[status] hyperliquid up"),
+        "status lines: {stderr}"
+    );
+    assert!(stderr.contains("flushing the journal"), "{stderr}");
+
+    let s = bin()
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "--state",
+            st.to_str().unwrap(),
+            "status",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&s.stdout);
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    for w in [
+        "hyperliquid",
+        "frames",
+        "equity",
+        "decode→detector latency",
+        "open positions",
+    ] {
+        assert!(text.contains(w), "status lacks {w}: {text}");
+    }
+    let log = bin()
+        .args([
+            "--state",
+            st.to_str().unwrap(),
+            "log",
+            "--paper",
+            "--kind",
+            "signal",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&log.stderr).into_owned();
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert!(
+        log.lines().count() > 0 && log.contains("p1-sig-1"),
+        "{log} {err}"
+    );
+}
+
+#[test]
+fn record_then_replay_the_recording() {
+    let data = require_data!();
+    let url = venue(data);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &url);
+    let rec = dir.path().join("s.jsonl.gz");
+    let o = bin()
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "record",
+            "--out",
+            rec.to_str().unwrap(),
+            "--duration",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout.contains("recorded") && stdout.contains("trades"),
+        "{stdout}"
+    );
+    let st = dir.path().join("state");
+    let o = bin()
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "--state",
+            st.to_str().unwrap(),
+            "replay",
+            "--quiet",
+            "--data",
+            rec.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout.contains("replay finished") && stdout.contains("malformed lines 0"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn universe_rule_picks_pairs_from_the_venue_metadata() {
+    // A small fixture in Binance's `GET /api/v3/ticker/24hr` shape.
+    let tickers = serde_json::json!([
+        {"symbol": "GNTBTC", "quoteVolume": "12.5"},
+        {"symbol": "ADXBTC", "quoteVolume": "80.0"},
+        {"symbol": "ETHBTC", "quoteVolume": "5400.0"},
+        {"symbol": "NKNUSDT", "quoteVolume": "20.0"},
+        {"symbol": "EDOBTC", "quoteVolume": "0.5"}
+    ]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let app = axum::Router::new().route(
+            "/api/v3/ticker/24hr",
+            axum::routing::get(move || {
+                let t = tickers.clone();
+                async move { axum::Json(t) }
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        let cfg = smartflow::feeds::config::VenueFeedConfig {
+            rest_url: url,
+            instruments: vec!["BNB/BTC".into()],
+            universe_quotes: vec!["BTC".into()],
+            universe_min_quote_volume: 1.0,
+            universe_max_quote_volume: 100.0,
+            universe_max: 10,
+            ..Default::default()
+        };
+        let got = smartflow::paper::instruments_of(smartflow::feeds::venues::Venue::Binance, &cfg)
+            .await
+            .unwrap();
+        assert_eq!(got, vec!["ADX/BTC", "BNB/BTC", "GNT/BTC"]);
+    });
+}
