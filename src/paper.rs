@@ -75,6 +75,22 @@ pub async fn instruments_of(
     Ok(v)
 }
 
+/// Venue → resolved pairs (configured plus universe), and the same keyed by venue name.
+pub type VenuePairs = (BTreeMap<Venue, Vec<String>>, BTreeMap<String, Vec<String>>);
+
+/// Resolves the pairs of every enabled venue.
+pub async fn resolve_venues(cfg: &Config) -> Result<VenuePairs> {
+    let mut venues = BTreeMap::new();
+    for (v, vc) in cfg.feeds.venues() {
+        venues.insert(v, instruments_of(v, vc).await?);
+    }
+    let names = venues
+        .iter()
+        .map(|(v, p)| (v.name().to_string(), p.clone()))
+        .collect();
+    Ok((venues, names))
+}
+
 /// Started feeds: their counters, supervised actors and restart counters, by venue.
 pub type Feeds = (
     Vec<(String, Arc<FeedCounters>)>,
@@ -193,12 +209,7 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
     let st = store.clone();
     let out: Result<SessionOut> =
         System::new().block_on(async move {
-            let mut venues = BTreeMap::new();
-            for (v, vc) in cfg.feeds.venues() {
-                venues.insert(v, instruments_of(v, vc).await?);
-            }
-            let names: BTreeMap<String, Vec<String>> =
-                venues.iter().map(|(v, p)| (v.name().to_string(), p.clone())).collect();
+            let (venues, names) = resolve_venues(&cfg).await?;
             let (shutdown_tx, shutdown_rx) = watch::channel(false);
             let (tx, mut rx) = mpsc::channel::<FeedBatch>(8192);
             let (feeds, feed_addrs, feed_restarts) =

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::feeds::recording::{RecordingHeader, RecordingWriter};
 use crate::feeds::ws::{now_ms, FeedBatch, RawFrame};
-use crate::paper::{instruments_of, start_feeds};
+use crate::paper::{resolve_venues, start_feeds};
 use crate::pipeline::Fault;
 use actix::prelude::*;
 use anyhow::Result;
@@ -36,12 +36,7 @@ pub fn run_record(opts: RecordOptions) -> Result<RecordReport> {
     let out = opts.out;
     let duration = opts.duration;
     System::new().block_on(async move {
-        let mut venues = BTreeMap::new();
-        for (v, vc) in cfg.feeds.venues() {
-            venues.insert(v, instruments_of(v, vc).await?);
-        }
-        let names: BTreeMap<String, Vec<String>> =
-            venues.iter().map(|(v, p)| (v.name().to_string(), p.clone())).collect();
+        let (venues, names) = resolve_venues(&cfg).await?;
         let depth = cfg
             .feeds
             .venues()
