@@ -275,7 +275,6 @@ impl PaperBroker {
         links.entry_order_id = Some(id.clone());
         if self.brackets.contains_key(&it.instrument) {
             // The strategy keeps one position per instrument; refuse rather than stack brackets.
-            let seq = self.next_order;
             self.next_order += 1;
             let order = Order {
                 id,
@@ -292,7 +291,6 @@ impl PaperBroker {
                 active_from_ms: now,
                 status: OrderStatus::Canceled,
             };
-            let _ = seq;
             out.push(BrokerEvent::OrderDone {
                 order,
                 links,

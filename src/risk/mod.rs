@@ -11,7 +11,7 @@ use crate::strategies::prepump::{round_down, OrderIntent};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 /// Trading state: `Active` trades; `Reducing` allows only reduce-only orders; `Halted` allows none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -495,17 +495,6 @@ impl RiskManager {
             trading_state: self.state,
         }
     }
-}
-
-/// Counts refusals by code over verdicts, for summaries.
-pub fn refusals_by_reason<'a>(vs: impl Iterator<Item = &'a Verdict>) -> BTreeMap<String, u64> {
-    let mut m = BTreeMap::new();
-    for v in vs.filter(|v| !v.approved) {
-        for r in &v.reasons {
-            *m.entry(r.code.as_str().to_string()).or_default() += 1;
-        }
-    }
-    m
 }
 
 #[cfg(test)]

@@ -86,13 +86,6 @@ impl BybitCodec {
         })
     }
 
-    fn symbol_of(&self, i: &Instrument) -> Option<&str> {
-        self.symbols
-            .iter()
-            .find(|(_, v)| *v == i)
-            .map(|(k, _)| k.as_str())
-    }
-
     fn instrument(&self, sym: &str) -> Result<Instrument, String> {
         self.symbols
             .get(sym)
@@ -380,10 +373,5 @@ impl BybitCodec {
             trade_id: it.id.as_ref().and_then(|i| i.parse().ok()),
             users: None,
         })
-    }
-
-    /// Symbol used in topics for an instrument (for tests and logs).
-    pub fn topic_symbol(&self, i: &Instrument) -> Option<String> {
-        self.symbol_of(i).map(String::from)
     }
 }
