@@ -6,6 +6,7 @@
 use crate::execution::{ExecConfig, PortfolioConfig};
 use crate::features::FeatureConfig;
 use crate::feeds::config::FeedsConfig;
+use crate::models::{ModelsConfig, TrainConfig};
 use crate::risk::RiskConfig;
 use crate::strategies::detector::DetectorConfig;
 use crate::strategies::prepump::StrategyConfig;
@@ -47,6 +48,8 @@ pub struct Config {
     pub portfolio: PortfolioConfig,
     pub replay: ReplayConfig,
     pub feeds: FeedsConfig,
+    pub models: ModelsConfig,
+    pub train: TrainConfig,
 }
 
 impl Config {
@@ -93,6 +96,8 @@ impl Config {
         self.execution.validate()?;
         self.portfolio.validate()?;
         self.feeds.validate()?;
+        self.models.validate()?;
+        self.train.validate()?;
         if self.replay.batch_size == 0 {
             return Err("replay.batch_size: must be ≥ 1".into());
         }

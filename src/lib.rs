@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod execution;
 pub mod features;
+pub mod models;
 pub mod feeds;
 pub mod paper;
 pub mod pipeline;

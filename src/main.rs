@@ -62,6 +62,55 @@ enum Command {
     Log(LogArgs),
     /// Print the config in effect (defaults merged with --config) as TOML.
     Config,
+    /// Train a new model version from labelled pumps (time-ordered split; see [train] config).
+    ///
+    /// Builds 5 s chunk features from the trade files, trains the Isolation Forest, the logistic
+    /// regression (linfa) and LightGBM (scripts/train_gbm.py → ONNX) on the earliest events,
+    /// fits the stacker and picks thresholds on the next ones, validates on the latest, and writes
+    /// <models.dir>/vN with hashes of data and config and the validation metrics.
+    Train(TrainArgs),
+    /// List the trained model versions; models.active picks one (rollback = an older version).
+    Models,
+    /// Evaluate the active model on trade files plus an events file: detection within 5/15/25/60 s,
+    /// false alarms per instrument-week, precision/recall/F1, PR-AUC with a 95 % interval, hard
+    /// negatives; writes report.md, evaluation.json and PNG plots to --out.
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Trade files, folders or globs (default: $SMARTFLOW_DATA/binance_pumps/trades).
+    #[arg(long, num_args = 1.., value_name = "PATHS")]
+    data: Vec<String>,
+    /// Events file (events_index.csv layout; default: $SMARTFLOW_DATA/binance_pumps/events_index.csv).
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// Trade files, folders or globs (default: $SMARTFLOW_DATA/binance_pumps/trades).
+    #[arg(long, num_args = 1.., value_name = "PATHS")]
+    data: Vec<String>,
+    /// Events file (events_index.csv layout; default: $SMARTFLOW_DATA/binance_pumps/events_index.csv).
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Folder of La Morgia-format hard negatives (default:
+    /// $SMARTFLOW_DATA/natsd_hard_negatives_theblockbrain if present); `none` skips them.
+    #[arg(long, value_name = "DIR")]
+    negatives: Option<String>,
+    /// Report folder.
+    #[arg(long, default_value = "state/evaluation", value_name = "DIR")]
+    out: PathBuf,
+    /// Also score files the model trained or calibrated on (optimistic).
+    #[arg(long)]
+    include_trained: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -301,6 +350,40 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
+        }
+        Command::Train(a) => {
+            let (d, e) = smartflow::cli::models::default_inputs();
+            let data = if a.data.is_empty() { d } else { a.data };
+            let events = a.events.unwrap_or(e);
+            smartflow::cli::models::run_train(
+                &config,
+                &data,
+                &events,
+                !a.quiet && std::io::stderr().is_terminal(),
+            )?;
+        }
+        Command::Models => smartflow::cli::models::run_models(&config)?,
+        Command::Evaluate(a) => {
+            let (d, e) = smartflow::cli::models::default_inputs();
+            let negatives = match a.negatives.as_deref() {
+                Some("none") => None,
+                Some(p) => Some(PathBuf::from(p)),
+                None => {
+                    let p = smartflow::feeds::shared_data_dir().join("natsd_hard_negatives_theblockbrain");
+                    p.is_dir().then_some(p)
+                }
+            };
+            smartflow::cli::models::run_evaluate(
+                &config,
+                smartflow::cli::models::EvaluateArgs {
+                    data: if a.data.is_empty() { d } else { a.data },
+                    events: a.events.unwrap_or(e),
+                    negatives,
+                    out: a.out,
+                    include_trained: a.include_trained,
+                    progress: !a.quiet && std::io::stderr().is_terminal(),
+                },
+            )?;
         }
         Command::Replay(a) => {
             let fault = match &a.inject_panic {

@@ -1,3 +1,4 @@
 //! Command-line front end helpers (argument types live in main.rs).
 
 pub mod log;
+pub mod models;

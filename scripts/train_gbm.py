@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Trains smartflow's gradient-boosted member (LightGBM) and converts it to ONNX.
+
+Called by `smartflow train`; can be run by hand on the CSVs it writes:
+
+    train_gbm.py --train train.csv --check check.csv --params params.json --out DIR
+
+train.csv: one column per model input (names as in smartflow's features) and `label` (0/1), values
+already finite (NaN -> 0, +-inf clamped). check.csv: the same inputs without label; their LightGBM
+probabilities are recorded so the Rust side can verify that ONNX Runtime gives the same numbers.
+Writes DIR/gbm.onnx (input `input` float32 [n, features], outputs `label`, `probabilities`) and
+DIR/gbm.json (params, versions, feature names, check rows and probabilities).
+
+Deterministic: one thread, `deterministic=True`, seed from params.
+"""
+import argparse
+import json
+import sys
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", required=True)
+    ap.add_argument("--check", required=True)
+    ap.add_argument("--params", required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    try:
+        import numpy as np
+        import lightgbm as lgb
+        import onnxmltools
+        from onnxmltools.convert.common.data_types import FloatTensorType
+    except ImportError as e:
+        print(f"train_gbm.py: {e}; run `pip install -r scripts/requirements-train.txt`", file=sys.stderr)
+        return 2
+
+    with open(a.params) as f:
+        p = json.load(f)
+    with open(a.train) as f:
+        names = f.readline().strip().split(",")[:-1]
+    data = np.loadtxt(a.train, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2)
+    x, y = data[:, :-1], data[:, -1].astype(int)
+    check = np.loadtxt(a.check, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2)
+
+    clf = lgb.LGBMClassifier(
+        n_estimators=p["n_estimators"],
+        num_leaves=p["num_leaves"],
+        learning_rate=p["learning_rate"],
+        min_child_samples=p["min_child_samples"],
+        colsample_bytree=p["colsample_bytree"],
+        reg_lambda=p["reg_lambda"],
+        random_state=p["seed"],
+        deterministic=True,
+        force_row_wise=True,
+        n_jobs=1,
+        verbose=-1,
+    )
+    clf.fit(x, y)
+    onx = onnxmltools.convert_lightgbm(
+        clf, initial_types=[("input", FloatTensorType([None, x.shape[1]]))], zipmap=False
+    )
+    with open(f"{a.out}/gbm.onnx", "wb") as f:
+        f.write(onx.SerializeToString())
+    probs = clf.predict_proba(check)[:, 1] if len(check) else np.array([])
+    meta = {
+        "params": p,
+        "lightgbm": lgb.__version__,
+        "onnxmltools": onnxmltools.__version__,
+        "features": names,
+        "train_rows": int(len(y)),
+        "train_pump_rows": int(y.sum()),
+        "check": {"rows": check.astype(float).tolist(), "probabilities": [float(v) for v in probs]},
+    }
+    with open(f"{a.out}/gbm.json", "w") as f:
+        json.dump(meta, f)
+    print(f"train_gbm.py: {len(y)} rows ({int(y.sum())} pump), {p['n_estimators']} trees -> {a.out}/gbm.onnx")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+//! Model inputs: one row per instrument per closed 5 s chunk that holds at least one buy.
+//!
+//! A row is built when the first trade at or after the chunk's end arrives, from trades before
+//! that end only (past-only by construction; `tests/models_features.rs` checks it by rewriting
+//! later data). Columns, in [`FEATURE_NAMES`] order:
+//!
+//! - La Morgia's 8 features (see [`super::lamorgia`]) at 5 s, 15 s and 25 s (`lm5.*`, `lm15.*`,
+//!   `lm25.*`; the 15/25 s values are those of the latest closed chunk of that grid);
+//! - the spine's own window features at the chunk's last buy: z-scores of buy trades, quote volume
+//!   and rush orders per chunk size against a 1 h baseline, price jumps, 1/5-min returns, VWAP
+//!   deviation;
+//! - trade-flow shape of the 5 s chunk: `buy_share_5s` (buy quote volume / all quote volume),
+//!   `size_ratio_5s` (mean buy size / mean buy size of the last hour), `max_trade_share_5s`
+//!   (largest buy / all buys), and `quiet_ratio` (buy quote volume of the 15 min before the chunk
+//!   over a quarter of the 60 min before those: < 1 means a quiet spell before the storm).
+//!
+//! No hour/minute-of-day column: most pumps start on the hour, so such columns leak the label.
+
+use super::lamorgia::{LaMorgiaChunks, LM_NAMES};
+use super::window::{FeatureConfig, FeatureSnapshot, FeatureWindow};
+use crate::domain::{Side, Trade};
+use rust_decimal::prelude::ToPrimitive;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::OnceLock;
+
+/// Number of model inputs.
+pub const N_FEATURES: usize = 24 + 18;
+
+/// Own (non-La Morgia) column names, after the 24 `lm*` ones.
+const OWN: [&str; 18] = [
+    "z_trades_5s",
+    "z_trades_15s",
+    "z_trades_25s",
+    "z_quote_volume_5s",
+    "z_quote_volume_15s",
+    "z_quote_volume_25s",
+    "z_rush_orders_5s",
+    "z_rush_orders_15s",
+    "z_rush_orders_25s",
+    "price_jump_5s",
+    "price_jump_25s",
+    "ret_1m",
+    "ret_5m",
+    "vwap_dev",
+    "buy_share_5s",
+    "size_ratio_5s",
+    "max_trade_share_5s",
+    "quiet_ratio",
+];
+
+/// Column names of [`ChunkRow::x`].
+pub fn feature_names() -> &'static [String] {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut v = Vec::with_capacity(N_FEATURES);
+        for s in [5, 15, 25] {
+            for n in LM_NAMES {
+                v.push(format!("lm{s}.{n}"));
+            }
+        }
+        v.extend(OWN.iter().map(|s| s.to_string()));
+        v
+    })
+}
+
+/// `[features.chunks]`-like settings of the row builder (part of `[train]`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChunkConfig {
+    /// La Morgia's rolling window in non-empty 5 s chunks (their code: 700).
+    pub lm_window_5s: usize,
+    /// La Morgia's rolling window in non-empty 15 s and 25 s chunks (their code: 900).
+    pub lm_window_15_25s: usize,
+}
+
+impl Default for ChunkConfig {
+    fn default() -> Self {
+        Self {
+            lm_window_5s: 700,
+            lm_window_15_25s: 900,
+        }
+    }
+}
+
+/// One model input row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChunkRow {
+    /// End of the 5 s chunk (exclusive), ms: the earliest time the row can be known.
+    pub ts_ms: i64,
+    /// Last buy price in the chunk, quote per base.
+    pub price: f64,
+    /// True once the spine's 1 h baseline is warm.
+    pub warm: bool,
+    /// Inputs in [`feature_names`] order; NaN where a rolling window is not full yet.
+    pub x: [f64; N_FEATURES],
+}
+
+#[derive(Clone, Debug, Default)]
+struct Acc {
+    buys: f64,
+    buy_qv: f64,
+    sell_qv: f64,
+    max_buy_qv: f64,
+}
+
+/// Row builder of one instrument.
+#[derive(Clone, Debug)]
+pub struct ChunkEngine {
+    window: FeatureWindow,
+    lm: [LaMorgiaChunks; 3],
+    current: Option<i64>,
+    acc: Acc,
+    last_snap: Option<FeatureSnapshot>,
+    last_price: f64,
+    /// Closed non-empty 5 s chunks of the last 75 min: (index, buy quote volume, buys).
+    hist: VecDeque<(i64, f64, f64)>,
+}
+
+const CHUNK_MS: i64 = 5000;
+/// 75 min of 5 s chunks: 15 min "recent" + 60 min "before".
+const HIST_CHUNKS: i64 = 900;
+const RECENT_CHUNKS: i64 = 180;
+const HOUR_CHUNKS: i64 = 720;
+
+impl ChunkEngine {
+    pub fn new(features: &FeatureConfig, cfg: &ChunkConfig) -> Self {
+        Self {
+            window: FeatureWindow::new(features),
+            lm: [
+                LaMorgiaChunks::new(5, cfg.lm_window_5s),
+                LaMorgiaChunks::new(15, cfg.lm_window_15_25s),
+                LaMorgiaChunks::new(25, cfg.lm_window_15_25s),
+            ],
+            current: None,
+            acc: Acc::default(),
+            last_snap: None,
+            last_price: 0.0,
+            hist: VecDeque::new(),
+        }
+    }
+
+    /// The spine's snapshot at the last buy (what the rule score reads).
+    pub fn last_snapshot(&self) -> Option<&FeatureSnapshot> {
+        self.last_snap.as_ref()
+    }
+
+    /// Feeds one trade (time order per instrument); returns the row of the 5 s chunk this trade
+    /// closes, if that chunk held a buy.
+    pub fn update(&mut self, t: &Trade) -> Option<ChunkRow> {
+        let idx = t.ts_ms.div_euclid(CHUNK_MS);
+        let mut row = None;
+        if let Some(c) = self.current {
+            if idx > c {
+                row = self.close(c, t.ts_ms);
+                self.current = None;
+            }
+        }
+        if self.current.is_none() {
+            self.current = Some(idx);
+        }
+        let price = t.price.to_f64().unwrap_or(f64::NAN);
+        let qv = price * t.qty.to_f64().unwrap_or(f64::NAN);
+        match t.aggressor {
+            Side::Buy => {
+                if let Some(s) = self.window.update(t) {
+                    self.last_snap = Some(s);
+                }
+                for lm in &mut self.lm {
+                    lm.advance(t.ts_ms);
+                    lm.add_buy(t.ts_ms, price, qv);
+                }
+                self.acc.buys += 1.0;
+                self.acc.buy_qv += qv;
+                self.acc.max_buy_qv = self.acc.max_buy_qv.max(qv);
+                self.last_price = price;
+            }
+            Side::Sell => {
+                self.window.update(t);
+                self.acc.sell_qv += qv;
+            }
+        }
+        row
+    }
+
+    fn close(&mut self, idx: i64, now_ms: i64) -> Option<ChunkRow> {
+        let acc = std::mem::take(&mut self.acc);
+        if acc.buys == 0.0 {
+            return None;
+        }
+        // Close every La Morgia chunk that ended by now (they hold only trades before `now`).
+        for lm in &mut self.lm {
+            lm.advance(now_ms);
+        }
+        let mut x = [f64::NAN; N_FEATURES];
+        for (g, lm) in self.lm.iter().enumerate() {
+            if let Some(r) = lm.last() {
+                x[g * 8..g * 8 + 8].copy_from_slice(&r.values);
+            }
+        }
+        let s = self.last_snap.as_ref();
+        let c = |i: usize, f: fn(&crate::features::ChunkFeatures) -> f64| {
+            s.map(|s| f(&s.chunks[i])).unwrap_or(f64::NAN)
+        };
+        let own = &mut x[24..];
+        own[0] = c(0, |c| c.z_trades);
+        own[1] = c(1, |c| c.z_trades);
+        own[2] = c(2, |c| c.z_trades);
+        own[3] = c(0, |c| c.z_quote_volume);
+        own[4] = c(1, |c| c.z_quote_volume);
+        own[5] = c(2, |c| c.z_quote_volume);
+        own[6] = c(0, |c| c.z_rush_orders);
+        own[7] = c(1, |c| c.z_rush_orders);
+        own[8] = c(2, |c| c.z_rush_orders);
+        own[9] = c(0, |c| c.price_jump);
+        own[10] = c(2, |c| c.price_jump);
+        own[11] = s.map(|s| s.ret_1m).unwrap_or(f64::NAN);
+        own[12] = s.map(|s| s.ret_5m).unwrap_or(f64::NAN);
+        own[13] = s.map(|s| s.vwap_dev).unwrap_or(f64::NAN);
+        own[14] = acc.buy_qv / (acc.buy_qv + acc.sell_qv);
+        // History before this chunk: size baseline (last hour) and quiet ratio.
+        while self
+            .hist
+            .front()
+            .is_some_and(|h| h.0 < idx - HIST_CHUNKS)
+        {
+            self.hist.pop_front();
+        }
+        let (mut hour_qv, mut hour_n, mut recent, mut before) = (0.0, 0.0, 0.0, 0.0);
+        for &(i, qv, n) in &self.hist {
+            if i >= idx - HOUR_CHUNKS {
+                hour_qv += qv;
+                hour_n += n;
+            }
+            if i >= idx - RECENT_CHUNKS {
+                recent += qv;
+            } else {
+                before += qv;
+            }
+        }
+        let mean_size = acc.buy_qv / acc.buys;
+        own[15] = if hour_n > 0.0 {
+            mean_size / (hour_qv / hour_n)
+        } else {
+            f64::NAN
+        };
+        own[16] = acc.max_buy_qv / acc.buy_qv;
+        own[17] = if before > 0.0 {
+            recent / (before / 4.0)
+        } else {
+            f64::NAN
+        };
+        self.hist.push_back((idx, acc.buy_qv, acc.buys));
+        Some(ChunkRow {
+            ts_ms: (idx + 1) * CHUNK_MS,
+            price: self.last_price,
+            warm: s.is_some_and(|s| s.warm),
+            x,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Instrument;
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    fn tr(ts: i64, px: &str, qty: &str, side: Side) -> Trade {
+        Trade {
+            instrument: Instrument::new("X/BTC"),
+            ts_ms: ts,
+            price: Decimal::from_str(px).unwrap(),
+            qty: Decimal::from_str(qty).unwrap(),
+            aggressor: side,
+            trade_id: None,
+            users: None,
+        }
+    }
+
+    #[test]
+    fn rows_close_on_the_5s_grid_and_only_with_buys() {
+        let mut e = ChunkEngine::new(&FeatureConfig::default(), &ChunkConfig::default());
+        assert!(e.update(&tr(1000, "1", "2", Side::Buy)).is_none());
+        assert!(e.update(&tr(2000, "2", "1", Side::Sell)).is_none());
+        assert!(e.update(&tr(3000, "1", "1", Side::Buy)).is_none());
+        let r = e.update(&tr(6000, "1", "1", Side::Sell)).unwrap();
+        assert_eq!(r.ts_ms, 5000);
+        assert_eq!(r.price, 1.0);
+        // Buy quote volume 3 of 5.
+        assert!((r.x[24 + 14] - 0.6).abs() < 1e-12);
+        // Largest buy 2 of 3.
+        assert!((r.x[24 + 16] - 2.0 / 3.0).abs() < 1e-12);
+        // Chunk [5 s, 10 s) only had a sell: no row.
+        assert!(e.update(&tr(11_000, "1", "1", Side::Buy)).is_none());
+        assert_eq!(feature_names().len(), N_FEATURES);
+    }
+}

@@ -1,0 +1,182 @@
+//! Isolation Forest (Liu, Ting & Zhou 2008), deterministic from a seed.
+//!
+//! Score in (0, 1): `2^(−E[h(x)] / c(ψ))`, where `h` is the path length to isolate `x` and `c(ψ)`
+//! the mean path length of an unsuccessful search in a binary tree of `ψ` samples; ≈ 0.5 for
+//! ordinary rows, → 1 for anomalies. Trained unsupervised on the (transformed) feature rows.
+
+use serde::{Deserialize, Serialize};
+
+/// SplitMix64: a tiny, portable PRNG, so a seed gives the same forest on every machine.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Uniform in 0..n.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// One node: `(feature, threshold, left, right)`; a leaf has `feature = -1` and its sample size
+/// in `threshold`.
+type Node = (i32, f64, u32, u32);
+
+/// `[train.iforest]` hyper-parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IForestParams {
+    pub trees: usize,
+    /// Sub-sample size ψ per tree.
+    pub sample: usize,
+}
+
+impl Default for IForestParams {
+    fn default() -> Self {
+        Self {
+            trees: 64,
+            sample: 128,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IsolationForest {
+    pub sample: usize,
+    pub trees: Vec<Vec<Node>>,
+}
+
+/// Average path length of an unsuccessful BST search among `n` points.
+fn c(n: f64) -> f64 {
+    if n <= 1.0 {
+        0.0
+    } else if n == 2.0 {
+        1.0
+    } else {
+        2.0 * ((n - 1.0).ln() + 0.577_215_664_901_532_9) - 2.0 * (n - 1.0) / n
+    }
+}
+
+impl IsolationForest {
+    /// Fits on `rows` (each of equal length). Errors when there are fewer than 2 rows.
+    pub fn fit(rows: &[Vec<f64>], p: &IForestParams, seed: u64) -> anyhow::Result<Self> {
+        anyhow::ensure!(rows.len() >= 2, "isolation forest needs at least 2 rows");
+        let mut rng = SplitMix64::new(seed);
+        let psi = p.sample.min(rows.len()).max(2);
+        let max_depth = (psi as f64).log2().ceil() as usize;
+        let mut trees = Vec::with_capacity(p.trees);
+        let mut idx: Vec<usize> = (0..rows.len()).collect();
+        for _ in 0..p.trees {
+            // Partial Fisher–Yates: the first ψ entries become the sample.
+            for i in 0..psi {
+                let j = i + rng.below(idx.len() - i);
+                idx.swap(i, j);
+            }
+            let mut sample: Vec<usize> = idx[..psi].to_vec();
+            let mut nodes = Vec::new();
+            build(rows, &mut sample[..], 0, max_depth, &mut rng, &mut nodes);
+            trees.push(nodes);
+        }
+        Ok(Self { sample: psi, trees })
+    }
+
+    /// Anomaly score in (0, 1).
+    pub fn score(&self, x: &[f64]) -> f64 {
+        let mut total = 0.0;
+        for t in &self.trees {
+            let mut i = 0usize;
+            let mut depth = 0.0;
+            loop {
+                let (f, thr, l, r) = t[i];
+                if f < 0 {
+                    total += depth + c(thr);
+                    break;
+                }
+                i = if x[f as usize] < thr { l } else { r } as usize;
+                depth += 1.0;
+            }
+        }
+        let mean = total / self.trees.len() as f64;
+        2f64.powf(-mean / c(self.sample as f64))
+    }
+}
+
+fn build(
+    rows: &[Vec<f64>],
+    idx: &mut [usize],
+    depth: usize,
+    max_depth: usize,
+    rng: &mut SplitMix64,
+    nodes: &mut Vec<Node>,
+) -> u32 {
+    let me = nodes.len() as u32;
+    nodes.push((-1, idx.len() as f64, 0, 0));
+    if idx.len() <= 1 || depth >= max_depth {
+        return me;
+    }
+    let nf = rows[idx[0]].len();
+    // A random feature that still varies in this node (a few tries, then give up: leaf).
+    for _ in 0..nf.max(1) {
+        let f = rng.below(nf);
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for &i in idx.iter() {
+            lo = lo.min(rows[i][f]);
+            hi = hi.max(rows[i][f]);
+        }
+        if !(hi > lo) {
+            continue;
+        }
+        let thr = lo + rng.next_f64() * (hi - lo);
+        // Partition in place: < thr to the left.
+        let mut k = 0;
+        for j in 0..idx.len() {
+            if rows[idx[j]][f] < thr {
+                idx.swap(j, k);
+                k += 1;
+            }
+        }
+        if k == 0 || k == idx.len() {
+            continue;
+        }
+        let (left, right) = idx.split_at_mut(k);
+        let l = build(rows, left, depth + 1, max_depth, rng, nodes);
+        let r = build(rows, right, depth + 1, max_depth, rng, nodes);
+        nodes[me as usize] = (f as i32, thr, l, r);
+        return me;
+    }
+    me
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outlier_scores_higher_and_fit_is_reproducible() {
+        let mut rng = SplitMix64::new(7);
+        let rows: Vec<Vec<f64>> = (0..500)
+            .map(|_| vec![rng.next_f64(), rng.next_f64(), rng.next_f64()])
+            .collect();
+        let p = IForestParams::default();
+        let f = IsolationForest::fit(&rows, &p, 1).unwrap();
+        let g = IsolationForest::fit(&rows, &p, 1).unwrap();
+        assert_eq!(f, g);
+        let inlier = f.score(&[0.5, 0.5, 0.5]);
+        let outlier = f.score(&[5.0, -4.0, 9.0]);
+        assert!(outlier > 0.6 && inlier < 0.5, "{outlier} {inlier}");
+        assert_ne!(f, IsolationForest::fit(&rows, &p, 2).unwrap());
+    }
+}
