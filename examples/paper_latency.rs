@@ -53,6 +53,9 @@ fn main() {
 [portfolio]
 quote = "USDC"
 starting_balance = "10000"
+[models]
+# Plumbing tests: the rule detector with a zero threshold fires on every buy.
+mode = "rules"
 [detector]
 min_quote_volume = 1.0
 [strategy]

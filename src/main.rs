@@ -369,7 +369,8 @@ fn run(cli: Cli) -> Result<()> {
                 Some("none") => None,
                 Some(p) => Some(PathBuf::from(p)),
                 None => {
-                    let p = smartflow::feeds::shared_data_dir().join("natsd_hard_negatives_theblockbrain");
+                    let p = smartflow::feeds::shared_data_dir()
+                        .join("natsd_hard_negatives_theblockbrain");
                     p.is_dir().then_some(p)
                 }
             };

@@ -16,7 +16,7 @@ use crate::pipeline::{DetectorStage, ExecStage, Fault, FeatureStage, RiskStage, 
 use crate::replay::RunControl;
 use crate::risk::RiskManager;
 use crate::store::{Store, META_EXECUTOR, META_SESSION, META_STATUS, PAPER_STORE};
-use crate::strategies::detector::Detector;
+use crate::strategies::ensemble_detector::DetectorKind;
 use crate::strategies::prepump::PrePumpStrategy;
 use actix::prelude::*;
 use anyhow::{bail, Context as _, Result};
@@ -194,8 +194,7 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
     let mut strat = PrePumpStrategy::new(cfg.strategy.clone());
     strat.id_prefix = prefix.clone();
     strat.on_feedback(&view);
-    let mut det = Detector::new(cfg.detector.clone());
-    det.id_prefix = prefix.clone();
+    let det = DetectorKind::from_config(&cfg, &prefix)?;
 
     let latency = Arc::new(Mutex::new(
         hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),

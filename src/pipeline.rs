@@ -13,6 +13,7 @@ use crate::features::{FeatureConfig, FeatureSnapshot, FeatureWindow};
 use crate::risk::RiskManager;
 use crate::store::{Record, RecordKind};
 use crate::strategies::detector::{Detector, Signal};
+use crate::strategies::ensemble_detector::{DetectorKind, EnsembleSaved};
 use crate::strategies::prepump::{OrderIntent, PrePumpStrategy};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -216,13 +217,25 @@ impl Stage for FeatureStage {
 // ---------------------------------------------------------------- detector
 
 pub struct DetectorStage {
-    det: Detector,
+    det: DetectorKind,
 }
 
 impl DetectorStage {
-    pub fn new(det: Detector) -> Self {
+    pub fn new(det: DetectorKind) -> Self {
         Self { det }
     }
+    /// The rule-only detector (tests, tools).
+    pub fn rules(det: Detector) -> Self {
+        Self {
+            det: DetectorKind::Rules(det),
+        }
+    }
+}
+
+/// State a detector batch rolls back to.
+pub enum DetectorSaved {
+    Rules(Detector),
+    Ensemble(EnsembleSaved),
 }
 
 fn signal_record(s: &Signal, threshold: f64) -> Record {
@@ -234,36 +247,76 @@ fn signal_record(s: &Signal, threshold: f64) -> Record {
         s.instrument.as_str(),
     );
     r.signal_id = Some(s.id.clone());
-    r.detail = json!({
-        "detector": "rules",
-        "score": s.score,
-        "threshold": threshold,
-        "price": s.price,
-        "drivers": s.drivers,
-        "features": features,
-    });
+    r.detail = match &s.model {
+        None => json!({
+            "detector": "rules",
+            "score": s.score,
+            "threshold": threshold,
+            "price": s.price,
+            "drivers": s.drivers,
+            "features": features,
+        }),
+        Some(m) => json!({
+            "detector": "ensemble",
+            "model": m.version,
+            "score": s.score,
+            "probability": m.probability,
+            "threshold": m.threshold,
+            "chunk_end_ms": m.chunk_end_ms,
+            "price": s.price,
+            "drivers": s.drivers,
+            "members": m.members,
+            "inputs": m.inputs,
+            "features": features,
+        }),
+    };
     r
 }
 
 impl Stage for DetectorStage {
     const NAME: &'static str = "detector";
-    type Saved = Detector;
-    fn save(&self, _: &Batch) -> Detector {
-        self.det.clone()
+    type Saved = DetectorSaved;
+    fn save(&self, b: &Batch) -> DetectorSaved {
+        match &self.det {
+            DetectorKind::Rules(d) => DetectorSaved::Rules(d.clone()),
+            DetectorKind::Ensemble(d) => {
+                DetectorSaved::Ensemble(d.save(b.events.iter().map(|e| e.instrument())))
+            }
+        }
     }
-    fn restore(&mut self, s: Detector) {
-        self.det = s;
+    fn restore(&mut self, s: DetectorSaved) {
+        match (&mut self.det, s) {
+            (DetectorKind::Rules(d), DetectorSaved::Rules(s)) => *d = s,
+            (DetectorKind::Ensemble(d), DetectorSaved::Ensemble(s)) => d.restore(s),
+            _ => {}
+        }
     }
     fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
-        for (i, s) in &b.snapshots {
-            fault.check(Self::NAME, b.first_index + *i as u64);
-            let Some(trade) = b.events[*i as usize].as_trade() else {
-                continue;
-            };
-            if let Some(sig) = self.det.on_snapshot(trade, s) {
-                b.records
-                    .push((*i, signal_record(&sig, self.det.cfg.threshold)));
-                b.signals.push((*i, sig));
+        match &mut self.det {
+            DetectorKind::Rules(det) => {
+                for (i, s) in &b.snapshots {
+                    fault.check(Self::NAME, b.first_index + *i as u64);
+                    let Some(trade) = b.events[*i as usize].as_trade() else {
+                        continue;
+                    };
+                    if let Some(sig) = det.on_snapshot(trade, s) {
+                        b.records.push((*i, signal_record(&sig, det.cfg.threshold)));
+                        b.signals.push((*i, sig));
+                    }
+                }
+            }
+            DetectorKind::Ensemble(det) => {
+                for (i, e) in b.events.iter().enumerate() {
+                    fault.check(Self::NAME, b.first_index + i as u64);
+                    let MarketEvent::Trade(t) = e else {
+                        continue;
+                    };
+                    if let Some(sig) = det.on_trade(t) {
+                        let thr = det.threshold();
+                        b.records.push((i as u32, signal_record(&sig, thr)));
+                        b.signals.push((i as u32, sig));
+                    }
+                }
             }
         }
         None

@@ -12,7 +12,7 @@ use crate::feeds::{expand_paths, open_source, Malformed};
 use crate::pipeline::{DetectorStage, ExecStage, Fault, FeatureStage, RiskStage, StrategyStage};
 use crate::risk::RiskManager;
 use crate::store::{Store, META_RUN, META_SUMMARY};
-use crate::strategies::detector::Detector;
+use crate::strategies::ensemble_detector::DetectorKind;
 use crate::strategies::prepump::PrePumpStrategy;
 use actix::prelude::*;
 use anyhow::{bail, Context, Result};
@@ -195,6 +195,7 @@ impl ReplaySummary {
 /// Runs a replay to completion.
 pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     let cfg = opts.config.clone();
+    let detector = DetectorKind::from_config(&cfg, "")?;
     let paths = expand_paths(&opts.data)?;
     let sources = paths
         .iter()
@@ -285,10 +286,8 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
         let strat = Supervisor::start(move |_| {
             StageActor::new(StrategyStage::new(PrePumpStrategy::new(sc)), f, cc)
         });
-        let (f, cc, dc) = (fault.clone(), c.clone(), cfg.detector.clone());
-        let det = Supervisor::start(move |_| {
-            StageActor::new(DetectorStage::new(Detector::new(dc)), f, cc)
-        });
+        let (f, cc) = (fault.clone(), c.clone());
+        let det = Supervisor::start(move |_| StageActor::new(DetectorStage::new(detector), f, cc));
         let (f, cc, fc) = (fault.clone(), c.clone(), cfg.features.clone());
         let feat = Supervisor::start(move |_| StageActor::new(FeatureStage::new(fc), f, cc));
         feat.do_send(Wire {

@@ -38,6 +38,9 @@ starting_balance = "10000"
 [features]
 baseline_secs = 25
 warmup_fraction = 0.0
+[models]
+# Plumbing tests: the rule detector with a zero threshold fires on every buy.
+mode = "rules"
 [detector]
 threshold = 0.0
 min_buy_trades = 0.0

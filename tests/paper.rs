@@ -147,6 +147,9 @@ starting_balance = "10000"
 [features]
 baseline_secs = 25
 warmup_fraction = 0.0
+[models]
+# Plumbing tests: the rule detector with a zero threshold fires on every buy.
+mode = "rules"
 [detector]
 # Every buy trade is a signal: the test is about the plumbing, not the detector.
 threshold = 0.0

@@ -19,10 +19,13 @@ const FILES: &[&str] = &[
     "FUEL_2020-03-27_21.00.csv.gz",
 ];
 
+/// The spine's rule detector (the ensemble has its own tests in tests/models.rs).
 fn replay(data: &Path, state: &Path, fault: Fault) -> ReplaySummary {
+    let mut config = Config::default();
+    config.models.mode = smartflow::models::DetectorMode::Rules;
     run_replay(ReplayOptions {
         data: FILES.iter().map(|f| common::pump_file(data, f)).collect(),
-        config: Config::default(),
+        config,
         state_dir: state.to_path_buf(),
         fault,
         resume: false,

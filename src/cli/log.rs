@@ -240,7 +240,25 @@ pub fn show(store: &Store, id: &str, out: &mut dyn Write) -> Result<()> {
         }
         match r.kind {
             RecordKind::Signal => {
-                writeln!(out, "  drivers (points of the 0-100 score):")?;
+                if r.detail["detector"] == "ensemble" {
+                    writeln!(
+                        out,
+                        "  ensemble {}: probability {:.4} (threshold {:.4})",
+                        r.detail["model"].as_str().unwrap_or("?"),
+                        r.detail["probability"].as_f64().unwrap_or(f64::NAN),
+                        r.detail["threshold"].as_f64().unwrap_or(f64::NAN)
+                    )?;
+                    if let Some(m) = r.detail["members"].as_object() {
+                        let parts: Vec<String> = m
+                            .iter()
+                            .map(|(k, v)| format!("{k} {:.4}", v.as_f64().unwrap_or(f64::NAN)))
+                            .collect();
+                        writeln!(out, "  members: {}", parts.join(", "))?;
+                    }
+                    writeln!(out, "  drivers (signed log-odds of the probability):")?;
+                } else {
+                    writeln!(out, "  drivers (points of the 0-100 score):")?;
+                }
                 for d in r.detail["drivers"].as_array().into_iter().flatten() {
                     writeln!(
                         out,
@@ -249,6 +267,16 @@ pub fn show(store: &Store, id: &str, out: &mut dyn Write) -> Result<()> {
                         d["value"].as_f64().unwrap_or(f64::NAN),
                         d["contribution"].as_f64().unwrap_or(0.0)
                     )?;
+                }
+                if let Some(m) = r.detail["inputs"].as_object() {
+                    writeln!(
+                        out,
+                        "  model inputs (5 s chunk ending {}):",
+                        r.detail["chunk_end_ms"]
+                    )?;
+                    for (k, v) in m {
+                        writeln!(out, "    {:<22} {}", k, v)?;
+                    }
                 }
                 writeln!(out, "  features at decision time:")?;
                 if let Some(m) = r.detail["features"].as_object() {

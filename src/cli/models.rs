@@ -121,13 +121,24 @@ pub fn run_models(cfg: &Config) -> Result<()> {
     let dir = PathBuf::from(&cfg.models.dir);
     let versions = artifact::list_versions(&dir)?;
     if versions.is_empty() {
-        println!("no trained models in {} (run `smartflow train`)", dir.display());
+        println!(
+            "no trained models in {} (run `smartflow train`)",
+            dir.display()
+        );
         return Ok(());
     }
     let active = artifact::resolve(&dir, &cfg.models.active).ok();
-    println!("models in {} (active: models.active = {:?})", dir.display(), cfg.models.active);
+    println!(
+        "models in {} (active: models.active = {:?})",
+        dir.display(),
+        cfg.models.active
+    );
     for (_, path) in &versions {
-        let mark = if Some(path) == active.as_ref() { "*" } else { " " };
+        let mark = if Some(path) == active.as_ref() {
+            "*"
+        } else {
+            " "
+        };
         match Manifest::read(path) {
             Ok(m) => {
                 let e = &m.validation["ensemble"];
@@ -178,13 +189,19 @@ pub fn run_evaluate(cfg: &Config, a: EvaluateArgs) -> Result<()> {
         a.events.display()
     )];
     let eps: Vec<EpisodeRows> = if a.include_trained {
-        notes.push("Includes files the model trained or calibrated on (--include-trained): optimistic.".into());
+        notes.push(
+            "Includes files the model trained or calibrated on (--include-trained): optimistic."
+                .into(),
+        );
         eps
     } else {
         let seen: std::collections::HashSet<&String> =
             m.split.train.iter().chain(&m.split.calibrate).collect();
         let before = eps.len();
-        let kept: Vec<EpisodeRows> = eps.into_iter().filter(|e| !seen.contains(&e.ep.name)).collect();
+        let kept: Vec<EpisodeRows> = eps
+            .into_iter()
+            .filter(|e| !seen.contains(&e.ep.name))
+            .collect();
         notes.push(format!(
             "Left out {} episodes the model trained or calibrated on; {} unseen episodes evaluated.",
             before - kept.len(),
@@ -195,7 +212,14 @@ pub fn run_evaluate(cfg: &Config, a: EvaluateArgs) -> Result<()> {
     if eps.is_empty() {
         bail!("nothing to evaluate: every file was used in training (pass --include-trained to score them anyway)");
     }
-    let ev = evaluate::evaluate(&ens, &eps, &cfg.train, a.negatives.as_deref(), &a.out, &notes)?;
+    let ev = evaluate::evaluate(
+        &ens,
+        &eps,
+        &cfg.train,
+        a.negatives.as_deref(),
+        &a.out,
+        &notes,
+    )?;
     print!("{}", ev.markdown);
     for f in &ev.files {
         eprintln!("wrote {}", f.display());

@@ -219,11 +219,7 @@ impl ChunkEngine {
         own[13] = s.map(|s| s.vwap_dev).unwrap_or(f64::NAN);
         own[14] = acc.buy_qv / (acc.buy_qv + acc.sell_qv);
         // History before this chunk: size baseline (last hour) and quiet ratio.
-        while self
-            .hist
-            .front()
-            .is_some_and(|h| h.0 < idx - HIST_CHUNKS)
-        {
+        while self.hist.front().is_some_and(|h| h.0 < idx - HIST_CHUNKS) {
             self.hist.pop_front();
         }
         let (mut hour_qv, mut hour_n, mut recent, mut before) = (0.0, 0.0, 0.0, 0.0);

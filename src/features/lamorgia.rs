@@ -298,7 +298,10 @@ mod tests {
             r.push(x);
             if i >= 36 {
                 assert!((r.mean() - m[i]).abs() <= 1e-18, "mean at {i}");
-                assert!((r.std() - s[i]).abs() <= 1e-15 * s[i].max(1e-12), "std at {i}");
+                assert!(
+                    (r.std() - s[i]).abs() <= 1e-15 * s[i].max(1e-12),
+                    "std at {i}"
+                );
             } else {
                 assert!(r.mean().is_nan());
             }

@@ -94,12 +94,14 @@ impl TrainConfig {
             || self.split[0] <= 0.0
             || self.split[1] <= 0.0
         {
-            return Err("train.split: three shares ≥ 0 summing to 1, train and calibrate > 0".into());
+            return Err(
+                "train.split: three shares ≥ 0 summing to 1, train and calibrate > 0".into(),
+            );
         }
-        if !(self.neg_per_pos > 0.0) {
+        if self.neg_per_pos.is_nan() || self.neg_per_pos <= 0.0 {
             return Err("train.neg_per_pos: must be > 0".into());
         }
-        if !(self.target_fa_per_week >= 0.0) {
+        if self.target_fa_per_week.is_nan() || self.target_fa_per_week < 0.0 {
             return Err("train.target_fa_per_week: must be ≥ 0".into());
         }
         if self.cooldown_secs < 0 {
@@ -112,12 +114,16 @@ impl TrainConfig {
             return Err("train.chunks: La Morgia windows must be ≥ 2".into());
         }
         for (k, p) in [("logistic", &self.logistic), ("stacker", &self.stacker)] {
-            if !(p.alpha >= 0.0) || p.max_iterations == 0 {
+            if p.alpha.is_nan() || p.alpha < 0.0 || p.max_iterations == 0 {
                 return Err(format!("train.{k}: alpha ≥ 0 and max_iterations ≥ 1"));
             }
         }
         let g = &self.gbm;
-        if g.n_estimators == 0 || g.num_leaves < 2 || !(g.learning_rate > 0.0) {
+        if g.n_estimators == 0
+            || g.num_leaves < 2
+            || g.learning_rate.is_nan()
+            || g.learning_rate <= 0.0
+        {
             return Err("train.gbm: n_estimators ≥ 1, num_leaves ≥ 2, learning_rate > 0".into());
         }
         self.labels.validate()

@@ -21,6 +21,9 @@ pub struct EpisodeRows {
     pub price: Vec<f64>,
 }
 
+/// Rows of one file, trades read, malformed records.
+type FileResult = Result<(Vec<EpisodeRows>, u64, u64)>;
+
 /// What the row builder needs.
 #[derive(Clone, Debug)]
 pub struct RowSettings {
@@ -40,7 +43,7 @@ pub struct BuildStats {
 }
 
 fn build_one(
-    path: &PathBuf,
+    path: &std::path::Path,
     event: Option<&PumpEvent>,
     st: &RowSettings,
 ) -> Result<(Vec<EpisodeRows>, u64, u64)> {
@@ -63,7 +66,9 @@ fn build_one(
         trades += 1;
         let key = t.instrument.as_str();
         if !engines.contains_key(key) {
-            let ev = event.filter(|e| e.pair.is_empty() || e.pair == key).cloned();
+            let ev = event
+                .filter(|e| e.pair.is_empty() || e.pair == key)
+                .cloned();
             let rows = EpisodeRows {
                 ep: Episode {
                     name: format!("{file}#{key}"),
@@ -116,7 +121,7 @@ pub fn build(
 ) -> Result<(Vec<EpisodeRows>, BuildStats)> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<(Vec<EpisodeRows>, u64, u64)>>>> =
+    let results: Mutex<Vec<Option<FileResult>>> =
         Mutex::new((0..paths.len()).map(|_| None).collect());
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())

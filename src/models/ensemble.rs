@@ -23,7 +23,13 @@ pub const MEMBERS: [&str; 4] = ["rules", "iforest", "logistic", "gbm"];
 /// Raw input made finite for the tree models: NaN → 0, ±inf → ±1e6, as float32.
 pub fn clean(x: &[f64]) -> Vec<f32> {
     x.iter()
-        .map(|&v| if v.is_nan() { 0.0 } else { v.clamp(-1e6, 1e6) as f32 })
+        .map(|&v| {
+            if v.is_nan() {
+                0.0
+            } else {
+                v.clamp(-1e6, 1e6) as f32
+            }
+        })
         .collect()
 }
 

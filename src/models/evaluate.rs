@@ -5,7 +5,7 @@ use super::config::TrainConfig;
 use super::dataset::EpisodeRows;
 use super::ensemble::{clean, squashed, Ensemble};
 use super::labels::Label;
-use super::linear::{logit, sigmoid, squash};
+use super::linear::{sigmoid, squash};
 use super::metrics::{self, Episode};
 use super::train::{all_scores, score_names, summary};
 use crate::features::N_FEATURES;
@@ -31,7 +31,7 @@ fn latency(ens: &Ensemble, eps: &[EpisodeRows], max_rows: usize) -> Result<(u64,
     for e in eps {
         for (i, x) in e.x.iter().enumerate() {
             n += 1;
-            if n % stride != 0 {
+            if !n.is_multiple_of(stride) {
                 continue;
             }
             let row = crate::features::ChunkRow {
@@ -47,7 +47,12 @@ fn latency(ens: &Ensemble, eps: &[EpisodeRows], max_rows: usize) -> Result<(u64,
             h.record((t0.elapsed().as_nanos() as u64).max(1))?;
         }
     }
-    Ok((h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.max(), h.len()))
+    Ok((
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.99),
+        h.max(),
+        h.len(),
+    ))
 }
 
 /// Hard negatives: La Morgia-format feature rows around natural BTC/ETH/XRP moves (all gt = 0).
@@ -59,11 +64,17 @@ fn hard_negatives(ens: &Ensemble, dir: &Path) -> Result<Value> {
         let rd: Box<dyn std::io::Read> = if name.ends_with(".gz") {
             Box::new(flate2::read::GzDecoder::new(std::fs::File::open(&p)?))
         } else {
-            Box::new(std::fs::File::open(&p).with_context(|| format!("cannot open {}", p.display()))?)
+            Box::new(
+                std::fs::File::open(&p).with_context(|| format!("cannot open {}", p.display()))?,
+            )
         };
         let mut r = csv::Reader::from_reader(rd);
         let h = r.headers()?.clone();
-        let col = |n: &str| h.iter().position(|x| x == n).context(format!("{name}: no column {n}"));
+        let col = |n: &str| {
+            h.iter()
+                .position(|x| x == n)
+                .context(format!("{name}: no column {n}"))
+        };
         let cols: Vec<usize> = super::super::features::lamorgia::LM_NAMES
             .iter()
             .map(|n| col(n))
@@ -73,7 +84,11 @@ fn hard_negatives(ens: &Ensemble, dir: &Path) -> Result<Value> {
         for rec in r.records() {
             let rec = rec?;
             let ts = crate::domain::parse_ts(rec.get(cd).unwrap_or("")).unwrap_or(0);
-            let key = format!("{}#{}", rec.get(cs).unwrap_or(""), rec.get(cp).unwrap_or(""));
+            let key = format!(
+                "{}#{}",
+                rec.get(cs).unwrap_or(""),
+                rec.get(cp).unwrap_or("")
+            );
             let mut v = [f64::NAN; 8];
             for (k, &c) in cols.iter().enumerate() {
                 v[k] = rec.get(c).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
@@ -86,12 +101,13 @@ fn hard_negatives(ens: &Ensemble, dir: &Path) -> Result<Value> {
     let f15 = read("features_15S.csv")?;
     let f25 = read("features_25S.csv")?;
     // As-of join: latest 15/25 s chunk of the same event that closed by the 5 s chunk's end.
-    let asof = |rows: &[(String, i64, [f64; 8])], key: &str, end: i64, len: i64| -> Option<[f64; 8]> {
-        rows.iter()
-            .filter(|r| r.0 == key && r.1 + len <= end && end - (r.1 + len) <= 60_000)
-            .max_by_key(|r| r.1)
-            .map(|r| r.2)
-    };
+    let asof =
+        |rows: &[(String, i64, [f64; 8])], key: &str, end: i64, len: i64| -> Option<[f64; 8]> {
+            rows.iter()
+                .filter(|r| r.0 == key && r.1 + len <= end && end - (r.1 + len) <= 60_000)
+                .max_by_key(|r| r.1)
+                .map(|r| r.2)
+        };
     let m = &ens.manifest;
     let mut by_event: BTreeMap<String, Vec<(i64, [f64; 4])>> = BTreeMap::new();
     for (key, ts, v5) in &f5 {
@@ -118,7 +134,6 @@ fn hard_negatives(ens: &Ensemble, dir: &Path) -> Result<Value> {
         if let Some(g) = ens.gbm() {
             s[3] = g.predict_one(&clean(&x))? as f64;
         }
-        let _ = logit;
         by_event.entry(key.clone()).or_default().push((end, s));
     }
     let mut out = serde_json::Map::new();
@@ -176,7 +191,11 @@ fn font() {
     use std::sync::Once;
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
     });
 }
 
@@ -185,18 +204,27 @@ fn plot_pr(path: &Path, curves: &[(String, Vec<(f64, f64)>)]) -> Result<()> {
     let root = BitMapBackend::new(path, (800, 600)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Precision–recall (5 s chunks, pump vs normal)", ("sans-serif", 22))
+        .caption(
+            "Precision–recall (5 s chunks, pump vs normal)",
+            ("sans-serif", 22),
+        )
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(50)
         .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
-    chart.configure_mesh().x_desc("recall").y_desc("precision").draw()?;
+    chart
+        .configure_mesh()
+        .x_desc("recall")
+        .y_desc("precision")
+        .draw()?;
     for (i, (name, pts)) in curves.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         chart
             .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?
             .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -212,7 +240,10 @@ fn plot_delays(path: &Path, delays: &[f64], pre: i64) -> Result<()> {
     let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let lo = -(pre as i32);
-    let bins: Vec<i32> = delays.iter().map(|d| ((*d / 5.0).floor() as i32) * 5).collect();
+    let bins: Vec<i32> = delays
+        .iter()
+        .map(|d| ((*d / 5.0).floor() as i32) * 5)
+        .collect();
     let top = {
         let mut c: BTreeMap<i32, u32> = BTreeMap::new();
         for b in &bins {
@@ -221,7 +252,10 @@ fn plot_delays(path: &Path, delays: &[f64], pre: i64) -> Result<()> {
         c.values().copied().max().unwrap_or(1) + 1
     };
     let mut chart = ChartBuilder::on(&root)
-        .caption("Ensemble detection delay (s from pump start, 5 s bins)", ("sans-serif", 22))
+        .caption(
+            "Ensemble detection delay (s from pump start, 5 s bins)",
+            ("sans-serif", 22),
+        )
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(50)
@@ -359,11 +393,25 @@ pub fn evaluate(
     let goal = |ok: bool| if ok { "met" } else { "NOT met" };
     let r25 = e["flagged_within_25s"].as_f64().unwrap_or(0.0);
     let r5 = e["flagged_within_5s"].as_f64().unwrap_or(0.0);
-    let fa = e["false_alarms_per_instrument_week"].as_f64().unwrap_or(f64::INFINITY);
+    let fa = e["false_alarms_per_instrument_week"]
+        .as_f64()
+        .unwrap_or(f64::INFINITY);
     md.push_str("\n## Goals (ensemble)\n\n");
-    md.push_str(&format!("- ≥ 93 % of pumps flagged within 25 s: {} — {}\n", pct(&e["flagged_within_25s"]), goal(r25 >= 0.93)));
-    md.push_str(&format!("- ≥ 80 % within 5 s: {} — {}\n", pct(&e["flagged_within_5s"]), goal(r5 >= 0.80)));
-    md.push_str(&format!("- ≤ 1 false alarm per instrument-week: {} — {}\n", num(&e["false_alarms_per_instrument_week"], 2), goal(fa <= 1.0)));
+    md.push_str(&format!(
+        "- ≥ 93 % of pumps flagged within 25 s: {} — {}\n",
+        pct(&e["flagged_within_25s"]),
+        goal(r25 >= 0.93)
+    ));
+    md.push_str(&format!(
+        "- ≥ 80 % within 5 s: {} — {}\n",
+        pct(&e["flagged_within_5s"]),
+        goal(r5 >= 0.80)
+    ));
+    md.push_str(&format!(
+        "- ≤ 1 false alarm per instrument-week: {} — {}\n",
+        num(&e["false_alarms_per_instrument_week"], 2),
+        goal(fa <= 1.0)
+    ));
     md.push_str(&format!(
         "- inference < 50 µs per chunk at p99: p50 {:.1} µs, p99 {:.1} µs over {} rows — {}\n",
         p50 as f64 / 1000.0,
@@ -379,7 +427,13 @@ pub fn evaluate(
         for name in &names {
             let v = &h[*name];
             if v.is_object() {
-                md.push_str(&format!("| {} | {} ({}) | {} |\n", name, v["events_alerted"], pct(&v["share_alerted"]), v["alerts"]));
+                md.push_str(&format!(
+                    "| {} | {} ({}) | {} |\n",
+                    name,
+                    v["events_alerted"],
+                    pct(&v["share_alerted"]),
+                    v["alerts"]
+                ));
             } else if !v.is_null() {
                 md.push_str(&format!("| {} | {} | |\n", name, v.as_str().unwrap_or("")));
             }

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// How to install the runtime, for error messages.
-pub const INSTALL_HINT: &str = "install ONNX Runtime with `pip install --no-deps onnxruntime==1.31.1` \
+pub const INSTALL_HINT: &str =
+    "install ONNX Runtime with `pip install --no-deps onnxruntime==1.31.1` \
      (or point ORT_DYLIB_PATH at libonnxruntime.so), or run with detector.mode = \"rules\"";
 
 /// Finds `libonnxruntime.so`: `ORT_DYLIB_PATH`, else the Python package's `capi` folder.
@@ -22,7 +23,10 @@ pub fn find_runtime() -> Result<PathBuf> {
         if p.is_file() {
             return Ok(p);
         }
-        bail!("ORT_DYLIB_PATH={} is not a file; {INSTALL_HINT}", p.display());
+        bail!(
+            "ORT_DYLIB_PATH={} is not a file; {INSTALL_HINT}",
+            p.display()
+        );
     }
     let python = std::env::var("SMARTFLOW_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = std::process::Command::new(&python)

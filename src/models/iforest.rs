@@ -136,7 +136,7 @@ fn build(
             lo = lo.min(rows[i][f]);
             hi = hi.max(rows[i][f]);
         }
-        if !(hi > lo) {
+        if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
             continue;
         }
         let thr = lo + rng.next_f64() * (hi - lo);

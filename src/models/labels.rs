@@ -74,9 +74,7 @@ impl LabelConfig {
             return Err("train.labels.label_secs: must be > 0".into());
         }
         if self.pre_secs < 0 || self.post_secs < self.label_secs {
-            return Err(
-                "train.labels: pre_secs must be ≥ 0 and post_secs ≥ label_secs".into(),
-            );
+            return Err("train.labels: pre_secs must be ≥ 0 and post_secs ≥ label_secs".into());
         }
         Ok(())
     }
@@ -101,9 +99,8 @@ impl LabelConfig {
 
     /// True when an alert at `ts_ms` lies in a pump's window (no false alarm).
     pub fn in_pump_window(&self, ev: &PumpEvent, ts_ms: i64) -> bool {
-        ev.starts().any(|s| {
-            ts_ms >= s - self.pre_secs * 1000 && ts_ms <= s + self.post_secs * 1000
-        })
+        ev.starts()
+            .any(|s| ts_ms >= s - self.pre_secs * 1000 && ts_ms <= s + self.post_secs * 1000)
     }
 }
 
@@ -139,14 +136,21 @@ pub fn load_events(path: &Path) -> Result<HashMap<String, PumpEvent>> {
         let line = i + 2;
         let get = |c: usize| rec.get(c).unwrap_or("").trim();
         let announced_ms: i64 = get(c_ann).parse().with_context(|| {
-            format!("{}:{line}: announced_ms `{}` is not ms", path.display(), get(c_ann))
+            format!(
+                "{}:{line}: announced_ms `{}` is not ms",
+                path.display(),
+                get(c_ann)
+            )
         })?;
         let mut start_ms = announced_ms;
         if let Some(c) = c_lm {
             let v = get(c);
             if !v.is_empty() {
                 let Some(t) = parse_ts(v) else {
-                    bail!("{}:{line}: label_chunk_start_5s `{v}` is not a time", path.display());
+                    bail!(
+                        "{}:{line}: label_chunk_start_5s `{v}` is not a time",
+                        path.display()
+                    );
                 };
                 start_ms = start_ms.min(t);
             }
@@ -155,7 +159,10 @@ pub fn load_events(path: &Path) -> Result<HashMap<String, PumpEvent>> {
         if let Some(c) = c_other {
             for v in get(c).split(';').map(str::trim).filter(|v| !v.is_empty()) {
                 let Some(t) = parse_ts(v) else {
-                    bail!("{}:{line}: other pump time `{v}` is not a time", path.display());
+                    bail!(
+                        "{}:{line}: other pump time `{v}` is not a time",
+                        path.display()
+                    );
                 };
                 others.push(t);
             }
@@ -189,10 +196,18 @@ mod tests {
             others: vec![5_000_000],
         };
         let c = LabelConfig::default();
-        assert_eq!(c.label(&ev, 1_000_000), Label::Ignore, "chunk ending at the start");
+        assert_eq!(
+            c.label(&ev, 1_000_000),
+            Label::Ignore,
+            "chunk ending at the start"
+        );
         assert_eq!(c.label(&ev, 1_005_000), Label::Pump);
         assert_eq!(c.label(&ev, 1_030_000), Label::Pump);
-        assert_eq!(c.label(&ev, 1_035_000), Label::Ignore, "starts at start + 30 s");
+        assert_eq!(
+            c.label(&ev, 1_035_000),
+            Label::Ignore,
+            "starts at start + 30 s"
+        );
         assert_eq!(c.label(&ev, 1_600_000), Label::Ignore);
         assert_eq!(c.label(&ev, 1_600_001), Label::Normal);
         assert_eq!(c.label(&ev, 5_010_000), Label::Pump, "other known pump");

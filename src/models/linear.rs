@@ -56,7 +56,12 @@ impl Logistic {
     }
 
     /// Fits `P(y = 1 | x)`. `rows` are raw inputs; `y` 0/1. Errors when one class is missing.
-    pub fn fit(rows: &[Vec<f64>], y: &[bool], p: &LogisticParams, log_inputs: bool) -> Result<Self> {
+    pub fn fit(
+        rows: &[Vec<f64>],
+        y: &[bool],
+        p: &LogisticParams,
+        log_inputs: bool,
+    ) -> Result<Self> {
         ensure!(!rows.is_empty(), "logistic regression: no rows");
         ensure!(
             y.iter().any(|&b| b) && y.iter().any(|&b| !b),
@@ -107,7 +112,11 @@ impl Logistic {
             .fit(&ds)
             .context("logistic regression did not fit")?;
         // linfa picks which label is "positive" itself; flip to P(label 1) when it chose 0.
-        let sign = if fitted.labels().pos.class == 1 { 1.0 } else { -1.0 };
+        let sign = if fitted.labels().pos.class == 1 {
+            1.0
+        } else {
+            -1.0
+        };
         m.coef = fitted.params().iter().map(|w| sign * w).collect();
         m.intercept = sign * fitted.intercept();
         Ok(m)
@@ -141,7 +150,11 @@ pub fn sigmoid(z: f64) -> f64 {
 
 /// Log-odds of a probability, clamped to ±13.8 (p in [1e-6, 1 − 1e-6]).
 pub fn logit(p: f64) -> f64 {
-    let p = if p.is_nan() { 0.5 } else { p.clamp(1e-6, 1.0 - 1e-6) };
+    let p = if p.is_nan() {
+        0.5
+    } else {
+        p.clamp(1e-6, 1.0 - 1e-6)
+    };
     (p / (1.0 - p)).ln()
 }
 

@@ -148,7 +148,10 @@ pub fn detection(
         }
         d.events += 1;
         let lo = ev.start_ms - lc.pre_secs * 1000;
-        let first_hit = al.iter().copied().find(|&a| a >= lo && a <= ev.start_ms + 60_000);
+        let first_hit = al
+            .iter()
+            .copied()
+            .find(|&a| a >= lo && a <= ev.start_ms + 60_000);
         for (h, &secs) in HORIZONS.iter().enumerate() {
             if first_hit.is_some_and(|a| a <= ev.start_ms + secs * 1000) {
                 d.flagged[h] += 1;
@@ -341,7 +344,13 @@ mod tests {
         s[at(start + 15_000)] = 0.9; // same alert (cooldown)
         s[at(86_400_000)] = 0.8;
         s[at(2 * 86_400_000)] = 0.95;
-        let d = detection(&[e.clone()], &[s.clone()], 0.85, 600_000, &lc);
+        let d = detection(
+            std::slice::from_ref(&e),
+            std::slice::from_ref(&s),
+            0.85,
+            600_000,
+            &lc,
+        );
         assert_eq!(d.events, 1);
         assert_eq!(d.flagged, [0, 1, 1, 1]);
         assert_eq!(d.delays, vec![10.0]);
@@ -352,10 +361,16 @@ mod tests {
         let weeks = (e.ts.last().unwrap() - e.ts[0] - 720_000) as f64 / WEEK_MS;
         assert!((d.normal_weeks - weeks).abs() < 1e-12);
         // Lower threshold: the 0.8 false alarm counts too.
-        let d2 = detection(&[e.clone()], &[s.clone()], 0.5, 600_000, &lc);
+        let d2 = detection(
+            std::slice::from_ref(&e),
+            std::slice::from_ref(&s),
+            0.5,
+            600_000,
+            &lc,
+        );
         assert_eq!(d2.false_alarms, 2);
         // Target 0.6 per week: one false alarm in ~2 weeks passes, two do not.
-        let t = pick_threshold(&[e.clone()], &[s], 0.6, 600_000, &lc);
+        let t = pick_threshold(std::slice::from_ref(&e), &[s], 0.6, 600_000, &lc);
         assert!(t > 0.8 && t <= 0.9, "{t}");
     }
 

@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 
 /// Splits episodes (with events) by event start: (train, calibrate, validate) indexes.
 pub fn time_split(eps: &[EpisodeRows], split: [f64; 3]) -> [Vec<usize>; 3] {
-    let mut idx: Vec<usize> = (0..eps.len()).filter(|&i| eps[i].ep.event.is_some()).collect();
+    let mut idx: Vec<usize> = (0..eps.len())
+        .filter(|&i| eps[i].ep.event.is_some())
+        .collect();
     idx.sort_by_key(|&i| {
         let e = eps[i].ep.event.as_ref().map(|e| e.start_ms).unwrap_or(0);
         (e, eps[i].ep.name.clone())
@@ -51,7 +53,11 @@ pub fn data_hash(eps: &[EpisodeRows]) -> String {
 }
 
 /// Rows for fitting members: all pump rows and every k-th normal row (k from `neg_per_pos`).
-fn member_rows(eps: &[EpisodeRows], pick: &[usize], neg_per_pos: f64) -> (Vec<Vec<f64>>, Vec<bool>) {
+fn member_rows(
+    eps: &[EpisodeRows],
+    pick: &[usize],
+    neg_per_pos: f64,
+) -> (Vec<Vec<f64>>, Vec<bool>) {
     let (mut pos, mut neg) = (0usize, 0usize);
     for &e in pick {
         for l in &eps[e].ep.labels {
@@ -71,7 +77,7 @@ fn member_rows(eps: &[EpisodeRows], pick: &[usize], neg_per_pos: f64) -> (Vec<Ve
                 Label::Pump => true,
                 Label::Normal => {
                     n += 1;
-                    n % k == 0
+                    n.is_multiple_of(k)
                 }
                 Label::Ignore => false,
             };
@@ -94,7 +100,12 @@ pub fn member_scores(
     let mut out: [Vec<Vec<f64>>; 4] = Default::default();
     for &e in pick {
         let ep = &eps[e];
-        out[0].push(ep.rule.iter().map(|r| (r / 100.0).clamp(0.0, 1.0)).collect());
+        out[0].push(
+            ep.rule
+                .iter()
+                .map(|r| (r / 100.0).clamp(0.0, 1.0))
+                .collect(),
+        );
         out[1].push(ep.x.iter().map(|x| m.iforest.score(&squashed(x))).collect());
         out[2].push(ep.x.iter().map(|x| m.logistic.prob(x)).collect());
         out[3].push(match gbm {
@@ -114,9 +125,14 @@ pub fn member_scores(
 
 /// Scores of every member and the ensemble for the picked episodes: `[5][episode][row]`
 /// (index 4 = ensemble).
-pub fn all_scores(ens: &Ensemble, eps: &[EpisodeRows], pick: &[usize]) -> Result<Vec<Vec<Vec<f64>>>> {
+pub fn all_scores(
+    ens: &Ensemble,
+    eps: &[EpisodeRows],
+    pick: &[usize],
+) -> Result<Vec<Vec<Vec<f64>>>> {
     let ms = member_scores(&ens.manifest, ens.gbm(), eps, pick)?;
     let mut ensemble = Vec::with_capacity(pick.len());
+    #[allow(clippy::needless_range_loop)] // four parallel score arrays
     for j in 0..pick.len() {
         let n = ms[0][j].len();
         let mut v = Vec::with_capacity(n);
@@ -144,7 +160,13 @@ pub fn summary(
     threshold: f64,
     cfg: &TrainConfig,
 ) -> serde_json::Value {
-    let d = metrics::detection(episodes, scores, threshold, cfg.cooldown_secs * 1000, &cfg.labels);
+    let d = metrics::detection(
+        episodes,
+        scores,
+        threshold,
+        cfg.cooldown_secs * 1000,
+        &cfg.labels,
+    );
     let (auc, lo, hi) = metrics::pr_auc_ci(episodes, scores, cfg.bootstrap, cfg.seed);
     json!({
         "threshold": threshold,
@@ -226,11 +248,16 @@ fn train_gbm(
 /// Checks that ONNX Runtime reproduces the probabilities LightGBM recorded; returns the largest
 /// absolute difference.
 pub fn check_gbm(gbm: &Gbm, meta: &serde_json::Value) -> Result<f64> {
-    let rows = meta["check"]["rows"].as_array().context("gbm.json: check.rows")?;
+    let rows = meta["check"]["rows"]
+        .as_array()
+        .context("gbm.json: check.rows")?;
     let probs = meta["check"]["probabilities"]
         .as_array()
         .context("gbm.json: check.probabilities")?;
-    ensure!(rows.len() == probs.len(), "gbm.json: check rows and probabilities differ in length");
+    ensure!(
+        rows.len() == probs.len(),
+        "gbm.json: check rows and probabilities differ in length"
+    );
     let mut flat = Vec::with_capacity(rows.len() * N_FEATURES);
     for r in rows {
         for v in r.as_array().context("gbm.json: row")? {
@@ -265,7 +292,11 @@ pub fn train(
         "too few events to split ({} with labels): need some to train and some to calibrate",
         tr.len() + ca.len() + va.len()
     );
-    let names = |v: &[usize]| v.iter().map(|&i| eps[i].ep.name.clone()).collect::<Vec<_>>();
+    let names = |v: &[usize]| {
+        v.iter()
+            .map(|&i| eps[i].ep.name.clone())
+            .collect::<Vec<_>>()
+    };
     let (rows, y) = member_rows(eps, &tr, cfg.neg_per_pos);
     ensure!(y.iter().any(|&b| b), "no pump rows in the training events");
     progress(&format!(
@@ -350,7 +381,7 @@ pub fn train(
                 Label::Pump => true,
                 Label::Normal => {
                     n += 1;
-                    n % k == 0
+                    n.is_multiple_of(k)
                 }
                 Label::Ignore => false,
             };
@@ -374,7 +405,13 @@ pub fn train(
         if s == 3 && gbm.is_none() {
             continue;
         }
-        let t = metrics::pick_threshold(&ca_eps, &ca_scores[s], cfg.target_fa_per_week, cooldown, &cfg.labels);
+        let t = metrics::pick_threshold(
+            &ca_eps,
+            &ca_scores[s],
+            cfg.target_fa_per_week,
+            cooldown,
+            &cfg.labels,
+        );
         manifest.thresholds.insert(name.to_string(), t);
     }
     // Validation on the last events.

@@ -139,6 +139,8 @@ pub struct Signal {
     pub score: f64,
     pub drivers: Vec<Driver>,
     pub features: FeatureSnapshot,
+    /// Set when the ensemble produced the signal: member scores, inputs, threshold, version.
+    pub model: Option<Box<super::ensemble_detector::ModelDetail>>,
 }
 
 fn input_value(name: &str, s: &FeatureSnapshot) -> f64 {
@@ -246,6 +248,7 @@ impl Detector {
             score,
             drivers,
             features: s.clone(),
+            model: None,
         })
     }
 }

@@ -1,4 +1,5 @@
 //! Signal producers and trading strategies.
 
 pub mod detector;
+pub mod ensemble_detector;
 pub mod prepump;

@@ -218,6 +218,7 @@ mod tests {
             price: px,
             score: 90.0,
             drivers: vec![],
+            model: None,
             features: FeatureSnapshot {
                 ts_ms: ts,
                 price: 0.0,

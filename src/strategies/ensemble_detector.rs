@@ -1,0 +1,217 @@
+//! Pre-pump signals from the learned ensemble, scored once per instrument per closed 5 s chunk.
+//!
+//! Each trade feeds the instrument's [`ChunkEngine`]; when it closes a chunk with buys (and the
+//! baseline is warm), the ensemble scores the row. A signal fires when the probability reaches the
+//! artifact's operating threshold and the instrument's cooldown has passed; it carries the member
+//! scores, the model inputs and the top drivers. A scoring error (ONNX Runtime) is logged and
+//! counted, never a panic.
+
+use super::detector::{self, Detector, DetectorConfig, Signal};
+use crate::config::Config;
+use crate::domain::{Instrument, Trade};
+use crate::features::{feature_names, ChunkConfig, ChunkEngine, FeatureConfig};
+use crate::models::{artifact, DetectorMode, Ensemble, MEMBERS};
+use anyhow::Result;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+/// What the ensemble saw behind a signal (goes to the decision log).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ModelDetail {
+    pub version: String,
+    pub probability: f64,
+    pub threshold: f64,
+    /// End of the scored 5 s chunk, ms.
+    pub chunk_end_ms: i64,
+    pub members: BTreeMap<String, f64>,
+    pub inputs: BTreeMap<String, f64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct EnsembleDetector {
+    ens: Arc<Ensemble>,
+    rules: DetectorConfig,
+    features: FeatureConfig,
+    chunks: ChunkConfig,
+    top: usize,
+    engines: HashMap<Instrument, ChunkEngine>,
+    last_signal: HashMap<Instrument, i64>,
+    next_id: u64,
+    pub id_prefix: String,
+    /// Rows that could not be scored (logged).
+    pub errors: u64,
+}
+
+/// State to roll back after a failed batch: engines of the batch's instruments and the counters.
+pub type EnsembleSaved = (
+    Vec<(Instrument, Option<ChunkEngine>)>,
+    HashMap<Instrument, i64>,
+    u64,
+    u64,
+);
+
+impl EnsembleDetector {
+    pub fn new(ens: Arc<Ensemble>, cfg: &Config) -> Self {
+        Self {
+            ens,
+            rules: cfg.detector.clone(),
+            features: cfg.features.clone(),
+            chunks: cfg.train.chunks.clone(),
+            top: cfg.models.top_drivers,
+            engines: HashMap::new(),
+            last_signal: HashMap::new(),
+            next_id: 1,
+            id_prefix: String::new(),
+            errors: 0,
+        }
+    }
+
+    pub fn threshold(&self) -> f64 {
+        self.ens
+            .manifest
+            .thresholds
+            .get("ensemble")
+            .copied()
+            .unwrap_or(1.0)
+    }
+
+    pub fn save<'a>(&self, instruments: impl Iterator<Item = &'a Instrument>) -> EnsembleSaved {
+        let mut seen: Vec<Instrument> = Vec::new();
+        for i in instruments {
+            if !seen.contains(i) {
+                seen.push(i.clone());
+            }
+        }
+        (
+            seen.into_iter()
+                .map(|i| {
+                    let e = self.engines.get(&i).cloned();
+                    (i, e)
+                })
+                .collect(),
+            self.last_signal.clone(),
+            self.next_id,
+            self.errors,
+        )
+    }
+
+    pub fn restore(&mut self, s: EnsembleSaved) {
+        for (i, e) in s.0 {
+            match e {
+                Some(e) => self.engines.insert(i, e),
+                None => self.engines.remove(&i),
+            };
+        }
+        self.last_signal = s.1;
+        self.next_id = s.2;
+        self.errors = s.3;
+    }
+
+    /// Feeds one trade; returns a signal when the chunk it closes scores above the threshold.
+    pub fn on_trade(&mut self, t: &Trade) -> Option<Signal> {
+        let eng = match self.engines.get_mut(&t.instrument) {
+            Some(e) => e,
+            None => self
+                .engines
+                .entry(t.instrument.clone())
+                .or_insert_with(|| ChunkEngine::new(&self.features, &self.chunks)),
+        };
+        let row = eng.update(t)?;
+        if !row.warm {
+            return None;
+        }
+        let snap = eng.last_snapshot()?.clone();
+        let cooldown = self.ens.manifest.cooldown_secs * 1000;
+        if let Some(&last) = self.last_signal.get(&t.instrument) {
+            if row.ts_ms - last < cooldown {
+                return None;
+            }
+        }
+        let rule = detector::score(&self.rules, &snap).0;
+        let scores = match self.ens.score(&row, rule) {
+            Ok(s) => s,
+            Err(e) => {
+                self.errors += 1;
+                if self.errors <= 10 {
+                    tracing::warn!(instrument = %t.instrument, error = %e, "ensemble scoring failed");
+                }
+                return None;
+            }
+        };
+        let threshold = self.threshold();
+        if scores.prob < threshold {
+            return None;
+        }
+        self.last_signal.insert(t.instrument.clone(), row.ts_ms);
+        let drivers = self.ens.drivers(&row, &scores, self.top);
+        let id = format!("{}sig-{}", self.id_prefix, self.next_id);
+        self.next_id += 1;
+        let members = self
+            .ens
+            .active_members()
+            .into_iter()
+            .map(|m| (MEMBERS[m].to_string(), scores.members[m]))
+            .collect();
+        let inputs = feature_names()
+            .iter()
+            .cloned()
+            .zip(row.x.iter().copied())
+            .filter(|(_, v)| v.is_finite())
+            .collect();
+        Some(Signal {
+            id,
+            ts_ms: t.ts_ms,
+            instrument: t.instrument.clone(),
+            price: t.price,
+            score: 100.0 * scores.prob,
+            drivers,
+            features: snap,
+            model: Some(Box::new(ModelDetail {
+                version: self.ens.manifest.version.clone(),
+                probability: scores.prob,
+                threshold,
+                chunk_end_ms: row.ts_ms,
+                members,
+                inputs,
+            })),
+        })
+    }
+}
+
+/// The detector a run uses: the rule score alone or the ensemble.
+#[derive(Clone, Debug)]
+pub enum DetectorKind {
+    Rules(Detector),
+    Ensemble(Box<EnsembleDetector>),
+}
+
+impl DetectorKind {
+    /// Builds the configured detector; the ensemble loads `models.dir`/`models.active` (errors say
+    /// how to train one or install ONNX Runtime).
+    pub fn from_config(cfg: &Config, id_prefix: &str) -> Result<Self> {
+        Ok(match cfg.models.mode {
+            DetectorMode::Rules => {
+                let mut d = Detector::new(cfg.detector.clone());
+                d.id_prefix = id_prefix.to_string();
+                DetectorKind::Rules(d)
+            }
+            DetectorMode::Ensemble => {
+                let dir = artifact::resolve(Path::new(&cfg.models.dir), &cfg.models.active)?;
+                let ens = Ensemble::load(&dir)?;
+                tracing::info!(version = %ens.manifest.version, "ensemble detector loaded");
+                let mut d = EnsembleDetector::new(Arc::new(ens), cfg);
+                d.id_prefix = id_prefix.to_string();
+                DetectorKind::Ensemble(Box::new(d))
+            }
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            DetectorKind::Rules(_) => "rules",
+            DetectorKind::Ensemble(_) => "ensemble",
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! The learned detector on real pump data: features against from-scratch references, no look-ahead,
+//! reproducible training, ONNX parity with LightGBM, the ensemble in replay, and the CLI.
+
+mod common;
+
+use smartflow::cli::log::{export, Filter};
+use smartflow::config::Config;
+use smartflow::domain::{MarketEvent, Side, Trade};
+use smartflow::features::lamorgia::LaMorgiaChunks;
+use smartflow::features::{ChunkConfig, ChunkEngine, ChunkRow, FeatureConfig};
+use smartflow::models::artifact::{self, Manifest};
+use smartflow::models::dataset::{self, RowSettings};
+use smartflow::models::gbm::Gbm;
+use smartflow::models::labels::load_events;
+use smartflow::models::train::{check_gbm, train};
+use smartflow::pipeline::Fault;
+use smartflow::replay::{run_replay, ReplayOptions};
+use smartflow::store::{RecordKind, Store};
+use std::path::{Path, PathBuf};
+
+fn trades(data: &Path, file: &str) -> Vec<Trade> {
+    let p = PathBuf::from(common::pump_file(data, file));
+    let mut src = smartflow::feeds::open_source(&p).unwrap();
+    let mut out = Vec::new();
+    while let Some(item) = src.next_item() {
+        if let Ok(MarketEvent::Trade(t)) = item {
+            out.push(t);
+        }
+    }
+    out
+}
+
+fn f(d: rust_decimal::Decimal) -> f64 {
+    use rust_decimal::prelude::ToPrimitive;
+    d.to_f64().unwrap()
+}
+
+/// La Morgia's features at 25 s (window 12 chunks) on a real pump, against a from-scratch
+/// computation of their definitions: group buys per 25 s chunk, keep non-empty chunks, rolling
+/// sample std / mean over the window (10 for the price averages), relative change.
+#[test]
+fn la_morgia_features_match_a_from_scratch_computation_on_a_real_pump() {
+    let data = require_data!();
+    let file = "QLC_2020-03-12_16.00.csv.gz";
+    let ts = trades(&data, file);
+    let announced = common::announced_ms(&data, file);
+    let w = 12usize;
+    let mut lm = LaMorgiaChunks::new(25, w);
+    let mut got = Vec::new();
+    for t in ts.iter().filter(|t| t.aggressor == Side::Buy) {
+        if let Some(r) = lm.advance(t.ts_ms) {
+            got.push(r);
+        }
+        lm.add_buy(t.ts_ms, f(t.price), f(t.price) * f(t.qty));
+    }
+    // Reference: per-chunk aggregates of buys.
+    let mut chunks: Vec<(i64, Vec<&Trade>)> = Vec::new();
+    for t in ts.iter().filter(|t| t.aggressor == Side::Buy) {
+        let c = t.ts_ms.div_euclid(25_000);
+        match chunks.last_mut() {
+            Some((k, v)) if *k == c => v.push(t),
+            _ => chunks.push((c, vec![t])),
+        }
+    }
+    let agg: Vec<[f64; 5]> = chunks
+        .iter()
+        .map(|(_, v)| {
+            let mut ms: Vec<i64> = v.iter().map(|t| t.ts_ms).collect();
+            ms.dedup();
+            let rush = ms
+                .iter()
+                .filter(|m| v.iter().filter(|t| t.ts_ms == **m).count() >= 2)
+                .count() as f64;
+            let n = v.len() as f64;
+            let vol: f64 = v.iter().map(|t| f(t.price) * f(t.qty)).sum();
+            let mean = v.iter().map(|t| f(t.price)).sum::<f64>() / n;
+            let max = v.iter().map(|t| f(t.price)).fold(f64::MIN, f64::max);
+            [rush, n, vol, mean, max]
+        })
+        .collect();
+    let stat = |i: usize, k: usize, len: usize, std: bool| -> f64 {
+        if i + 1 < len {
+            return f64::NAN;
+        }
+        let xs: Vec<f64> = agg[i + 1 - len..=i].iter().map(|a| a[k]).collect();
+        let m = xs.iter().sum::<f64>() / len as f64;
+        if std {
+            (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (len as f64 - 1.0)).sqrt()
+        } else {
+            m
+        }
+    };
+    let reference = |i: usize| -> [f64; 8] {
+        let s = |i| {
+            [
+                stat(i, 0, w, true),
+                stat(i, 0, w, false),
+                stat(i, 1, w, true),
+                stat(i, 2, w, true),
+                stat(i, 2, w, false),
+                stat(i, 3, w, true),
+                stat(i, 3, 10, false),
+                stat(i, 4, 10, false),
+            ]
+        };
+        let (a, b) = (s(i - 1), s(i));
+        std::array::from_fn(|k| b[k] / a[k] - 1.0)
+    };
+    // Every closed chunk from 1 h before to 10 min after the announcement.
+    let mut checked = 0;
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!(r.chunk_start_ms, chunks[i].0 * 25_000);
+        if r.chunk_start_ms < announced - 3_600_000 || r.chunk_start_ms > announced + 600_000 {
+            continue;
+        }
+        let e = reference(i);
+        for (k, (&a, &b)) in r.values.iter().zip(&e).enumerate() {
+            assert!(
+                (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * b.abs().max(1e-6),
+                "chunk {} feature {k}: {a} vs {b}",
+                r.chunk_start_ms
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "checked {checked}");
+}
+
+fn rows(trades: &[Trade]) -> Vec<ChunkRow> {
+    let mut e = ChunkEngine::new(&FeatureConfig::default(), &ChunkConfig::default());
+    trades.iter().filter_map(|t| e.update(t)).collect()
+}
+
+/// Rewriting everything from time T on (prices, sizes and sides shuffled among the later trades)
+/// leaves every row that ends by T unchanged.
+#[test]
+fn no_feature_reads_the_future() {
+    let data = require_data!();
+    let file = "AST_2020-05-09_16.00.csv.gz";
+    let ts = trades(&data, file);
+    let cut = common::announced_ms(&data, file) - 30_000;
+    let mut changed = ts.clone();
+    let later: Vec<usize> = (0..ts.len()).filter(|&i| ts[i].ts_ms >= cut).collect();
+    assert!(later.len() > 100);
+    let n = later.len();
+    for (j, &i) in later.iter().enumerate() {
+        let src = &ts[later[(j * 7919 + 13) % n]];
+        changed[i].price = src.price * rust_decimal::Decimal::from(3);
+        changed[i].qty = src.qty;
+        changed[i].aggressor = if j % 2 == 0 { Side::Buy } else { Side::Sell };
+    }
+    let a = rows(&ts);
+    let b = rows(&changed);
+    let before: Vec<&ChunkRow> = a.iter().filter(|r| r.ts_ms <= cut).collect();
+    let before_b: Vec<&ChunkRow> = b.iter().filter(|r| r.ts_ms <= cut).collect();
+    assert!(before.len() > 1000 && before.iter().filter(|r| r.warm).count() > 500);
+    assert_eq!(before.len(), before_b.len());
+    for (x, y) in before.iter().zip(&before_b) {
+        assert_eq!(x.ts_ms, y.ts_ms);
+        for k in 0..x.x.len() {
+            assert!(
+                x.x[k] == y.x[k] || (x.x[k].is_nan() && y.x[k].is_nan()),
+                "row {} column {k} changed",
+                x.ts_ms
+            );
+        }
+    }
+    // The rewrite does change later rows (the test can fail).
+    let after_a: Vec<&ChunkRow> = a.iter().filter(|r| r.ts_ms > cut + 5000).collect();
+    let after_b: Vec<&ChunkRow> = b.iter().filter(|r| r.ts_ms > cut + 5000).collect();
+    assert!(after_a
+        .iter()
+        .zip(&after_b)
+        .any(|(x, y)| x.x[24 + 14] != y.x[24 + 14]));
+}
+
+const TRAIN_FILES: &[&str] = &[
+    "AST_2020-05-09_16.00.csv.gz",
+    "YOYOW_2020-05-14_16.00.csv.gz",
+    "QLC_2020-03-12_16.00.csv.gz",
+    "BNT_2019-09-09_20.00.csv.gz",
+    "FUEL_2020-03-27_21.00.csv.gz",
+    "ADX_2019-07-05_17.00.csv.gz",
+];
+
+#[test]
+fn training_is_reproducible_and_time_ordered() {
+    let data = require_data!();
+    let mut cfg = Config::default();
+    cfg.train.gbm.enabled = false; // LightGBM's own determinism is the script's (one thread, seed).
+    cfg.train.split = [0.5, 0.5, 0.0];
+    cfg.train.bootstrap = 20;
+    let paths: Vec<PathBuf> = TRAIN_FILES
+        .iter()
+        .map(|f| PathBuf::from(common::pump_file(&data, f)))
+        .collect();
+    let events = load_events(&data.join("binance_pumps/events_index.csv")).unwrap();
+    let st = RowSettings {
+        features: cfg.features.clone(),
+        chunks: cfg.train.chunks.clone(),
+        detector: cfg.detector.clone(),
+        labels: cfg.train.labels,
+    };
+    let (eps, stats) = dataset::build(&paths, &events, &st, &|_| {}).unwrap();
+    assert_eq!(stats.files, TRAIN_FILES.len());
+    assert!(eps.iter().all(|e| e.ep.event.is_some()));
+    let d1 = tempfile::tempdir().unwrap();
+    let d2 = tempfile::tempdir().unwrap();
+    let a = train(&cfg.train, &eps, d1.path(), &|_| {}).unwrap();
+    let b = train(&cfg.train, &eps, d2.path(), &|_| {}).unwrap();
+    assert_eq!(a.manifest.version, "v1");
+    assert_eq!(a.manifest.artifact_hash, b.manifest.artifact_hash);
+    assert_eq!(a.manifest.data_hash, b.manifest.data_hash);
+    assert_eq!(a.manifest.iforest, b.manifest.iforest);
+    // Train on the earlier pumps, calibrate on the later ones.
+    let start = |name: &String| {
+        let file = name.split('#').next().unwrap();
+        events[file].start_ms
+    };
+    let last_train = a.manifest.split.train.iter().map(start).max().unwrap();
+    let first_cal = a.manifest.split.calibrate.iter().map(start).min().unwrap();
+    assert!(last_train < first_cal);
+    // Another seed gives another forest; a second training in the same folder is v2.
+    let mut other = cfg.train.clone();
+    other.seed = 2;
+    let c = train(&other, &eps, d1.path(), &|_| {}).unwrap();
+    assert_eq!(c.manifest.version, "v2");
+    assert_ne!(c.manifest.artifact_hash, a.manifest.artifact_hash);
+    let read = Manifest::read(&artifact::resolve(d1.path(), "v1").unwrap()).unwrap();
+    assert!(read == a.manifest, "rollback reads v1 back exactly");
+    assert_eq!(read.content_hash(), a.manifest.artifact_hash);
+    assert_eq!(
+        artifact::resolve(d1.path(), "latest").unwrap(),
+        d1.path().join("v2")
+    );
+}
+
+/// The shipped model: ONNX Runtime reproduces the probabilities LightGBM recorded when training.
+#[test]
+fn shipped_onnx_model_gives_the_training_scripts_probabilities() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let dir = artifact::resolve(&models, "latest").unwrap();
+    let m = Manifest::read(&dir).unwrap();
+    let g = m.gbm.as_ref().expect("shipped model has a GBM member");
+    let gbm = Gbm::load(&dir.join(&g.file), m.features.len()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("gbm.json")).unwrap()).unwrap();
+    assert!(meta["check"]["rows"].as_array().unwrap().len() >= 100);
+    let diff = check_gbm(&gbm, &meta).unwrap();
+    assert!(diff < 1e-5, "max |Δp| {diff}");
+    let bytes = std::fs::read(dir.join(&g.file)).unwrap();
+    assert_eq!(artifact::sha256_hex(&bytes), g.sha256);
+    assert_eq!(m.content_hash(), m.artifact_hash);
+}
+
+#[test]
+fn the_ensemble_drives_replay_with_explained_deterministic_signals() {
+    let data = require_data!();
+    let files: Vec<String> = TRAIN_FILES[..3]
+        .iter()
+        .map(|f| common::pump_file(&data, f))
+        .collect();
+    let run = |dir: &Path| {
+        run_replay(ReplayOptions {
+            data: files.clone(),
+            config: Config::default(),
+            state_dir: dir.to_path_buf(),
+            fault: Fault::default(),
+            resume: false,
+            progress: false,
+        })
+        .unwrap();
+        let store = Store::open(dir).unwrap();
+        let mut out = Vec::new();
+        export(&store, &Filter::default(), &mut out).unwrap();
+        (store.records().unwrap(), out)
+    };
+    let d1 = tempfile::tempdir().unwrap();
+    let d2 = tempfile::tempdir().unwrap();
+    let (recs, bytes) = run(d1.path());
+    let (_, bytes2) = run(d2.path());
+    assert_eq!(bytes, bytes2, "same input, byte-identical decision log");
+    let sigs: Vec<_> = recs
+        .iter()
+        .filter(|r| r.kind == RecordKind::Signal)
+        .collect();
+    assert!(!sigs.is_empty());
+    for s in &sigs {
+        let d = &s.detail;
+        assert_eq!(d["detector"], "ensemble");
+        let p = d["probability"].as_f64().unwrap();
+        assert!(p >= d["threshold"].as_f64().unwrap() && p <= 1.0);
+        let drivers = d["drivers"].as_array().unwrap();
+        assert_eq!(drivers.len(), 5);
+        let mags: Vec<f64> = drivers
+            .iter()
+            .map(|x| x["contribution"].as_f64().unwrap().abs())
+            .collect();
+        assert!(
+            mags.windows(2).all(|w| w[0] >= w[1]),
+            "sorted by |contribution|"
+        );
+        for m in ["rules", "iforest", "logistic", "gbm"] {
+            assert!(d["members"][m].as_f64().is_some(), "member {m}");
+        }
+        assert!(
+            d["inputs"]["lm5.std_rush_order"].is_number() || d["inputs"]["z_trades_5s"].is_number()
+        );
+    }
+    // At least two of the three pumps are flagged within 3 min before … 2 min after announcement.
+    let hits = TRAIN_FILES[..3]
+        .iter()
+        .filter(|f| {
+            let a = common::announced_ms(&data, f);
+            sigs.iter()
+                .any(|s| (-180_000..=120_000).contains(&(s.ts_ms - a)))
+        })
+        .count();
+    assert!(hits >= 2, "{hits} of 3 pumps flagged");
+}
+
+fn bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_smartflow"))
+}
+
+#[test]
+fn models_lists_versions_and_evaluate_writes_a_report_with_plots() {
+    let data = require_data!();
+    let out = bin().arg("models").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("* v") && text.contains("hash"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = TRAIN_FILES[3..]
+        .iter()
+        .map(|f| common::pump_file(&data, f))
+        .collect();
+    let mut cmd = bin();
+    cmd.arg("evaluate").arg("--data").args(&files).args([
+        "--events",
+        data.join("binance_pumps/events_index.csv")
+            .to_str()
+            .unwrap(),
+        "--include-trained",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    for w in [
+        "| ensemble |",
+        "| gbm |",
+        "≤25 s",
+        "PR-AUC",
+        "Hard negatives",
+        "p99",
+    ] {
+        assert!(md.contains(w), "report lacks {w}");
+    }
+    for png in ["pr_curve.png", "delay_histogram.png"] {
+        let b = std::fs::read(dir.path().join(png)).unwrap();
+        assert_eq!(&b[1..4], b"PNG");
+        assert!(b.len() > 5000);
+    }
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("evaluation.json")).unwrap())
+            .unwrap();
+    assert_eq!(j["scores"]["ensemble"]["events"], 3);
+}
+
+#[test]
+fn a_missing_model_is_a_clear_error_naming_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.models.dir = dir.path().display().to_string();
+    let e = smartflow::strategies::ensemble_detector::DetectorKind::from_config(&cfg, "")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("smartflow train") && e.contains("rules"), "{e}");
+    cfg.models.active = "v9".into();
+    std::fs::create_dir_all(dir.path().join("v1")).unwrap();
+    let e = Config::from_toml("[models]\nactive = \"old\"\n", "t").unwrap_err();
+    assert!(format!("{e:#}").contains("models.active"));
+}
