@@ -20,12 +20,16 @@ const FILES: &[&str] = &[
 ];
 
 /// The spine's rule detector (the ensemble has its own tests in tests/models.rs).
-fn replay(data: &Path, state: &Path, fault: Fault) -> ReplaySummary {
+fn rules_config() -> Config {
     let mut config = Config::default();
     config.models.mode = smartflow::models::DetectorMode::Rules;
+    config
+}
+
+fn replay(data: &Path, state: &Path, fault: Fault) -> ReplaySummary {
     run_replay(ReplayOptions {
         data: FILES.iter().map(|f| common::pump_file(data, f)).collect(),
-        config,
+        config: rules_config(),
         state_dir: state.to_path_buf(),
         fault,
         resume: false,
@@ -202,7 +206,7 @@ fn resume_continues_an_interrupted_run_to_the_same_log() {
     }
     let s = run_replay(ReplayOptions {
         data: FILES.iter().map(|f| common::pump_file(&data, f)).collect(),
-        config: Config::default(),
+        config: rules_config(),
         state_dir: cut.path().to_path_buf(),
         fault: Fault::default(),
         resume: true,
@@ -214,7 +218,7 @@ fn resume_continues_an_interrupted_run_to_the_same_log() {
     // A completed run has nothing to resume.
     let err = run_replay(ReplayOptions {
         data: vec![common::pump_file(&data, FILES[0])],
-        config: Config::default(),
+        config: rules_config(),
         state_dir: full.path().to_path_buf(),
         fault: Fault::default(),
         resume: true,
