@@ -167,8 +167,7 @@ impl ChunkEngine {
                     self.last_snap = Some(s);
                 }
                 for lm in &mut self.lm {
-                    lm.advance(t.ts_ms);
-                    lm.add_buy(t.ts_ms, price, qv);
+                    lm.add_buy(t.ts_ms, price, qv); // closes its previous chunk itself
                 }
                 self.acc.buys += 1.0;
                 self.acc.buy_qv += qv;

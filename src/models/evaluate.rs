@@ -5,7 +5,7 @@ use super::config::TrainConfig;
 use super::dataset::EpisodeRows;
 use super::ensemble::{clean, squashed, Ensemble};
 use super::labels::Label;
-use super::linear::{sigmoid, squash};
+use super::linear::sigmoid;
 use super::metrics::{self, Episode};
 use super::train::{all_scores, score_names, summary};
 use crate::features::N_FEATURES;
@@ -126,8 +126,7 @@ fn hard_negatives(ens: &Ensemble, dir: &Path) -> Result<Value> {
         let mut z = m.logistic.intercept;
         for (j, &v) in x.iter().enumerate() {
             if j < 24 {
-                let v = if v.is_nan() { 0.0 } else { v };
-                z += m.logistic.coef[j] * (squash(v) - m.logistic.mean[j]) / m.logistic.std[j];
+                z += m.logistic.coef[j] * m.logistic.standardized(j, v);
             }
         }
         s[2] = sigmoid(z);
@@ -297,17 +296,7 @@ pub fn evaluate(
             continue;
         };
         per.insert((*name).into(), summary(&episodes, &scores[k], t, cfg));
-        let mut pairs: Vec<(f64, bool)> = Vec::new();
-        for (ep, sc) in episodes.iter().zip(&scores[k]) {
-            for (l, &s) in ep.labels.iter().zip(sc) {
-                match l {
-                    Label::Pump => pairs.push((s, true)),
-                    Label::Normal => pairs.push((s, false)),
-                    Label::Ignore => {}
-                }
-            }
-        }
-        let mut curve = metrics::pr_curve(&mut pairs);
+        let mut curve = metrics::pr_curve(&mut metrics::pairs_of(&episodes, &scores[k], &pick));
         // Keep the PNG light: at most ~500 points per curve.
         let step = (curve.len() / 500).max(1);
         curve = curve.into_iter().step_by(step).collect();

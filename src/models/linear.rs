@@ -43,16 +43,21 @@ pub struct Logistic {
     pub intercept: f64,
 }
 
+/// Input `v` before standardisation: squashed, or made finite (non-finite → 0).
+fn transform(log_inputs: bool, v: f64) -> f64 {
+    if log_inputs {
+        squash(v)
+    } else if v.is_finite() {
+        v
+    } else {
+        0.0
+    }
+}
+
 impl Logistic {
-    fn prep(&self, j: usize, v: f64) -> f64 {
-        let v = if self.log_inputs {
-            squash(v)
-        } else if v.is_finite() {
-            v
-        } else {
-            0.0
-        };
-        (v - self.mean[j]) / self.std[j]
+    /// Input `j` as the model sees it: transformed, then standardised with the training statistics.
+    pub fn standardized(&self, j: usize, v: f64) -> f64 {
+        (transform(self.log_inputs, v) - self.mean[j]) / self.std[j]
     }
 
     /// Fits `P(y = 1 | x)`. `rows` are raw inputs; `y` 0/1. Errors when one class is missing.
@@ -77,19 +82,7 @@ impl Logistic {
         };
         let raw: Vec<Vec<f64>> = rows
             .iter()
-            .map(|r| {
-                r.iter()
-                    .map(|&v| {
-                        if log_inputs {
-                            squash(v)
-                        } else if v.is_finite() {
-                            v
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect()
-            })
+            .map(|r| r.iter().map(|&v| transform(log_inputs, v)).collect())
             .collect();
         let n = raw.len() as f64;
         for j in 0..nf {
@@ -126,7 +119,7 @@ impl Logistic {
     pub fn logit(&self, x: &[f64]) -> f64 {
         let mut z = self.intercept;
         for (j, &v) in x.iter().enumerate() {
-            z += self.coef[j] * self.prep(j, v);
+            z += self.coef[j] * self.standardized(j, v);
         }
         z
     }
@@ -135,7 +128,7 @@ impl Logistic {
     pub fn contributions(&self, x: &[f64]) -> Vec<f64> {
         x.iter()
             .enumerate()
-            .map(|(j, &v)| self.coef[j] * self.prep(j, v))
+            .map(|(j, &v)| self.coef[j] * self.standardized(j, v))
             .collect()
     }
 

@@ -217,7 +217,8 @@ pub fn pr_curve(pairs: &mut [(f64, bool)]) -> Vec<(f64, f64)> {
     out
 }
 
-fn pairs_of(episodes: &[Episode], scores: &[Vec<f64>], pick: &[usize]) -> Vec<(f64, bool)> {
+/// `(score, is_pump)` of the pump and normal rows of the picked episodes (ignored rows left out).
+pub fn pairs_of(episodes: &[Episode], scores: &[Vec<f64>], pick: &[usize]) -> Vec<(f64, bool)> {
     let mut out = Vec::new();
     for &e in pick {
         for (l, &s) in episodes[e].labels.iter().zip(&scores[e]) {

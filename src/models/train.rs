@@ -52,12 +52,14 @@ pub fn data_hash(eps: &[EpisodeRows]) -> String {
     sha256_hex(&bytes)
 }
 
-/// Rows for fitting members: all pump rows and every k-th normal row (k from `neg_per_pos`).
-fn member_rows(
+/// Rows kept for fitting: every pump row and every k-th normal row, k chosen so that about
+/// `neg_per_pos` normal rows remain per pump row. Returns `(j, i, is_pump)` (j indexes `pick`,
+/// i the episode's row), k, and the number of pump rows.
+fn subsample(
     eps: &[EpisodeRows],
     pick: &[usize],
     neg_per_pos: f64,
-) -> (Vec<Vec<f64>>, Vec<bool>) {
+) -> (Vec<(usize, usize, bool)>, usize, usize) {
     let (mut pos, mut neg) = (0usize, 0usize);
     for &e in pick {
         for l in &eps[e].ep.labels {
@@ -69,9 +71,9 @@ fn member_rows(
         }
     }
     let k = ((neg as f64 / (neg_per_pos * pos.max(1) as f64)).floor() as usize).max(1);
-    let (mut rows, mut y) = (Vec::new(), Vec::new());
+    let mut kept = Vec::new();
     let mut n = 0usize;
-    for &e in pick {
+    for (j, &e) in pick.iter().enumerate() {
         for (i, l) in eps[e].ep.labels.iter().enumerate() {
             let keep = match l {
                 Label::Pump => true,
@@ -82,12 +84,23 @@ fn member_rows(
                 Label::Ignore => false,
             };
             if keep {
-                rows.push(eps[e].x[i].to_vec());
-                y.push(*l == Label::Pump);
+                kept.push((j, i, *l == Label::Pump));
             }
         }
     }
-    (rows, y)
+    (kept, k, pos)
+}
+
+/// Rows for fitting members (see [`subsample`]).
+fn member_rows(
+    eps: &[EpisodeRows],
+    pick: &[usize],
+    neg_per_pos: f64,
+) -> (Vec<Vec<f64>>, Vec<bool>) {
+    let (kept, _, _) = subsample(eps, pick, neg_per_pos);
+    kept.into_iter()
+        .map(|(j, i, y)| (eps[pick[j]].x[i].to_vec(), y))
+        .unzip()
 }
 
 /// Member scores of every row of the picked episodes: `[member][episode][row]`.
@@ -364,34 +377,15 @@ pub fn train(
     progress(&format!("stacker and thresholds on {} events", ca.len()));
     let ens = Ensemble::from_parts(manifest.clone(), gbm.clone());
     let ms = member_scores(&manifest, gbm.as_ref(), eps, &ca)?;
-    let (mut sx, mut sy) = (Vec::new(), Vec::new());
-    let (pos, neg) = ca.iter().fold((0usize, 0usize), |acc, &e| {
-        eps[e].ep.labels.iter().fold(acc, |(p, n), l| match l {
-            Label::Pump => (p + 1, n),
-            Label::Normal => (p, n + 1),
-            Label::Ignore => (p, n),
-        })
-    });
+    let (kept, k, pos) = subsample(eps, &ca, 200.0);
     ensure!(pos > 0, "no pump rows in the calibration events");
-    let k = ((neg as f64 / (200.0 * pos as f64)).floor() as usize).max(1);
-    let mut n = 0usize;
-    for (j, &e) in ca.iter().enumerate() {
-        for (i, l) in eps[e].ep.labels.iter().enumerate() {
-            let keep = match l {
-                Label::Pump => true,
-                Label::Normal => {
-                    n += 1;
-                    n.is_multiple_of(k)
-                }
-                Label::Ignore => false,
-            };
-            if keep {
-                let s = [ms[0][j][i], ms[1][j][i], ms[2][j][i], ms[3][j][i]];
-                sx.push(ens.stack_inputs(&s));
-                sy.push(*l == Label::Pump);
-            }
-        }
-    }
+    let (sx, sy): (Vec<Vec<f64>>, Vec<bool>) = kept
+        .into_iter()
+        .map(|(j, i, y)| {
+            let s = [ms[0][j][i], ms[1][j][i], ms[2][j][i], ms[3][j][i]];
+            (ens.stack_inputs(&s), y)
+        })
+        .unzip();
     let mut stacker = Logistic::fit(&sx, &sy, &cfg.stacker, false)?;
     // Normal rows were kept with probability 1/k: undo the inflated odds (prior correction).
     stacker.intercept -= (k as f64).ln();

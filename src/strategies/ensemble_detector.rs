@@ -111,6 +111,7 @@ impl EnsembleDetector {
 
     /// Feeds one trade; returns a signal when the chunk it closes scores above the threshold.
     pub fn on_trade(&mut self, t: &Trade) -> Option<Signal> {
+        let threshold = self.threshold();
         let eng = match self.engines.get_mut(&t.instrument) {
             Some(e) => e,
             None => self
@@ -122,14 +123,14 @@ impl EnsembleDetector {
         if !row.warm {
             return None;
         }
-        let snap = eng.last_snapshot()?.clone();
+        let snap = eng.last_snapshot()?;
         let cooldown = self.ens.manifest.cooldown_secs * 1000;
         if let Some(&last) = self.last_signal.get(&t.instrument) {
             if row.ts_ms - last < cooldown {
                 return None;
             }
         }
-        let rule = detector::score(&self.rules, &snap).0;
+        let rule = detector::score(&self.rules, snap).0;
         let scores = match self.ens.score(&row, rule) {
             Ok(s) => s,
             Err(e) => {
@@ -140,10 +141,11 @@ impl EnsembleDetector {
                 return None;
             }
         };
-        let threshold = self.threshold();
         if scores.prob < threshold {
             return None;
         }
+        // Cloned only for a signal: most chunks never get here.
+        let snap = snap.clone();
         self.last_signal.insert(t.instrument.clone(), row.ts_ms);
         let drivers = self.ens.drivers(&row, &scores, self.top);
         let id = format!("{}sig-{}", self.id_prefix, self.next_id);
