@@ -57,7 +57,10 @@ def main():
     )
     clf.fit(x, y)
     onx = onnxmltools.convert_lightgbm(
-        clf, initial_types=[("input", FloatTensorType([None, x.shape[1]]))], zipmap=False
+        clf,
+        name="smartflow_gbm",  # fixed: the default graph name is a random uuid
+        initial_types=[("input", FloatTensorType([None, x.shape[1]]))],
+        zipmap=False,
     )
     with open(f"{a.out}/gbm.onnx", "wb") as f:
         f.write(onx.SerializeToString())
