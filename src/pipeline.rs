@@ -262,7 +262,7 @@ fn signal_record(s: &Signal, threshold: f64) -> Record {
             "score": s.score,
             "probability": m.probability,
             "threshold": m.threshold,
-            "chunk_end_ms": m.chunk_end_ms,
+            "row_ms": m.row_ms,
             "price": s.price,
             "drivers": s.drivers,
             "members": m.members,

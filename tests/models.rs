@@ -132,7 +132,7 @@ fn rows(trades: &[Trade]) -> Vec<ChunkRow> {
 }
 
 /// Rewriting everything from time T on (prices, sizes and sides shuffled among the later trades)
-/// leaves every row that ends by T unchanged.
+/// leaves every row built before T unchanged.
 #[test]
 fn no_feature_reads_the_future() {
     let data = require_data!();
@@ -151,8 +151,8 @@ fn no_feature_reads_the_future() {
     }
     let a = rows(&ts);
     let b = rows(&changed);
-    let before: Vec<&ChunkRow> = a.iter().filter(|r| r.ts_ms <= cut).collect();
-    let before_b: Vec<&ChunkRow> = b.iter().filter(|r| r.ts_ms <= cut).collect();
+    let before: Vec<&ChunkRow> = a.iter().filter(|r| r.ts_ms < cut).collect();
+    let before_b: Vec<&ChunkRow> = b.iter().filter(|r| r.ts_ms < cut).collect();
     assert!(before.len() > 1000 && before.iter().filter(|r| r.warm).count() > 500);
     assert_eq!(before.len(), before_b.len());
     for (x, y) in before.iter().zip(&before_b) {
@@ -194,7 +194,11 @@ fn training_is_reproducible_and_time_ordered() {
         .iter()
         .map(|f| PathBuf::from(common::pump_file(&data, f)))
         .collect();
-    let events = load_events(&data.join("binance_pumps/events_index.csv")).unwrap();
+    let events = load_events(
+        &data.join("binance_pumps/events_index.csv"),
+        cfg.train.labels.start,
+    )
+    .unwrap();
     let st = RowSettings {
         features: cfg.features.clone(),
         chunks: cfg.train.chunks.clone(),
@@ -360,6 +364,8 @@ fn models_lists_versions_and_evaluate_writes_a_report_with_plots() {
         "PR-AUC",
         "Hard negatives",
         "p99",
+        "Per event",
+        "other start rule",
     ] {
         assert!(md.contains(w), "report lacks {w}");
     }
@@ -372,6 +378,18 @@ fn models_lists_versions_and_evaluate_writes_a_report_with_plots() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("evaluation.json")).unwrap())
             .unwrap();
     assert_eq!(j["scores"]["ensemble"]["events"], 3);
+    assert_eq!(j["start_rule"], "lamorgia");
+    assert_eq!(j["other_start_rule"]["start_rule"], "earliest");
+    let per_event = j["events_detail"].as_array().unwrap();
+    assert_eq!(per_event.len(), 3);
+    for e in per_event {
+        let p = e["max_probability"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p));
+        // Detected events have their first alert within the counted window.
+        if let Some(d) = e["first_alert_s"].as_f64() {
+            assert!((-120.0..=60.0).contains(&d), "{e}");
+        }
+    }
 }
 
 #[test]
@@ -387,4 +405,23 @@ fn a_missing_model_is_a_clear_error_naming_the_fix() {
     std::fs::create_dir_all(dir.path().join("v1")).unwrap();
     let e = Config::from_toml("[models]\nactive = \"old\"\n", "t").unwrap_err();
     assert!(format!("{e:#}").contains("models.active"));
+}
+
+/// A manifest from before checkpoint rows (no `rows` key) is refused with the fix, not misused.
+#[test]
+fn a_model_trained_on_other_rows_is_refused() {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let latest = artifact::resolve(&shipped, "latest").unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(latest.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["rows"], artifact::ROWS);
+    m.as_object_mut().unwrap().remove("rows");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("manifest.json"), m.to_string()).unwrap();
+    let e = format!("{:#}", Manifest::read(dir.path()).unwrap_err());
+    assert!(
+        e.contains("chunk-close") && e.contains("smartflow train"),
+        "{e}"
+    );
 }

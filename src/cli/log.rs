@@ -271,8 +271,8 @@ pub fn show(store: &Store, id: &str, out: &mut dyn Write) -> Result<()> {
                 if let Some(m) = r.detail["inputs"].as_object() {
                     writeln!(
                         out,
-                        "  model inputs (5 s chunk ending {}):",
-                        r.detail["chunk_end_ms"]
+                        "  model inputs (row at the buy of {}):",
+                        r.detail["row_ms"]
                     )?;
                     for (k, v) in m {
                         writeln!(out, "    {:<22} {}", k, v)?;

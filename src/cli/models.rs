@@ -39,7 +39,7 @@ pub fn load_rows(
     if paths.is_empty() {
         bail!("no data files found in {}", data.join(", "));
     }
-    let events = load_events(events)?;
+    let events = load_events(events, cfg.train.labels.start)?;
     let pb = if progress {
         let pb = ProgressBar::new(paths.len() as u64);
         pb.set_style(

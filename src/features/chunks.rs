@@ -1,15 +1,17 @@
-//! Model inputs: one row per instrument per closed 5 s chunk that holds at least one buy.
+//! Model inputs: one row per instrument at checkpoint buys of each 5 s chunk (the 1st, 2nd, 3rd,
+//! 4th, 6th, 8th, 12th, … buy; see [`is_checkpoint`]).
 //!
-//! A row is built when the first trade at or after the chunk's end arrives, from trades before
-//! that end only (past-only by construction; `tests/models_features.rs` checks it by rewriting
-//! later data). Columns, in [`FEATURE_NAMES`] order:
+//! A row holds the trades up to and including its buy, the open chunks taken as if they closed
+//! then (past-only by construction; `tests/models.rs` checks it by rewriting later data), so a
+//! detector sees a burst while it happens, not at the chunk's end. Columns, in [`feature_names`]
+//! order:
 //!
-//! - La Morgia's 8 features (see [`super::lamorgia`]) at 5 s, 15 s and 25 s (`lm5.*`, `lm15.*`,
-//!   `lm25.*`; the 15/25 s values are those of the latest closed chunk of that grid);
-//! - the spine's own window features at the chunk's last buy: z-scores of buy trades, quote volume
+//! - La Morgia's 8 features (see [`super::lamorgia`]) of the open 5 s, 15 s and 25 s chunks
+//!   (`lm5.*`, `lm15.*`, `lm25.*`);
+//! - the spine's own window features at the buy: z-scores of buy trades, quote volume
 //!   and rush orders per chunk size against a 1 h baseline, price jumps, 1/5-min returns, VWAP
 //!   deviation;
-//! - trade-flow shape of the 5 s chunk: `buy_share_5s` (buy quote volume / all quote volume),
+//! - trade-flow shape of the open 5 s chunk so far: `buy_share_5s` (buy quote volume / all quote volume),
 //!   `size_ratio_5s` (mean buy size / mean buy size of the last hour), `max_trade_share_5s`
 //!   (largest buy / all buys), and `quiet_ratio` (buy quote volume of the 15 min before the chunk
 //!   over a quarter of the 60 min before those: < 1 means a quiet spell before the storm).
@@ -86,9 +88,9 @@ impl Default for ChunkConfig {
 /// One model input row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChunkRow {
-    /// End of the 5 s chunk (exclusive), ms: the earliest time the row can be known.
+    /// Time of the buy the row was built at, ms: the row holds trades up to and including it.
     pub ts_ms: i64,
-    /// Last buy price in the chunk, quote per base.
+    /// Price of that buy, quote per base.
     pub price: f64,
     /// True once the spine's 1 h baseline is warm.
     pub warm: bool,
@@ -98,10 +100,20 @@ pub struct ChunkRow {
 
 #[derive(Clone, Debug, Default)]
 struct Acc {
-    buys: f64,
+    buys: u32,
     buy_qv: f64,
     sell_qv: f64,
     max_buy_qv: f64,
+}
+
+/// Sums over the closed 5 s chunks before the open one (they change only when a chunk closes).
+#[derive(Clone, Copy, Debug)]
+struct HistSums {
+    idx: i64,
+    hour_qv: f64,
+    hour_n: f64,
+    recent: f64,
+    before: f64,
 }
 
 /// Row builder of one instrument.
@@ -112,9 +124,9 @@ pub struct ChunkEngine {
     current: Option<i64>,
     acc: Acc,
     last_snap: Option<FeatureSnapshot>,
-    last_price: f64,
     /// Closed non-empty 5 s chunks of the last 75 min: (index, buy quote volume, buys).
     hist: VecDeque<(i64, f64, f64)>,
+    sums: Option<HistSums>,
 }
 
 const CHUNK_MS: i64 = 5000;
@@ -122,6 +134,17 @@ const CHUNK_MS: i64 = 5000;
 const HIST_CHUNKS: i64 = 900;
 const RECENT_CHUNKS: i64 = 180;
 const HOUR_CHUNKS: i64 = 720;
+
+/// True for the buy counts within a 5 s chunk at which a row is built: 1, 2, 3, 4, then powers
+/// of two and 1.5× them (6, 8, 12, 16, 24, …). Early in a burst rows come at nearly every buy;
+/// a busy chunk costs O(log n) rows.
+pub fn is_checkpoint(buys: u32) -> bool {
+    if buys <= 4 {
+        return buys >= 1;
+    }
+    let p = buys.next_power_of_two();
+    buys == p || buys * 4 == p * 3
+}
 
 impl ChunkEngine {
     pub fn new(features: &FeatureConfig, cfg: &ChunkConfig) -> Self {
@@ -135,8 +158,8 @@ impl ChunkEngine {
             current: None,
             acc: Acc::default(),
             last_snap: None,
-            last_price: 0.0,
             hist: VecDeque::new(),
+            sums: None,
         }
     }
 
@@ -145,20 +168,17 @@ impl ChunkEngine {
         self.last_snap.as_ref()
     }
 
-    /// Feeds one trade (time order per instrument); returns the row of the 5 s chunk this trade
-    /// closes, if that chunk held a buy.
+    /// Feeds one trade (time order per instrument). At a buy whose count within the open 5 s
+    /// chunk [is a checkpoint](is_checkpoint), returns the row of everything up to and including
+    /// it: the open chunks scored as if they closed now, so a burst is seen while it happens.
     pub fn update(&mut self, t: &Trade) -> Option<ChunkRow> {
         let idx = t.ts_ms.div_euclid(CHUNK_MS);
-        let mut row = None;
         if let Some(c) = self.current {
             if idx > c {
-                row = self.close(c, t.ts_ms);
-                self.current = None;
+                self.close(c);
             }
         }
-        if self.current.is_none() {
-            self.current = Some(idx);
-        }
+        self.current = Some(idx);
         let price = t.price.to_f64().unwrap_or(f64::NAN);
         let qv = price * t.qty.to_f64().unwrap_or(f64::NAN);
         match t.aggressor {
@@ -169,34 +189,67 @@ impl ChunkEngine {
                 for lm in &mut self.lm {
                     lm.add_buy(t.ts_ms, price, qv); // closes its previous chunk itself
                 }
-                self.acc.buys += 1.0;
+                self.acc.buys += 1;
                 self.acc.buy_qv += qv;
                 self.acc.max_buy_qv = self.acc.max_buy_qv.max(qv);
-                self.last_price = price;
+                if is_checkpoint(self.acc.buys) {
+                    return Some(self.row(idx, t.ts_ms, price));
+                }
             }
             Side::Sell => {
                 self.window.update(t);
                 self.acc.sell_qv += qv;
             }
         }
-        row
+        None
     }
 
-    fn close(&mut self, idx: i64, now_ms: i64) -> Option<ChunkRow> {
+    /// Closes the 5 s chunk `idx`: its buys join the history of quiet-ratio and size baselines.
+    fn close(&mut self, idx: i64) {
         let acc = std::mem::take(&mut self.acc);
-        if acc.buys == 0.0 {
-            return None;
+        if acc.buys > 0 {
+            self.hist.push_back((idx, acc.buy_qv, acc.buys as f64));
         }
-        // Close every La Morgia chunk that ended by now (they hold only trades before `now`).
-        for lm in &mut self.lm {
-            lm.advance(now_ms);
+    }
+
+    fn hist_sums(&mut self, idx: i64) -> HistSums {
+        if let Some(s) = self.sums.filter(|s| s.idx == idx) {
+            return s;
         }
-        let mut x = [f64::NAN; N_FEATURES];
-        for (g, lm) in self.lm.iter().enumerate() {
-            if let Some(r) = lm.last() {
-                x[g * 8..g * 8 + 8].copy_from_slice(&r.values);
+        while self.hist.front().is_some_and(|h| h.0 < idx - HIST_CHUNKS) {
+            self.hist.pop_front();
+        }
+        let mut s = HistSums {
+            idx,
+            hour_qv: 0.0,
+            hour_n: 0.0,
+            recent: 0.0,
+            before: 0.0,
+        };
+        for &(i, qv, n) in &self.hist {
+            if i >= idx - HOUR_CHUNKS {
+                s.hour_qv += qv;
+                s.hour_n += n;
+            }
+            if i >= idx - RECENT_CHUNKS {
+                s.recent += qv;
+            } else {
+                s.before += qv;
             }
         }
+        self.sums = Some(s);
+        s
+    }
+
+    fn row(&mut self, idx: i64, ts_ms: i64, price: f64) -> ChunkRow {
+        let mut x = [f64::NAN; N_FEATURES];
+        for (g, lm) in self.lm.iter().enumerate() {
+            if let Some(v) = lm.peek() {
+                x[g * 8..g * 8 + 8].copy_from_slice(&v);
+            }
+        }
+        let h = self.hist_sums(idx);
+        let acc = &self.acc;
         let s = self.last_snap.as_ref();
         let c = |i: usize, f: fn(&crate::features::ChunkFeatures) -> f64| {
             s.map(|s| f(&s.chunks[i])).unwrap_or(f64::NAN)
@@ -217,41 +270,24 @@ impl ChunkEngine {
         own[12] = s.map(|s| s.ret_5m).unwrap_or(f64::NAN);
         own[13] = s.map(|s| s.vwap_dev).unwrap_or(f64::NAN);
         own[14] = acc.buy_qv / (acc.buy_qv + acc.sell_qv);
-        // History before this chunk: size baseline (last hour) and quiet ratio.
-        while self.hist.front().is_some_and(|h| h.0 < idx - HIST_CHUNKS) {
-            self.hist.pop_front();
-        }
-        let (mut hour_qv, mut hour_n, mut recent, mut before) = (0.0, 0.0, 0.0, 0.0);
-        for &(i, qv, n) in &self.hist {
-            if i >= idx - HOUR_CHUNKS {
-                hour_qv += qv;
-                hour_n += n;
-            }
-            if i >= idx - RECENT_CHUNKS {
-                recent += qv;
-            } else {
-                before += qv;
-            }
-        }
-        let mean_size = acc.buy_qv / acc.buys;
-        own[15] = if hour_n > 0.0 {
-            mean_size / (hour_qv / hour_n)
+        let mean_size = acc.buy_qv / acc.buys as f64;
+        own[15] = if h.hour_n > 0.0 {
+            mean_size / (h.hour_qv / h.hour_n)
         } else {
             f64::NAN
         };
         own[16] = acc.max_buy_qv / acc.buy_qv;
-        own[17] = if before > 0.0 {
-            recent / (before / 4.0)
+        own[17] = if h.before > 0.0 {
+            h.recent / (h.before / 4.0)
         } else {
             f64::NAN
         };
-        self.hist.push_back((idx, acc.buy_qv, acc.buys));
-        Some(ChunkRow {
-            ts_ms: (idx + 1) * CHUNK_MS,
-            price: self.last_price,
+        ChunkRow {
+            ts_ms,
+            price,
             warm: s.is_some_and(|s| s.warm),
             x,
-        })
+        }
     }
 }
 
@@ -275,20 +311,41 @@ mod tests {
     }
 
     #[test]
-    fn rows_close_on_the_5s_grid_and_only_with_buys() {
+    fn checkpoints_are_1_2_3_4_then_powers_of_two_and_one_and_a_half_times() {
+        let cps: Vec<u32> = (0..=50).filter(|&n| is_checkpoint(n)).collect();
+        assert_eq!(cps, vec![1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48]);
+    }
+
+    #[test]
+    fn rows_come_at_checkpoint_buys_with_the_open_chunk_so_far() {
         let mut e = ChunkEngine::new(&FeatureConfig::default(), &ChunkConfig::default());
-        assert!(e.update(&tr(1000, "1", "2", Side::Buy)).is_none());
+        let r = e.update(&tr(1000, "1", "2", Side::Buy)).unwrap();
+        assert_eq!((r.ts_ms, r.price), (1000, 1.0));
+        // Only buys so far: buy share 1, largest buy 2 of 2.
+        assert_eq!(r.x[24 + 14], 1.0);
+        assert_eq!(r.x[24 + 16], 1.0);
         assert!(e.update(&tr(2000, "2", "1", Side::Sell)).is_none());
-        assert!(e.update(&tr(3000, "1", "1", Side::Buy)).is_none());
-        let r = e.update(&tr(6000, "1", "1", Side::Sell)).unwrap();
-        assert_eq!(r.ts_ms, 5000);
-        assert_eq!(r.price, 1.0);
-        // Buy quote volume 3 of 5.
+        let r = e.update(&tr(3000, "1", "1", Side::Buy)).unwrap();
+        assert_eq!(r.ts_ms, 3000);
+        // Buy quote volume 3 of 5; largest buy 2 of 3.
         assert!((r.x[24 + 14] - 0.6).abs() < 1e-12);
-        // Largest buy 2 of 3.
         assert!((r.x[24 + 16] - 2.0 / 3.0).abs() < 1e-12);
-        // Chunk [5 s, 10 s) only had a sell: no row.
-        assert!(e.update(&tr(11_000, "1", "1", Side::Buy)).is_none());
+        for k in 0..2 {
+            assert!(
+                e.update(&tr(3500, "1", "1", Side::Buy)).is_some(),
+                "buy {}",
+                k + 3
+            );
+        }
+        // The 5th buy of the chunk is no checkpoint; the 6th is.
+        assert!(e.update(&tr(3600, "1", "1", Side::Buy)).is_none());
+        assert!(e.update(&tr(3700, "1", "1", Side::Buy)).is_some());
+        // A new chunk starts counting again.
+        assert!(e.update(&tr(6000, "1", "1", Side::Sell)).is_none());
+        assert_eq!(
+            e.update(&tr(11_000, "1", "1", Side::Buy)).unwrap().x[24 + 14],
+            1.0
+        );
         assert_eq!(feature_names().len(), N_FEATURES);
     }
 }

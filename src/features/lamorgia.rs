@@ -91,6 +91,34 @@ impl Rolling {
         self.buf.len() == self.len
     }
 
+    /// (mean, sample std) as if `x` were pushed, without pushing; NaN until the window would be
+    /// full. Same sums as [`push`](Self::push), so equal to the pushed values up to rounding.
+    fn peek(&self, x: f64) -> (f64, f64) {
+        if self.buf.len() + 1 < self.len {
+            return (f64::NAN, f64::NAN);
+        }
+        let reference = if self.buf.is_empty() {
+            x
+        } else {
+            self.reference
+        };
+        let d = x - reference;
+        let (mut sum, mut sumsq) = (self.sum + d, self.sumsq + d * d);
+        if self.buf.len() + 1 > self.len {
+            let old = self.buf.front().copied().unwrap_or(0.0) - reference;
+            sum -= old;
+            sumsq -= old * old;
+        }
+        let n = self.len as f64;
+        let mean = reference + sum / n;
+        let std = if self.len < 2 {
+            f64::NAN
+        } else {
+            ((sumsq - sum * sum / n) / (n - 1.0)).max(0.0).sqrt()
+        };
+        (mean, std)
+    }
+
     /// Mean, or NaN until the window is full.
     fn mean(&self) -> f64 {
         if !self.full() {
@@ -258,6 +286,28 @@ impl LaMorgiaChunks {
         row
     }
 
+    /// The 8 features of the open chunk as if it closed now (after the buys added so far), or
+    /// `None` before the first buy. What a streaming detector can know mid-chunk; at a chunk's
+    /// last buy it equals the row [`advance`](Self::advance) later returns (up to rounding).
+    pub fn peek(&self) -> Option<[f64; 8]> {
+        self.current?;
+        let mean_price = self.price_sum / self.trades;
+        let (rush_m, rush_s) = self.rush_s.peek(self.rush);
+        let (_, trades_s) = self.trades_s.peek(self.trades);
+        let (vol_m, vol_s) = self.volume_s.peek(self.volume);
+        let (_, price_s) = self.price_s.peek(mean_price);
+        let (short_m, _) = self.price_short.peek(mean_price);
+        let (max_m, _) = self.price_max_short.peek(self.price_max);
+        let stats = [
+            rush_s, rush_m, trades_s, vol_s, vol_m, price_s, short_m, max_m,
+        ];
+        let mut values = [0.0; 8];
+        for (k, v) in values.iter_mut().enumerate() {
+            *v = pct_change(self.prev[k], stats[k]);
+        }
+        Some(values)
+    }
+
     /// The most recently closed chunk's row.
     pub fn last(&self) -> Option<&LaMorgiaRow> {
         self.last.as_ref()
@@ -338,5 +388,30 @@ mod tests {
         assert!((r2.values[3] - (s2 / s1 - 1.0)).abs() < 1e-12);
         // avg_volume: mean 7 → 11.5.
         assert!((r2.values[4] - (11.5 / 7.0 - 1.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn peek_equals_the_row_the_chunk_closes_with() {
+        let mut lm = LaMorgiaChunks::new(5, 3);
+        let mut t = 0;
+        for c in 0..40i64 {
+            for k in 0..(c % 4 + 1) {
+                let px = 1e-6 * (1.0 + 0.01 * ((c * 7 + k) % 5) as f64);
+                t = c * 5000 + 100 * k + if k == 2 { 0 } else { 1 };
+                lm.add_buy(t, px, px * 10.0 * (k + 1) as f64);
+            }
+            let peek = lm.peek().unwrap();
+            let row = lm.advance(t + 5000).unwrap();
+            for (k, (&p, &r)) in peek.iter().zip(&row.values).enumerate() {
+                assert!(
+                    (p.is_nan() && r.is_nan())
+                        || p == r
+                        || (p - r).abs() <= 1e-9 * r.abs().max(1.0),
+                    "chunk {c} feature {k}: peek {p} row {r}"
+                );
+            }
+        }
+        assert!(lm.last().unwrap().values[4].is_finite());
+        assert!(LaMorgiaChunks::new(5, 3).peek().is_none());
     }
 }

@@ -40,6 +40,9 @@ pub struct Manifest {
     pub data_hash: String,
     pub config_hash: String,
     pub features: Vec<String>,
+    /// When rows are built (see [`ROWS`]); manifests without it predate checkpoint rows.
+    #[serde(default = "rows_before_checkpoints")]
+    pub rows: String,
     pub split: Split,
     /// Training config as used (JSON of `[train]`).
     pub config: serde_json::Value,
@@ -55,6 +58,14 @@ pub struct Manifest {
     pub validation: serde_json::Value,
 }
 
+/// Row timing of this build: rows at checkpoint buys of each 5 s chunk
+/// ([`crate::features::chunks::is_checkpoint`]).
+pub const ROWS: &str = "checkpoint-buys";
+
+fn rows_before_checkpoints() -> String {
+    "chunk-close".into()
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let d = Sha256::digest(bytes);
     d.iter().map(|b| format!("{b:02x}")).collect()
@@ -65,6 +76,7 @@ impl Manifest {
     pub fn content_hash(&self) -> String {
         let content = serde_json::json!({
             "features": self.features,
+            "rows": self.rows,
             "thresholds": self.thresholds,
             "cooldown_secs": self.cooldown_secs,
             "iforest": self.iforest,
@@ -81,6 +93,15 @@ impl Manifest {
             .with_context(|| format!("cannot read model manifest {}", p.display()))?;
         let m: Manifest = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a smartflow model manifest", p.display()))?;
+        if m.rows != ROWS {
+            bail!(
+                "{}: model {} was trained on rows built at `{}`, this build scores rows at `{ROWS}`; \
+                 pick a newer version ([models] active) or retrain with `smartflow train`",
+                p.display(),
+                m.version,
+                m.rows
+            );
+        }
         if m.features != crate::features::feature_names() {
             bail!(
                 "{}: model inputs differ from this build's features; retrain with `smartflow train`",

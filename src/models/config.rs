@@ -24,8 +24,8 @@ impl Default for GbmParams {
     fn default() -> Self {
         Self {
             enabled: true,
-            n_estimators: 100,
-            num_leaves: 15,
+            n_estimators: 200,
+            num_leaves: 31,
             learning_rate: 0.05,
             min_child_samples: 20,
             colsample_bytree: 0.8,

@@ -1,10 +1,12 @@
 //! Pump labels from an events file (`binance_pumps/events_index.csv` layout).
 //!
 //! Columns read: `file` (trade file, matched by base name), `pair`, `announced_ms`,
-//! `label_chunk_start_5s` (La Morgia's hand-set start, UTC, may precede the announcement by up to
-//! 120 s) and `other_known_pumps_in_window` (`;`-separated UTC times). The pump **start** is the
-//! earlier of the announcement and La Morgia's chunk start; other known pumps are starts too (their
-//! chunks are positives and never false alarms) but only the primary event counts for recall.
+//! `label_chunk_start_5s` (La Morgia's hand-set start of the first pump chunk, UTC, 5 s grid; may
+//! precede the announcement by up to 120 s) and `other_known_pumps_in_window` (`;`-separated UTC
+//! times). The pump **start** follows [`StartRule`]: by default La Morgia's chunk start (the
+//! announcement times are minute-rounded, so the first pump trade often comes 5–60 s after them);
+//! other known pumps are starts too (their chunks are positives and never false alarms) but only
+//! the primary event counts for recall.
 
 use crate::domain::parse_ts;
 use anyhow::{bail, Context, Result};
@@ -20,13 +22,53 @@ pub struct PumpEvent {
     /// `BASE/QUOTE`.
     pub pair: String,
     pub announced_ms: i64,
-    /// Primary start: min(announcement, La Morgia 5 s chunk start), ms.
+    /// La Morgia's hand-set 5 s pump chunk start, ms, when the event has one.
+    pub lamorgia_ms: Option<i64>,
+    /// Primary start, ms, by the [`StartRule`] the events were loaded with.
     pub start_ms: i64,
     /// Other labelled pumps of the coin inside the file's window, ms.
     pub others: Vec<i64>,
 }
 
+/// Which time is a pump's start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartRule {
+    /// La Morgia's hand-set 5 s chunk start (the chunk holding the pump's first trades), else the
+    /// announcement. What La Morgia et al.'s chunk recall is measured against.
+    #[default]
+    Lamorgia,
+    /// The earlier of the announcement and La Morgia's chunk start (stricter: the announcement is
+    /// minute-rounded, so some pumps trade only 10–60 s after this start).
+    Earliest,
+}
+
+impl StartRule {
+    pub fn name(self) -> &'static str {
+        match self {
+            StartRule::Lamorgia => "lamorgia",
+            StartRule::Earliest => "earliest",
+        }
+    }
+
+    fn start(self, announced_ms: i64, lamorgia_ms: Option<i64>) -> i64 {
+        match (self, lamorgia_ms) {
+            (_, None) => announced_ms,
+            (StartRule::Lamorgia, Some(l)) => l,
+            (StartRule::Earliest, Some(l)) => l.min(announced_ms),
+        }
+    }
+}
+
 impl PumpEvent {
+    /// The same event with its start taken by another rule.
+    pub fn with_start(&self, rule: StartRule) -> Self {
+        Self {
+            start_ms: rule.start(self.announced_ms, self.lamorgia_ms),
+            ..self.clone()
+        }
+    }
+
     /// All starts (primary first).
     pub fn starts(&self) -> impl Iterator<Item = i64> + '_ {
         std::iter::once(self.start_ms).chain(self.others.iter().copied())
@@ -36,7 +78,7 @@ impl PumpEvent {
 /// Label of one 5 s chunk row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Label {
-    /// The chunk overlaps `[start, start + label_secs)` of a pump.
+    /// The row lies in `[start, start + label_secs)` of a pump.
     Pump,
     /// Near a pump (`[start − pre_secs, start + post_secs]`) but not a positive: neither trained
     /// on nor counted as a false alarm.
@@ -49,7 +91,9 @@ pub enum Label {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LabelConfig {
-    /// Chunks overlapping this many seconds after a start are positives. Default 30.
+    /// Which time is the pump start (`"lamorgia"` or `"earliest"`). Default `"lamorgia"`.
+    pub start: StartRule,
+    /// Rows this many seconds from a start are positives. Default 30.
     pub label_secs: i64,
     /// Alerts up to this many seconds before a start count as (early) detections. Default 120.
     pub pre_secs: i64,
@@ -61,6 +105,7 @@ pub struct LabelConfig {
 impl Default for LabelConfig {
     fn default() -> Self {
         Self {
+            start: StartRule::Lamorgia,
             label_secs: 30,
             pre_secs: 120,
             post_secs: 600,
@@ -79,14 +124,14 @@ impl LabelConfig {
         Ok(())
     }
 
-    /// Label of the chunk ending at `ts_end_ms` (5 s long) for an event.
-    pub fn label(&self, ev: &PumpEvent, ts_end_ms: i64) -> Label {
+    /// Label of the row built at `ts_ms` for an event.
+    pub fn label(&self, ev: &PumpEvent, ts_ms: i64) -> Label {
         let mut near = false;
         for s in ev.starts() {
-            if ts_end_ms > s && ts_end_ms - 5000 < s + self.label_secs * 1000 {
+            if ts_ms >= s && ts_ms < s + self.label_secs * 1000 {
                 return Label::Pump;
             }
-            if ts_end_ms >= s - self.pre_secs * 1000 && ts_end_ms <= s + self.post_secs * 1000 {
+            if ts_ms >= s - self.pre_secs * 1000 && ts_ms <= s + self.post_secs * 1000 {
                 near = true;
             }
         }
@@ -112,10 +157,10 @@ pub fn base_name(p: &str) -> String {
         .unwrap_or_else(|| p.to_string())
 }
 
-/// Reads an events file into a map from trade-file base name to event.
+/// Reads an events file into a map from trade-file base name to event; `rule` picks the start.
 ///
 /// Errors name the file and line: missing columns, unparsable times.
-pub fn load_events(path: &Path) -> Result<HashMap<String, PumpEvent>> {
+pub fn load_events(path: &Path, rule: StartRule) -> Result<HashMap<String, PumpEvent>> {
     let mut rd = csv::Reader::from_path(path)
         .with_context(|| format!("cannot read events file {}", path.display()))?;
     let headers = rd.headers()?.clone();
@@ -142,7 +187,7 @@ pub fn load_events(path: &Path) -> Result<HashMap<String, PumpEvent>> {
                 get(c_ann)
             )
         })?;
-        let mut start_ms = announced_ms;
+        let mut lamorgia_ms = None;
         if let Some(c) = c_lm {
             let v = get(c);
             if !v.is_empty() {
@@ -152,7 +197,7 @@ pub fn load_events(path: &Path) -> Result<HashMap<String, PumpEvent>> {
                         path.display()
                     );
                 };
-                start_ms = start_ms.min(t);
+                lamorgia_ms = Some(t);
             }
         }
         let mut others = Vec::new();
@@ -174,7 +219,8 @@ pub fn load_events(path: &Path) -> Result<HashMap<String, PumpEvent>> {
                 file,
                 pair: get(c_pair).to_string(),
                 announced_ms,
-                start_ms,
+                lamorgia_ms,
+                start_ms: rule.start(announced_ms, lamorgia_ms),
                 others,
             },
         );
@@ -192,22 +238,19 @@ mod tests {
             file: "f".into(),
             pair: "X/BTC".into(),
             announced_ms: 1_000_000,
+            lamorgia_ms: None,
             start_ms: 1_000_000,
             others: vec![5_000_000],
         };
         let c = LabelConfig::default();
         assert_eq!(
-            c.label(&ev, 1_000_000),
+            c.label(&ev, 999_999),
             Label::Ignore,
-            "chunk ending at the start"
+            "just before the start"
         );
-        assert_eq!(c.label(&ev, 1_005_000), Label::Pump);
-        assert_eq!(c.label(&ev, 1_030_000), Label::Pump);
-        assert_eq!(
-            c.label(&ev, 1_035_000),
-            Label::Ignore,
-            "starts at start + 30 s"
-        );
+        assert_eq!(c.label(&ev, 1_000_000), Label::Pump);
+        assert_eq!(c.label(&ev, 1_029_999), Label::Pump);
+        assert_eq!(c.label(&ev, 1_030_000), Label::Ignore, "start + 30 s");
         assert_eq!(c.label(&ev, 1_600_000), Label::Ignore);
         assert_eq!(c.label(&ev, 1_600_001), Label::Normal);
         assert_eq!(c.label(&ev, 5_010_000), Label::Pump, "other known pump");

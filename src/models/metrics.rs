@@ -1,7 +1,7 @@
 //! Detection metrics over episodes (one instrument's rows from one trade file).
 //!
 //! - **Alerts**: a row whose score reaches the threshold, at most one per `cooldown` per episode;
-//!   an alert's time is its chunk's end.
+//!   an alert's time is its row's time (the buy it was built at: when a streaming detector knows).
 //! - **Flagged within X s**: the event has an alert in `[start − pre_secs, start + X]`.
 //! - **False alarm**: an alert outside every pump window `[start − pre_secs, start + post_secs]`
 //!   of the episode; per instrument-week of non-pump time (episode span minus pump windows).
@@ -320,6 +320,7 @@ mod tests {
             file: "f".into(),
             pair: "X/BTC".into(),
             announced_ms: start,
+            lamorgia_ms: None,
             start_ms: start,
             others: vec![],
         };

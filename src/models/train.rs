@@ -330,6 +330,7 @@ pub fn train(
         data_hash: data_hash(eps),
         config_hash: sha256_hex(serde_json::to_string(cfg)?.as_bytes()),
         features: feature_names().to_vec(),
+        rows: super::artifact::ROWS.to_string(),
         split: Split {
             train: names(&tr),
             calibrate: names(&ca),

@@ -1,7 +1,7 @@
-//! Pre-pump signals from the learned ensemble, scored once per instrument per closed 5 s chunk.
+//! Pre-pump signals from the learned ensemble, scored at checkpoint buys of each 5 s chunk.
 //!
-//! Each trade feeds the instrument's [`ChunkEngine`]; when it closes a chunk with buys (and the
-//! baseline is warm), the ensemble scores the row. A signal fires when the probability reaches the
+//! Each trade feeds the instrument's [`ChunkEngine`]; at a checkpoint buy (1st, 2nd, 3rd, 4th,
+//! 6th, 8th, 12th, … of its 5 s chunk) with a warm baseline, the ensemble scores the row. A signal fires when the probability reaches the
 //! artifact's operating threshold and the instrument's cooldown has passed; it carries the member
 //! scores, the model inputs and the top drivers. A scoring error (ONNX Runtime) is logged and
 //! counted, never a panic.
@@ -23,8 +23,8 @@ pub struct ModelDetail {
     pub version: String,
     pub probability: f64,
     pub threshold: f64,
-    /// End of the scored 5 s chunk, ms.
-    pub chunk_end_ms: i64,
+    /// Time of the buy the scored row was built at, ms.
+    pub row_ms: i64,
     pub members: BTreeMap<String, f64>,
     pub inputs: BTreeMap<String, f64>,
 }
@@ -174,7 +174,7 @@ impl EnsembleDetector {
                 version: self.ens.manifest.version.clone(),
                 probability: scores.prob,
                 threshold,
-                chunk_end_ms: row.ts_ms,
+                row_ms: row.ts_ms,
                 members,
                 inputs,
             })),
