@@ -273,6 +273,9 @@ pub fn show(store: &Store, id: &str, out: &mut dyn Write) -> Result<()> {
                         out,
                         "  model inputs (row at the buy of {}):",
                         r.detail["row_ms"]
+                            .as_i64()
+                            .map(crate::domain::fmt_ts)
+                            .unwrap_or_else(|| "?".into())
                     )?;
                     for (k, v) in m {
                         writeln!(out, "    {:<22} {}", k, v)?;
