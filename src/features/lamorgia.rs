@@ -267,10 +267,7 @@ impl LaMorgiaChunks {
             self.price_short.mean(),
             self.price_max_short.mean(),
         ];
-        let mut values = [0.0; 8];
-        for (k, v) in values.iter_mut().enumerate() {
-            *v = pct_change(self.prev[k], stats[k]);
-        }
+        let values = self.changes(&stats);
         self.prev = stats;
         self.current = None;
         self.trades = 0.0;
@@ -301,11 +298,12 @@ impl LaMorgiaChunks {
         let stats = [
             rush_s, rush_m, trades_s, vol_s, vol_m, price_s, short_m, max_m,
         ];
-        let mut values = [0.0; 8];
-        for (k, v) in values.iter_mut().enumerate() {
-            *v = pct_change(self.prev[k], stats[k]);
-        }
-        Some(values)
+        Some(self.changes(&stats))
+    }
+
+    /// `pct_change` of each statistic against the previous closed chunk's.
+    fn changes(&self, stats: &[f64; N_STATS]) -> [f64; 8] {
+        std::array::from_fn(|k| pct_change(self.prev[k], stats[k]))
     }
 
     /// The most recently closed chunk's row.

@@ -252,18 +252,11 @@ fn per_event(
     let lc = &cfg.labels;
     let mut out = Vec::new();
     for (ep, sc) in episodes.iter().zip(scores) {
-        let Some(ev) = &ep.event else { continue };
-        let (Some(&first), Some(&last)) = (ep.ts.first(), ep.ts.last()) else {
+        let al = metrics::alerts(&ep.ts, sc, threshold, cooldown_ms);
+        let (Some(ev), Some(hit)) = (&ep.event, metrics::first_hit(ep, &al, lc)) else {
             continue;
         };
-        if ev.start_ms < first || ev.start_ms > last {
-            continue;
-        }
-        let lo = ev.start_ms - lc.pre_secs * 1000;
-        let hi = ev.start_ms + 60_000;
-        let hit = metrics::alerts(&ep.ts, sc, threshold, cooldown_ms)
-            .into_iter()
-            .find(|&a| a >= lo && a <= hi);
+        let (lo, hi) = metrics::recall_window(ev, lc);
         let max_p = ep
             .ts
             .iter()
@@ -408,10 +401,7 @@ pub fn evaluate(
     let ens_thr = m.thresholds.get("ensemble").copied().unwrap_or(1.0);
     let per_event = per_event(&episodes, &scores[4], ens_thr, m.cooldown_secs * 1000, cfg);
     // The same alerts measured from the other start rule (announcement vs La Morgia's label).
-    let other_rule = match cfg.labels.start {
-        StartRule::Lamorgia => StartRule::Earliest,
-        StartRule::Earliest => StartRule::Lamorgia,
-    };
+    let other_rule = cfg.labels.start.other();
     let restarted: Vec<Episode> = episodes
         .iter()
         .map(|e| Episode {

@@ -51,6 +51,14 @@ impl StartRule {
         }
     }
 
+    /// The rule the report also measures from.
+    pub fn other(self) -> Self {
+        match self {
+            StartRule::Lamorgia => StartRule::Earliest,
+            StartRule::Earliest => StartRule::Lamorgia,
+        }
+    }
+
     fn start(self, announced_ms: i64, lamorgia_ms: Option<i64>) -> i64 {
         match (self, lamorgia_ms) {
             (_, None) => announced_ms,

@@ -115,6 +115,23 @@ impl Detection {
     }
 }
 
+/// `[start − pre_secs, start + 60 s]` of an event: where an alert counts as its detection.
+pub fn recall_window(ev: &PumpEvent, lc: &LabelConfig) -> (i64, i64) {
+    (ev.start_ms - lc.pre_secs * 1000, ev.start_ms + 60_000)
+}
+
+/// The first of an episode's `alerts` inside its event's [`recall_window`]; `None` when the
+/// event does not count for recall (no event, or its start lies outside the episode's rows).
+pub fn first_hit(ep: &Episode, alerts: &[i64], lc: &LabelConfig) -> Option<Option<i64>> {
+    let ev = ep.event.as_ref()?;
+    let (&first, &last) = (ep.ts.first()?, ep.ts.last()?);
+    if ev.start_ms < first || ev.start_ms > last {
+        return None;
+    }
+    let (lo, hi) = recall_window(ev, lc);
+    Some(alerts.iter().copied().find(|&a| a >= lo && a <= hi))
+}
+
 /// Detection statistics of `scores[e]` (aligned with `episodes[e].ts`).
 pub fn detection(
     episodes: &[Episode],
@@ -139,19 +156,10 @@ pub fn detection(
                 d.false_alarms += 1;
             }
         }
-        // Only events whose start lies inside the episode's rows count for recall.
-        let (Some(&first), Some(&last)) = (ep.ts.first(), ep.ts.last()) else {
+        let Some(first_hit) = first_hit(ep, &al, lc) else {
             continue;
         };
-        if ev.start_ms < first || ev.start_ms > last {
-            continue;
-        }
         d.events += 1;
-        let lo = ev.start_ms - lc.pre_secs * 1000;
-        let first_hit = al
-            .iter()
-            .copied()
-            .find(|&a| a >= lo && a <= ev.start_ms + 60_000);
         for (h, &secs) in HORIZONS.iter().enumerate() {
             if first_hit.is_some_and(|a| a <= ev.start_ms + secs * 1000) {
                 d.flagged[h] += 1;

@@ -1,9 +1,9 @@
 //! Pre-pump signals from the learned ensemble, scored at checkpoint buys of each 5 s chunk.
 //!
 //! Each trade feeds the instrument's [`ChunkEngine`]; at a checkpoint buy (1st, 2nd, 3rd, 4th,
-//! 6th, 8th, 12th, … of its 5 s chunk) with a warm baseline, the ensemble scores the row. A signal fires when the probability reaches the
-//! artifact's operating threshold and the instrument's cooldown has passed; it carries the member
-//! scores, the model inputs and the top drivers. A scoring error (ONNX Runtime) is logged and
+//! 6th, 8th, 12th, … of its 5 s chunk) with a warm baseline, the ensemble scores the row. A signal
+//! fires when the probability reaches the artifact's operating threshold and the instrument's
+//! cooldown has passed; it carries the member scores, the model inputs and the top drivers. A scoring error (ONNX Runtime) is logged and
 //! counted, never a panic.
 
 use super::detector::{self, Detector, DetectorConfig, Signal};
