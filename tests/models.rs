@@ -425,3 +425,26 @@ fn a_model_trained_on_other_rows_is_refused() {
         "{e}"
     );
 }
+
+/// The alert rule travels with the model: the shipped one re-arms after a calm minute; a manifest
+/// from before `rearm_secs` existed keeps the plain cooldown it was calibrated with.
+#[test]
+fn the_alert_rule_comes_from_the_manifest() {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let latest = artifact::resolve(&shipped, "latest").unwrap();
+    let m = Manifest::read(&latest).unwrap();
+    assert_eq!(
+        m.alert_rule(),
+        smartflow::models::metrics::AlertRule {
+            cooldown_ms: 900_000,
+            rearm_ms: 60_000
+        }
+    );
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(latest.join("manifest.json")).unwrap())
+            .unwrap();
+    v.as_object_mut().unwrap().remove("rearm_secs");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("manifest.json"), v.to_string()).unwrap();
+    assert_eq!(Manifest::read(dir.path()).unwrap().alert_rule().rearm_ms, 0);
+}

@@ -14,7 +14,12 @@
 //! - trade-flow shape of the open 5 s chunk so far: `buy_share_5s` (buy quote volume / all quote volume),
 //!   `size_ratio_5s` (mean buy size / mean buy size of the last hour), `max_trade_share_5s`
 //!   (largest buy / all buys), and `quiet_ratio` (buy quote volume of the 15 min before the chunk
-//!   over a quarter of the 60 min before those: < 1 means a quiet spell before the storm).
+//!   over a quarter of the 60 min before those: < 1 means a quiet spell before the storm);
+//! - novelty against the instrument's own last 24 h (closed 25 s chunks, fewer while history is
+//!   shorter): `trades_25s_day_max` (buys of the open 25 s chunk / the most buys of one earlier
+//!   chunk), `qv_25s_day_max` (the same for buy quote volume) and `high_25s_day_high` (highest buy
+//!   price of the open chunk over the highest earlier one − 1, %). A pump is usually the busiest
+//!   burst in days, a thin coin's ordinary burst is not; both are scale-free.
 //!
 //! No hour/minute-of-day column: most pumps start on the hour, so such columns leak the label.
 
@@ -27,10 +32,10 @@ use std::collections::VecDeque;
 use std::sync::OnceLock;
 
 /// Number of model inputs.
-pub const N_FEATURES: usize = 24 + 18;
+pub const N_FEATURES: usize = 24 + 21;
 
 /// Own (non-La Morgia) column names, after the 24 `lm*` ones.
-const OWN: [&str; 18] = [
+const OWN: [&str; 21] = [
     "z_trades_5s",
     "z_trades_15s",
     "z_trades_25s",
@@ -49,6 +54,9 @@ const OWN: [&str; 18] = [
     "size_ratio_5s",
     "max_trade_share_5s",
     "quiet_ratio",
+    "trades_25s_day_max",
+    "qv_25s_day_max",
+    "high_25s_day_high",
 ];
 
 /// Column names of [`ChunkRow::x`].
@@ -127,6 +135,53 @@ pub struct ChunkEngine {
     /// Closed non-empty 5 s chunks of the last 75 min: (index, buy quote volume, buys).
     hist: VecDeque<(i64, f64, f64)>,
     sums: Option<HistSums>,
+    day: DayExtremes,
+}
+
+/// Sliding maxima of closed 25 s chunks over the last 24 h (monotonic deques, O(1) amortised).
+#[derive(Clone, Debug, Default)]
+struct DayExtremes {
+    idx: Option<i64>,
+    /// Open chunk: buys, buy quote volume, highest buy price.
+    open: [f64; 3],
+    max: [VecDeque<(i64, f64)>; 3],
+}
+
+const DAY_CHUNK_MS: i64 = 25_000;
+const DAY_CHUNKS: i64 = 86_400_000 / DAY_CHUNK_MS;
+
+impl DayExtremes {
+    fn add_buy(&mut self, ts_ms: i64, price: f64, qv: f64) {
+        let idx = ts_ms.div_euclid(DAY_CHUNK_MS);
+        if let Some(c) = self.idx.filter(|&c| idx > c) {
+            for (q, v) in self.max.iter_mut().zip(self.open) {
+                while q.back().is_some_and(|b| b.1 <= v) {
+                    q.pop_back();
+                }
+                q.push_back((c, v));
+            }
+            self.open = [0.0; 3];
+        }
+        self.idx = Some(idx);
+        for q in &mut self.max {
+            while q.front().is_some_and(|f| f.0 < idx - DAY_CHUNKS) {
+                q.pop_front();
+            }
+        }
+        self.open[0] += 1.0;
+        self.open[1] += qv;
+        self.open[2] = self.open[2].max(price);
+    }
+
+    /// `[trades ratio, quote volume ratio, high − 1 in %]`; NaN without an earlier chunk.
+    fn values(&self) -> [f64; 3] {
+        let m = |i: usize| self.max[i].front().map_or(f64::NAN, |f| f.1);
+        [
+            self.open[0] / m(0),
+            self.open[1] / m(1),
+            (self.open[2] / m(2) - 1.0) * 100.0,
+        ]
+    }
 }
 
 const CHUNK_MS: i64 = 5000;
@@ -160,6 +215,7 @@ impl ChunkEngine {
             last_snap: None,
             hist: VecDeque::new(),
             sums: None,
+            day: DayExtremes::default(),
         }
     }
 
@@ -192,6 +248,7 @@ impl ChunkEngine {
                 self.acc.buys += 1;
                 self.acc.buy_qv += qv;
                 self.acc.max_buy_qv = self.acc.max_buy_qv.max(qv);
+                self.day.add_buy(t.ts_ms, price, qv);
                 if is_checkpoint(self.acc.buys) {
                     return Some(self.row(idx, t.ts_ms, price));
                 }
@@ -282,6 +339,7 @@ impl ChunkEngine {
         } else {
             f64::NAN
         };
+        own[18..21].copy_from_slice(&self.day.values());
         ChunkRow {
             ts_ms,
             price,
@@ -347,5 +405,28 @@ mod tests {
             1.0
         );
         assert_eq!(feature_names().len(), N_FEATURES);
+    }
+
+    #[test]
+    fn day_extremes_compare_the_open_25s_chunk_with_the_busiest_earlier_one() {
+        let mut e = ChunkEngine::new(&FeatureConfig::default(), &ChunkConfig::default());
+        let r = e.update(&tr(0, "10", "1", Side::Buy)).unwrap();
+        assert!(r.x[24 + 18].is_nan(), "no earlier chunk yet");
+        // Chunk 0 (0–25 s): 3 buys, quote volume 10 + 20 + 20 = 50, high 20.
+        e.update(&tr(1000, "20", "1", Side::Buy));
+        e.update(&tr(2000, "10", "2", Side::Buy));
+        // Chunk 1: 1 buy of quote volume 5 at 5: a third of chunk 0's buys.
+        let r = e.update(&tr(30_000, "5", "1", Side::Buy)).unwrap();
+        assert!((r.x[24 + 18] - 1.0 / 3.0).abs() < 1e-12);
+        assert!((r.x[24 + 19] - 0.1).abs() < 1e-12);
+        assert!((r.x[24 + 20] - (5.0 / 20.0 - 1.0) * 100.0).abs() < 1e-9);
+        // 24 h and one chunk later, chunk 0 has left the window; chunk 1 (1 buy, qv 5) is the max.
+        let r = e
+            .update(&tr(86_400_000 + 30_000, "6", "1", Side::Buy))
+            .unwrap();
+        assert_eq!(r.x[24 + 18], 1.0);
+        assert!((r.x[24 + 19] - 6.0 / 5.0).abs() < 1e-12);
+        assert!((r.x[24 + 20] - 20.0).abs() < 1e-9);
+        assert_eq!(feature_names()[24 + 20], "high_25s_day_high");
     }
 }

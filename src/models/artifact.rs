@@ -8,6 +8,7 @@
 
 use super::iforest::IsolationForest;
 use super::linear::Logistic;
+use super::metrics::AlertRule;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -50,6 +51,9 @@ pub struct Manifest {
     pub thresholds: BTreeMap<String, f64>,
     /// Alert cooldown per instrument, seconds.
     pub cooldown_secs: i64,
+    /// Calm seconds that lift the cooldown ([`AlertRule`]); 0 in manifests before it existed.
+    #[serde(default)]
+    pub rearm_secs: i64,
     pub iforest: IsolationForest,
     pub logistic: Logistic,
     pub gbm: Option<GbmRef>,
@@ -72,6 +76,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Manifest {
+    /// The alert rule the thresholds were picked with.
+    pub fn alert_rule(&self) -> AlertRule {
+        AlertRule {
+            cooldown_ms: self.cooldown_secs * 1000,
+            rearm_ms: self.rearm_secs * 1000,
+        }
+    }
+
     /// Hash of the model content (everything a score depends on).
     pub fn content_hash(&self) -> String {
         let content = serde_json::json!({
@@ -79,6 +91,7 @@ impl Manifest {
             "rows": self.rows,
             "thresholds": self.thresholds,
             "cooldown_secs": self.cooldown_secs,
+            "rearm_secs": self.rearm_secs,
             "iforest": self.iforest,
             "logistic": self.logistic,
             "gbm": self.gbm.as_ref().map(|g| &g.sha256),

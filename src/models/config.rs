@@ -3,6 +3,7 @@
 use super::iforest::IForestParams;
 use super::labels::LabelConfig;
 use super::linear::LogisticParams;
+use super::metrics::AlertRule;
 use crate::features::ChunkConfig;
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,8 @@ pub struct TrainConfig {
     pub target_fa_per_week: f64,
     /// Minimum seconds between two alerts of one instrument.
     pub cooldown_secs: i64,
+    /// Seconds without a row at half the threshold after which the cooldown is lifted (0 = never).
+    pub rearm_secs: i64,
     /// Python interpreter for the GBM script.
     pub python: String,
     /// The GBM training script.
@@ -71,6 +74,7 @@ impl Default for TrainConfig {
             neg_per_pos: 50.0,
             target_fa_per_week: 0.5,
             cooldown_secs: 900,
+            rearm_secs: 60,
             python: "python3".into(),
             script: "scripts/train_gbm.py".into(),
             bootstrap: 200,
@@ -88,6 +92,14 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The alert rule this config trains and validates with.
+    pub fn alert_rule(&self) -> AlertRule {
+        AlertRule {
+            cooldown_ms: self.cooldown_secs * 1000,
+            rearm_ms: self.rearm_secs * 1000,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.split.iter().any(|s| !(0.0..=1.0).contains(s))
             || (self.split.iter().sum::<f64>() - 1.0).abs() > 1e-9
@@ -106,6 +118,9 @@ impl TrainConfig {
         }
         if self.cooldown_secs < 0 {
             return Err("train.cooldown_secs: must be ≥ 0".into());
+        }
+        if self.rearm_secs < 0 {
+            return Err("train.rearm_secs: must be ≥ 0 (0 = plain cooldown)".into());
         }
         if self.iforest.trees == 0 || self.iforest.sample < 2 {
             return Err("train.iforest: trees ≥ 1 and sample ≥ 2".into());

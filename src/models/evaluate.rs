@@ -6,7 +6,7 @@ use super::dataset::EpisodeRows;
 use super::ensemble::{clean, squashed, Ensemble};
 use super::labels::{Label, StartRule};
 use super::linear::sigmoid;
-use super::metrics::{self, Episode};
+use super::metrics::{self, AlertRule, Episode};
 use super::train::{all_scores, score_names, summary};
 use crate::features::N_FEATURES;
 use anyhow::{Context, Result};
@@ -177,7 +177,7 @@ fn hard_negatives(ens: &Ensemble, dir: &Path) -> Result<Value> {
                     }
                 })
                 .collect();
-            let a = metrics::alerts(&ts, &sc, t, m.cooldown_secs * 1000);
+            let a = metrics::alerts(&ts, &sc, t, m.alert_rule());
             alerts += a.len();
             alerted += !a.is_empty() as usize;
         }
@@ -246,13 +246,13 @@ fn per_event(
     episodes: &[Episode],
     scores: &[Vec<f64>],
     threshold: f64,
-    cooldown_ms: i64,
+    rule: AlertRule,
     cfg: &TrainConfig,
 ) -> Vec<Value> {
     let lc = &cfg.labels;
     let mut out = Vec::new();
     for (ep, sc) in episodes.iter().zip(scores) {
-        let al = metrics::alerts(&ep.ts, sc, threshold, cooldown_ms);
+        let al = metrics::alerts(&ep.ts, sc, threshold, rule);
         let (Some(ev), Some(hit)) = (&ep.event, metrics::first_hit(ep, &al, lc)) else {
             continue;
         };
@@ -395,11 +395,11 @@ pub fn evaluate(
         &episodes,
         &scores[4],
         m.thresholds.get("ensemble").copied().unwrap_or(1.0),
-        m.cooldown_secs * 1000,
+        m.alert_rule(),
         &cfg.labels,
     );
     let ens_thr = m.thresholds.get("ensemble").copied().unwrap_or(1.0);
-    let per_event = per_event(&episodes, &scores[4], ens_thr, m.cooldown_secs * 1000, cfg);
+    let per_event = per_event(&episodes, &scores[4], ens_thr, m.alert_rule(), cfg);
     // The same alerts measured from the other start rule (announcement vs La Morgia's label).
     let other_rule = cfg.labels.start.other();
     let restarted: Vec<Episode> = episodes
@@ -460,9 +460,15 @@ pub fn evaluate(
     md.push_str(&format!(
         "\nPump start: {}. An alert's time is the time of the buy its row was built at (when a streaming detector knows). \
          An alert counts for a pump from {} s before its start; \
-         alerts outside [start − {} s, start + {} s] are false alarms; cooldown {} s per instrument. \
+         alerts outside [start − {} s, start + {} s] are false alarms; cooldown {} s per instrument{}. \
          Thresholds were picked on the calibration events (target ≤ {} false alarms per instrument-week).\n\n",
-        start_text(cfg.labels.start), cfg.labels.pre_secs, cfg.labels.pre_secs, cfg.labels.post_secs, m.cooldown_secs, cfg.target_fa_per_week
+        start_text(cfg.labels.start), cfg.labels.pre_secs, cfg.labels.pre_secs, cfg.labels.post_secs, m.cooldown_secs,
+        if m.rearm_secs > 0 {
+            format!(", lifted after {} s without a row at half the threshold", m.rearm_secs)
+        } else {
+            String::new()
+        },
+        cfg.target_fa_per_week
     ));
     table(&mut md, &names, &per);
     let e = &per.get("ensemble").cloned().unwrap_or(Value::Null);

@@ -1,7 +1,8 @@
 //! Detection metrics over episodes (one instrument's rows from one trade file).
 //!
-//! - **Alerts**: a row whose score reaches the threshold, at most one per `cooldown` per episode;
-//!   an alert's time is its row's time (the buy it was built at: when a streaming detector knows).
+//! - **Alerts**: a row whose score reaches the threshold, at most one per `cooldown` per episode
+//!   unless the episode re-armed after a calm spell ([`AlertRule`]); an alert's time is its row's
+//!   time (the buy it was built at: when a streaming detector knows).
 //! - **Flagged within X s**: the event has an alert in `[start − pre_secs, start + X]`.
 //! - **False alarm**: an alert outside every pump window `[start − pre_secs, start + post_secs]`
 //!   of the episode; per instrument-week of non-pump time (episode span minus pump windows).
@@ -59,15 +60,52 @@ impl Episode {
     }
 }
 
-/// Alert times of one episode.
-pub fn alerts(ts: &[i64], scores: &[f64], threshold: f64, cooldown_ms: i64) -> Vec<i64> {
-    let mut out: Vec<i64> = Vec::new();
-    for (i, &s) in scores.iter().enumerate() {
-        if s >= threshold && out.last().is_none_or(|&l| ts[i] - l >= cooldown_ms) {
-            out.push(ts[i]);
+/// When a row scoring at or above the threshold becomes an alert (per instrument).
+///
+/// At most one alert per `cooldown_ms`, so one burst is one alert, except that the instrument
+/// re-arms once no row has scored at or above half the threshold for `rearm_ms`: a new burst after
+/// a calm spell (a pump minutes after a false alarm) is alerted, not swallowed by the cooldown.
+/// `rearm_ms = 0` keeps the plain cooldown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlertRule {
+    pub cooldown_ms: i64,
+    pub rearm_ms: i64,
+}
+
+/// One instrument's alert state under an [`AlertRule`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AlertGate {
+    last_alert: Option<i64>,
+    /// Time of the last row at or above half the threshold.
+    last_high: Option<i64>,
+}
+
+impl AlertGate {
+    /// Feeds one scored row (time order); true when it is an alert.
+    pub fn step(&mut self, rule: AlertRule, ts_ms: i64, score: f64, threshold: f64) -> bool {
+        let armed = self
+            .last_alert
+            .is_none_or(|l| ts_ms - l >= rule.cooldown_ms)
+            || (rule.rearm_ms > 0 && self.last_high.is_none_or(|h| ts_ms - h >= rule.rearm_ms));
+        let alert = score >= threshold && armed;
+        if alert {
+            self.last_alert = Some(ts_ms);
         }
+        if score >= threshold * 0.5 {
+            self.last_high = Some(ts_ms);
+        }
+        alert
     }
-    out
+}
+
+/// Alert times of one episode.
+pub fn alerts(ts: &[i64], scores: &[f64], threshold: f64, rule: AlertRule) -> Vec<i64> {
+    let mut gate = AlertGate::default();
+    ts.iter()
+        .zip(scores)
+        .filter(|&(&t, &s)| gate.step(rule, t, s, threshold))
+        .map(|(&t, _)| t)
+        .collect()
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -137,12 +175,12 @@ pub fn detection(
     episodes: &[Episode],
     scores: &[Vec<f64>],
     threshold: f64,
-    cooldown_ms: i64,
+    rule: AlertRule,
     lc: &LabelConfig,
 ) -> Detection {
     let mut d = Detection::default();
     for (ep, sc) in episodes.iter().zip(scores) {
-        let al = alerts(&ep.ts, sc, threshold, cooldown_ms);
+        let al = alerts(&ep.ts, sc, threshold, rule);
         d.alerts += al.len();
         d.normal_weeks += ep.normal_weeks(lc);
         let Some(ev) = &ep.event else {
@@ -278,7 +316,7 @@ pub fn pick_threshold(
     episodes: &[Episode],
     scores: &[Vec<f64>],
     target: f64,
-    cooldown_ms: i64,
+    rule: AlertRule,
     lc: &LabelConfig,
 ) -> f64 {
     let mut all: Vec<f64> = scores
@@ -301,7 +339,7 @@ pub fn pick_threshold(
         .collect();
     cands.push(all[n - 1] + 1e-9);
     cands.dedup();
-    let ok = |t: f64| detection(episodes, scores, t, cooldown_ms, lc).fa_per_week() <= target;
+    let ok = |t: f64| detection(episodes, scores, t, rule, lc).fa_per_week() <= target;
     let (mut lo, mut hi) = (0usize, cands.len() - 1);
     if ok(cands[0]) {
         return cands[0];
@@ -320,6 +358,60 @@ pub fn pick_threshold(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const COOLDOWN: AlertRule = AlertRule {
+        cooldown_ms: 600_000,
+        rearm_ms: 0,
+    };
+
+    #[test]
+    fn a_calm_spell_rearms_the_cooldown_but_a_sustained_burst_stays_one_alert() {
+        let lc = LabelConfig::default();
+        let start = 7 * 86_400_000;
+        let e = ep(start);
+        let at = |t: i64| (t / 5000 - 1) as usize;
+        let mut s = vec![0.0; e.ts.len()];
+        // A false alarm 5 min before the pump, then calm, then the pump at +5 s.
+        s[at(start - 300_000)] = 0.9;
+        s[at(start + 5000)] = 0.9;
+        // Elsewhere a burst held above half the threshold for 3 minutes, peaking twice.
+        let b = 3 * 86_400_000;
+        for t in (b..b + 180_000).step_by(5000) {
+            s[at(t)] = 0.6;
+        }
+        s[at(b)] = 0.9;
+        s[at(b + 170_000)] = 0.9;
+        let one = |s: &Vec<f64>, rule| {
+            detection(
+                std::slice::from_ref(&e),
+                std::slice::from_ref(s),
+                0.85,
+                rule,
+                &lc,
+            )
+        };
+        let plain = one(&s, COOLDOWN);
+        assert_eq!(
+            plain.flagged,
+            [0, 0, 0, 0],
+            "the cooldown swallowed the pump"
+        );
+        assert_eq!(plain.false_alarms, 2);
+        let rearm = AlertRule {
+            cooldown_ms: 600_000,
+            rearm_ms: 60_000,
+        };
+        let d = one(&s, rearm);
+        assert_eq!(d.flagged, [1, 1, 1, 1]);
+        assert_eq!(d.delays, vec![5.0]);
+        // The burst's second peak never had a calm minute before it: still one alert.
+        assert_eq!(d.false_alarms, 2);
+        let ts = &e.ts;
+        assert_eq!(
+            alerts(ts, &s, 0.85, rearm),
+            vec![b, start - 300_000, start + 5000]
+        );
+    }
 
     fn ep(start: i64) -> Episode {
         // One row per 5 s over 2 weeks.
@@ -358,7 +450,7 @@ mod tests {
             std::slice::from_ref(&e),
             std::slice::from_ref(&s),
             0.85,
-            600_000,
+            COOLDOWN,
             &lc,
         );
         assert_eq!(d.events, 1);
@@ -375,12 +467,12 @@ mod tests {
             std::slice::from_ref(&e),
             std::slice::from_ref(&s),
             0.5,
-            600_000,
+            COOLDOWN,
             &lc,
         );
         assert_eq!(d2.false_alarms, 2);
         // Target 0.6 per week: one false alarm in ~2 weeks passes, two do not.
-        let t = pick_threshold(std::slice::from_ref(&e), &[s], 0.6, 600_000, &lc);
+        let t = pick_threshold(std::slice::from_ref(&e), &[s], 0.6, COOLDOWN, &lc);
         assert!(t > 0.8 && t <= 0.9, "{t}");
     }
 

@@ -3,13 +3,15 @@
 //! Each trade feeds the instrument's [`ChunkEngine`]; at a checkpoint buy (1st, 2nd, 3rd, 4th,
 //! 6th, 8th, 12th, … of its 5 s chunk) with a warm baseline, the ensemble scores the row. A signal
 //! fires when the probability reaches the artifact's operating threshold and the instrument's
-//! cooldown has passed; it carries the member scores, the model inputs and the top drivers. A scoring error (ONNX Runtime) is logged and
-//! counted, never a panic.
+//! alert gate is open (cooldown passed, or re-armed after a calm spell: [`AlertRule`](crate::models::metrics::AlertRule), the rule
+//! `train` and `evaluate` measure with); it carries the member scores, the model inputs and the
+//! top drivers. A scoring error (ONNX Runtime) is logged and counted, never a panic.
 
 use super::detector::{self, Detector, DetectorConfig, Signal};
 use crate::config::Config;
 use crate::domain::{Instrument, Trade};
 use crate::features::{feature_names, ChunkConfig, ChunkEngine, FeatureConfig};
+use crate::models::metrics::AlertGate;
 use crate::models::{artifact, DetectorMode, Ensemble, MEMBERS};
 use anyhow::Result;
 use serde::Serialize;
@@ -37,7 +39,7 @@ pub struct EnsembleDetector {
     chunks: ChunkConfig,
     top: usize,
     engines: HashMap<Instrument, ChunkEngine>,
-    last_signal: HashMap<Instrument, i64>,
+    gates: HashMap<Instrument, AlertGate>,
     next_id: u64,
     pub id_prefix: String,
     /// Rows that could not be scored (logged).
@@ -47,7 +49,7 @@ pub struct EnsembleDetector {
 /// State to roll back after a failed batch: engines of the batch's instruments and the counters.
 pub type EnsembleSaved = (
     Vec<(Instrument, Option<ChunkEngine>)>,
-    HashMap<Instrument, i64>,
+    HashMap<Instrument, AlertGate>,
     u64,
     u64,
 );
@@ -61,7 +63,7 @@ impl EnsembleDetector {
             chunks: cfg.train.chunks.clone(),
             top: cfg.models.top_drivers,
             engines: HashMap::new(),
-            last_signal: HashMap::new(),
+            gates: HashMap::new(),
             next_id: 1,
             id_prefix: String::new(),
             errors: 0,
@@ -91,7 +93,7 @@ impl EnsembleDetector {
                     (i, e)
                 })
                 .collect(),
-            self.last_signal.clone(),
+            self.gates.clone(),
             self.next_id,
             self.errors,
         )
@@ -104,7 +106,7 @@ impl EnsembleDetector {
                 None => self.engines.remove(&i),
             };
         }
-        self.last_signal = s.1;
+        self.gates = s.1;
         self.next_id = s.2;
         self.errors = s.3;
     }
@@ -124,12 +126,6 @@ impl EnsembleDetector {
             return None;
         }
         let snap = eng.last_snapshot()?;
-        let cooldown = self.ens.manifest.cooldown_secs * 1000;
-        if let Some(&last) = self.last_signal.get(&t.instrument) {
-            if row.ts_ms - last < cooldown {
-                return None;
-            }
-        }
         let rule = detector::score(&self.rules, snap).0;
         let scores = match self.ens.score(&row, rule) {
             Ok(s) => s,
@@ -141,12 +137,18 @@ impl EnsembleDetector {
                 return None;
             }
         };
-        if scores.prob < threshold {
+        // Every row is scored, also in the cooldown: the gate re-arms after a calm spell.
+        let gate = self.gates.entry(t.instrument.clone()).or_default();
+        if !gate.step(
+            self.ens.manifest.alert_rule(),
+            row.ts_ms,
+            scores.prob,
+            threshold,
+        ) {
             return None;
         }
         // Cloned only for a signal: most chunks never get here.
         let snap = snap.clone();
-        self.last_signal.insert(t.instrument.clone(), row.ts_ms);
         let drivers = self.ens.drivers(&row, &scores, self.top);
         let id = format!("{}sig-{}", self.id_prefix, self.next_id);
         self.next_id += 1;
