@@ -208,10 +208,11 @@ fn training_is_reproducible_and_time_ordered() {
     let (eps, stats) = dataset::build(&paths, &events, &st, &|_| {}).unwrap();
     assert_eq!(stats.files, TRAIN_FILES.len());
     assert!(eps.iter().all(|e| e.ep.event.is_some()));
+    let inputs = artifact::RowInputs::of(&cfg);
     let d1 = tempfile::tempdir().unwrap();
     let d2 = tempfile::tempdir().unwrap();
-    let a = train(&cfg.train, &eps, d1.path(), &|_| {}).unwrap();
-    let b = train(&cfg.train, &eps, d2.path(), &|_| {}).unwrap();
+    let a = train(&cfg.train, &inputs, &eps, d1.path(), &|_| {}).unwrap();
+    let b = train(&cfg.train, &inputs, &eps, d2.path(), &|_| {}).unwrap();
     assert_eq!(a.manifest.version, "v1");
     assert_eq!(a.manifest.artifact_hash, b.manifest.artifact_hash);
     assert_eq!(a.manifest.data_hash, b.manifest.data_hash);
@@ -227,7 +228,7 @@ fn training_is_reproducible_and_time_ordered() {
     // Another seed gives another forest; a second training in the same folder is v2.
     let mut other = cfg.train.clone();
     other.seed = 2;
-    let c = train(&other, &eps, d1.path(), &|_| {}).unwrap();
+    let c = train(&other, &inputs, &eps, d1.path(), &|_| {}).unwrap();
     assert_eq!(c.manifest.version, "v2");
     assert_ne!(c.manifest.artifact_hash, a.manifest.artifact_hash);
     let read = Manifest::read(&artifact::resolve(d1.path(), "v1").unwrap()).unwrap();
@@ -426,10 +427,11 @@ fn a_model_trained_on_other_rows_is_refused() {
     );
 }
 
-/// The alert rule travels with the model: the shipped one re-arms after a calm minute; a manifest
-/// from before `rearm_secs` existed keeps the plain cooldown it was calibrated with.
+/// The alert rule and the row settings travel with the model: the shipped one re-arms after a calm
+/// minute and rebuilds rows as it was trained whatever the config says; a manifest from before
+/// those keys existed keeps the plain cooldown and uses the config's settings.
 #[test]
-fn the_alert_rule_comes_from_the_manifest() {
+fn the_alert_rule_and_row_settings_come_from_the_manifest() {
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
     let latest = artifact::resolve(&shipped, "latest").unwrap();
     let m = Manifest::read(&latest).unwrap();
@@ -443,8 +445,19 @@ fn the_alert_rule_comes_from_the_manifest() {
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(latest.join("manifest.json")).unwrap())
             .unwrap();
+    let cfg = Config::default();
+    assert_eq!(m.inputs, Some(artifact::RowInputs::of(&cfg)));
+    let edited = Config::from_toml(
+        "[features]\nbaseline_secs = 1800\n[train.chunks]\nlm_window_5s = 100\n",
+        "t",
+    )
+    .unwrap();
+    assert_eq!(m.row_inputs(&edited), artifact::RowInputs::of(&cfg));
     v.as_object_mut().unwrap().remove("rearm_secs");
+    v.as_object_mut().unwrap().remove("inputs");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("manifest.json"), v.to_string()).unwrap();
-    assert_eq!(Manifest::read(dir.path()).unwrap().alert_rule().rearm_ms, 0);
+    let old = Manifest::read(dir.path()).unwrap();
+    assert_eq!(old.alert_rule().rearm_ms, 0);
+    assert_eq!(old.row_inputs(&edited), artifact::RowInputs::of(&edited));
 }

@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::feeds::{expand_paths, shared_data_dir};
-use crate::models::artifact::{self, Manifest};
+use crate::models::artifact::{self, Manifest, RowInputs};
 use crate::models::dataset::{self, EpisodeRows, RowSettings};
 use crate::models::labels::load_events;
 use crate::models::{evaluate, train, Ensemble};
@@ -19,18 +19,20 @@ pub fn default_inputs() -> (Vec<String>, PathBuf) {
     )
 }
 
-fn settings(cfg: &Config) -> RowSettings {
+fn settings(inputs: &RowInputs, cfg: &Config) -> RowSettings {
     RowSettings {
-        features: cfg.features.clone(),
-        chunks: cfg.train.chunks.clone(),
-        detector: cfg.detector.clone(),
+        features: inputs.features.clone(),
+        chunks: inputs.chunks.clone(),
+        detector: inputs.detector.clone(),
         labels: cfg.train.labels,
     }
 }
 
-/// Builds rows of trade files with their labels, with a progress bar on a terminal.
+/// Builds rows of trade files with their labels (rows as `inputs` says), with a progress bar on a
+/// terminal.
 pub fn load_rows(
     cfg: &Config,
+    inputs: &RowInputs,
     data: &[String],
     events: &Path,
     progress: bool,
@@ -51,7 +53,7 @@ pub fn load_rows(
     } else {
         None
     };
-    let (eps, stats) = dataset::build(&paths, &events, &settings(cfg), &|n| {
+    let (eps, stats) = dataset::build(&paths, &events, &settings(inputs, cfg), &|n| {
         if let Some(pb) = &pb {
             pb.set_position(n as u64);
         }
@@ -68,9 +70,12 @@ pub fn load_rows(
 }
 
 pub fn run_train(cfg: &Config, data: &[String], events: &Path, progress: bool) -> Result<()> {
-    let eps = load_rows(cfg, data, events, progress)?;
+    let inputs = RowInputs::of(cfg);
+    let eps = load_rows(cfg, &inputs, data, events, progress)?;
     let dir = PathBuf::from(&cfg.models.dir);
-    let t = train::train(&cfg.train, &eps, &dir, &|m| eprintln!("train: {m}"))?;
+    let t = train::train(&cfg.train, &inputs, &eps, &dir, &|m| {
+        eprintln!("train: {m}")
+    })?;
     let m = &t.manifest;
     println!("trained {} → {}", m.version, t.dir.display());
     println!("  artifact hash {}", m.artifact_hash);
@@ -179,7 +184,9 @@ pub struct EvaluateArgs {
 pub fn run_evaluate(cfg: &Config, a: EvaluateArgs) -> Result<()> {
     let dir = artifact::resolve(Path::new(&cfg.models.dir), &cfg.models.active)?;
     let ens = Ensemble::load(&dir)?;
-    let eps = load_rows(cfg, &a.data, &a.events, a.progress)?;
+    // Rows are rebuilt with the model's own settings, not the config's.
+    let inputs = ens.manifest.row_inputs(cfg);
+    let eps = load_rows(cfg, &inputs, &a.data, &a.events, a.progress)?;
     let m = &ens.manifest;
     let mut notes = vec![format!(
         "Model {} from {}; data: {}; events: {}.",

@@ -9,6 +9,8 @@
 use super::iforest::IsolationForest;
 use super::linear::Logistic;
 use super::metrics::AlertRule;
+use crate::features::{ChunkConfig, FeatureConfig};
+use crate::strategies::detector::DetectorConfig;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -54,12 +56,36 @@ pub struct Manifest {
     /// Calm seconds that lift the cooldown ([`AlertRule`]); 0 in manifests before it existed.
     #[serde(default)]
     pub rearm_secs: i64,
+    /// Settings the input rows were built with; scoring rebuilds rows the same way whatever the
+    /// config in effect says. `None` in manifests before it existed (the config's are used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<RowInputs>,
     pub iforest: IsolationForest,
     pub logistic: Logistic,
     pub gbm: Option<GbmRef>,
     pub stacker: Logistic,
     /// Validation metrics (time-split, events after the training ones).
     pub validation: serde_json::Value,
+}
+
+/// What the rows a model scores depend on besides its own parameters: the spine's `[features]`
+/// window, La Morgia's `[train.chunks]` windows and the `[detector]` rule score (a member).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RowInputs {
+    pub features: FeatureConfig,
+    pub chunks: ChunkConfig,
+    pub detector: DetectorConfig,
+}
+
+impl RowInputs {
+    /// The settings of the config in effect (what `train` records).
+    pub fn of(cfg: &crate::config::Config) -> Self {
+        Self {
+            features: cfg.features.clone(),
+            chunks: cfg.train.chunks.clone(),
+            detector: cfg.detector.clone(),
+        }
+    }
 }
 
 /// Row timing of this build: rows at checkpoint buys of each 5 s chunk
@@ -76,6 +102,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Manifest {
+    /// The row settings to score this model with: its own, or the config's for an old manifest.
+    pub fn row_inputs(&self, cfg: &crate::config::Config) -> RowInputs {
+        self.inputs.clone().unwrap_or_else(|| RowInputs::of(cfg))
+    }
+
     /// The alert rule the thresholds were picked with.
     pub fn alert_rule(&self) -> AlertRule {
         AlertRule {
@@ -86,7 +117,7 @@ impl Manifest {
 
     /// Hash of the model content (everything a score depends on).
     pub fn content_hash(&self) -> String {
-        let content = serde_json::json!({
+        let mut content = serde_json::json!({
             "features": self.features,
             "rows": self.rows,
             "thresholds": self.thresholds,
@@ -97,6 +128,9 @@ impl Manifest {
             "gbm": self.gbm.as_ref().map(|g| &g.sha256),
             "stacker": self.stacker,
         });
+        if let Some(i) = &self.inputs {
+            content["inputs"] = serde_json::json!(i);
+        }
         sha256_hex(content.to_string().as_bytes())
     }
 

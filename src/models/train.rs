@@ -4,7 +4,7 @@
 //! training), the next `split[1]` fit the stacker and pick every operating threshold, the last
 //! `split[2]` only validate. Files without an event are not used.
 
-use super::artifact::{self, sha256_hex, GbmRef, Manifest, Split};
+use super::artifact::{self, sha256_hex, GbmRef, Manifest, RowInputs, Split};
 use super::config::TrainConfig;
 use super::dataset::EpisodeRows;
 use super::ensemble::{clean, squashed, Ensemble, MEMBERS};
@@ -351,6 +351,7 @@ pub struct Trained {
 /// Fits everything and writes `models_dir/<next version>/`.
 pub fn train(
     cfg: &TrainConfig,
+    inputs: &RowInputs,
     eps: &[EpisodeRows],
     models_dir: &Path,
     progress: &dyn Fn(&str),
@@ -387,6 +388,7 @@ pub fn train(
         thresholds: BTreeMap::new(),
         cooldown_secs: cfg.cooldown_secs,
         rearm_secs: cfg.rearm_secs,
+        inputs: Some(inputs.clone()),
         iforest: fitted.iforest,
         logistic: fitted.logistic,
         gbm: fitted.gbm_ref,

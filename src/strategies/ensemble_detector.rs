@@ -55,12 +55,15 @@ pub type EnsembleSaved = (
 );
 
 impl EnsembleDetector {
+    /// Rows are built with the model's recorded settings (`[features]`, `[train.chunks]`,
+    /// `[detector]` at training), so editing the config cannot silently change a model's inputs.
     pub fn new(ens: Arc<Ensemble>, cfg: &Config) -> Self {
+        let inputs = ens.manifest.row_inputs(cfg);
         Self {
             ens,
-            rules: cfg.detector.clone(),
-            features: cfg.features.clone(),
-            chunks: cfg.train.chunks.clone(),
+            rules: inputs.detector,
+            features: inputs.features,
+            chunks: inputs.chunks,
             top: cfg.models.top_drivers,
             engines: HashMap::new(),
             gates: HashMap::new(),
