@@ -109,10 +109,7 @@ impl Manifest {
 
     /// The alert rule the thresholds were picked with.
     pub fn alert_rule(&self) -> AlertRule {
-        AlertRule {
-            cooldown_ms: self.cooldown_secs * 1000,
-            rearm_ms: self.rearm_secs * 1000,
-        }
+        AlertRule::from_secs(self.cooldown_secs, self.rearm_secs)
     }
 
     /// Hash of the model content (everything a score depends on).

@@ -94,10 +94,7 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// The alert rule this config trains and validates with.
     pub fn alert_rule(&self) -> AlertRule {
-        AlertRule {
-            cooldown_ms: self.cooldown_secs * 1000,
-            rearm_ms: self.rearm_secs * 1000,
-        }
+        AlertRule::from_secs(self.cooldown_secs, self.rearm_secs)
     }
 
     pub fn validate(&self) -> Result<(), String> {

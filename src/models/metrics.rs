@@ -72,6 +72,16 @@ pub struct AlertRule {
     pub rearm_ms: i64,
 }
 
+impl AlertRule {
+    /// From the `cooldown_secs` / `rearm_secs` of `[train]` or a manifest.
+    pub fn from_secs(cooldown_secs: i64, rearm_secs: i64) -> Self {
+        Self {
+            cooldown_ms: cooldown_secs * 1000,
+            rearm_ms: rearm_secs * 1000,
+        }
+    }
+}
+
 /// One instrument's alert state under an [`AlertRule`].
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct AlertGate {

@@ -279,68 +279,6 @@ pub fn check_gbm(gbm: &Gbm, meta: &serde_json::Value) -> Result<f64> {
     Ok(worst)
 }
 
-/// Members fitted on the picked events.
-struct Fitted {
-    iforest: IsolationForest,
-    logistic: Logistic,
-    gbm: Option<Gbm>,
-    gbm_ref: Option<GbmRef>,
-    /// Largest ONNX Runtime vs LightGBM difference on check rows.
-    check: Option<f64>,
-}
-
-/// Fits the Isolation Forest, the logistic member and (when enabled) the GBM on the `pick`
-/// events; the GBM's parity check uses rows of the `check_from` events.
-fn fit_members(
-    cfg: &TrainConfig,
-    eps: &[EpisodeRows],
-    pick: &[usize],
-    check_from: &[usize],
-    dir: &Path,
-    progress: &dyn Fn(&str),
-) -> Result<Fitted> {
-    let (rows, y) = member_rows(eps, pick, cfg.neg_per_pos);
-    ensure!(y.iter().any(|&b| b), "no pump rows in the training events");
-    progress(&format!(
-        "members on {} events: {} rows ({} pump)",
-        pick.len(),
-        rows.len(),
-        y.iter().filter(|&&b| b).count()
-    ));
-    let sq: Vec<Vec<f64>> = rows.iter().map(|r| squashed(r)).collect();
-    let iforest = IsolationForest::fit(&sq, &cfg.iforest, cfg.seed)?;
-    let logistic = Logistic::fit(&rows, &y, &cfg.logistic, true)?;
-    let mut f = Fitted {
-        iforest,
-        logistic,
-        gbm: None,
-        gbm_ref: None,
-        check: None,
-    };
-    if cfg.gbm.enabled {
-        progress("gradient-boosted member (LightGBM → ONNX)");
-        let check_rows: Vec<Vec<f64>> = {
-            let (r, _) = member_rows(eps, check_from, cfg.neg_per_pos);
-            r.into_iter().take(200).collect()
-        };
-        let (onnx, meta) = train_gbm(cfg, &rows, &y, &check_rows, dir)?;
-        let g = Gbm::load(&onnx, N_FEATURES)?;
-        let diff = check_gbm(&g, &meta)?;
-        ensure!(
-            diff < 1e-4,
-            "ONNX Runtime and LightGBM disagree by {diff} on the check rows"
-        );
-        f.check = Some(diff);
-        f.gbm_ref = Some(GbmRef {
-            file: "gbm.onnx".into(),
-            sha256: sha256_hex(&std::fs::read(&onnx)?),
-            params: meta["params"].clone(),
-        });
-        f.gbm = Some(g);
-    }
-    Ok(f)
-}
-
 /// What `train` produced.
 pub struct Trained {
     pub dir: PathBuf,
@@ -367,11 +305,20 @@ pub fn train(
             .map(|&i| eps[i].ep.name.clone())
             .collect::<Vec<_>>()
     };
+    let (rows, y) = member_rows(eps, &tr, cfg.neg_per_pos);
+    ensure!(y.iter().any(|&b| b), "no pump rows in the training events");
+    progress(&format!(
+        "members on {} events: {} rows ({} pump)",
+        tr.len(),
+        rows.len(),
+        y.iter().filter(|&&b| b).count()
+    ));
+    let sq: Vec<Vec<f64>> = rows.iter().map(|r| squashed(r)).collect();
+    let iforest = IsolationForest::fit(&sq, &cfg.iforest, cfg.seed)?;
+    let logistic = Logistic::fit(&rows, &y, &cfg.logistic, true)?;
     let version = artifact::next_version(models_dir)?;
     let dir = models_dir.join(&version);
     std::fs::create_dir_all(&dir)?;
-    let fitted = fit_members(cfg, eps, &tr, &ca, &dir, progress)?;
-    let (gbm, check) = (fitted.gbm, fitted.check);
     let mut manifest = Manifest {
         version: version.clone(),
         artifact_hash: String::new(),
@@ -389,9 +336,9 @@ pub fn train(
         cooldown_secs: cfg.cooldown_secs,
         rearm_secs: cfg.rearm_secs,
         inputs: Some(inputs.clone()),
-        iforest: fitted.iforest,
-        logistic: fitted.logistic,
-        gbm: fitted.gbm_ref,
+        iforest,
+        logistic,
+        gbm: None,
         stacker: Logistic {
             log_inputs: false,
             mean: vec![],
@@ -401,6 +348,29 @@ pub fn train(
         },
         validation: json!({}),
     };
+    let mut gbm = None;
+    let mut check = None;
+    if cfg.gbm.enabled {
+        progress("gradient-boosted member (LightGBM → ONNX)");
+        let check_rows: Vec<Vec<f64>> = {
+            let (r, _) = member_rows(eps, &ca, cfg.neg_per_pos);
+            r.into_iter().take(200).collect()
+        };
+        let (onnx, meta) = train_gbm(cfg, &rows, &y, &check_rows, &dir)?;
+        let g = Gbm::load(&onnx, N_FEATURES)?;
+        let diff = check_gbm(&g, &meta)?;
+        ensure!(
+            diff < 1e-4,
+            "ONNX Runtime and LightGBM disagree by {diff} on the check rows"
+        );
+        check = Some(diff);
+        manifest.gbm = Some(GbmRef {
+            file: "gbm.onnx".into(),
+            sha256: sha256_hex(&std::fs::read(&onnx)?),
+            params: meta["params"].clone(),
+        });
+        gbm = Some(g);
+    }
     // Stacker on the calibration events (members never saw them).
     progress(&format!("stacker and thresholds on {} events", ca.len()));
     let ens = Ensemble::from_parts(manifest.clone(), gbm.clone());
