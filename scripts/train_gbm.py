@@ -62,6 +62,12 @@ def main():
         initial_types=[("input", FloatTensorType([None, x.shape[1]]))],
         zipmap=False,
     )
+    # The converter gathers opset imports in a set, so their order follows Python's hash seed:
+    # sort them by domain so the same model always gives the same bytes.
+    opsets = sorted((o.domain, o.version) for o in onx.opset_import)
+    del onx.opset_import[:]
+    for domain, version in opsets:
+        onx.opset_import.add(domain=domain, version=version)
     with open(f"{a.out}/gbm.onnx", "wb") as f:
         f.write(onx.SerializeToString())
     probs = clf.predict_proba(check)[:, 1] if len(check) else np.array([])
