@@ -20,17 +20,25 @@ use std::path::Path;
 /// Member names, in score order.
 pub const MEMBERS: [&str; 4] = ["rules", "iforest", "logistic", "gbm"];
 
+/// Driver names of the members (`member.<name>`).
+const MEMBER_DRIVER_NAMES: [&str; 4] = [
+    "member.rules",
+    "member.iforest",
+    "member.logistic",
+    "member.gbm",
+];
+
 /// Raw input made finite for the tree models: NaN → 0, ±inf → ±1e6, as float32.
 pub fn clean(x: &[f64]) -> Vec<f32> {
-    x.iter()
-        .map(|&v| {
-            if v.is_nan() {
-                0.0
-            } else {
-                v.clamp(-1e6, 1e6) as f32
-            }
-        })
-        .collect()
+    x.iter().map(|&v| clean_one(v)).collect()
+}
+
+fn clean_one(v: f64) -> f32 {
+    if v.is_nan() {
+        0.0
+    } else {
+        v.clamp(-1e6, 1e6) as f32
+    }
 }
 
 /// Isolation-forest input: squashed like the logistic input.
@@ -80,59 +88,90 @@ impl Ensemble {
         (0..4).filter(|&m| m != 3 || self.gbm.is_some()).collect()
     }
 
-    /// Scores one row; `rule` is the spine's 0–100 score at the chunk's last buy.
+    /// Scores one row; `rule` is the spine's 0–100 score at the chunk's last buy. Works on stack
+    /// arrays: it runs at every checkpoint buy of every instrument, and heap traffic shows in p99.
     pub fn score(&self, row: &ChunkRow, rule: f64) -> Result<Scores> {
         let m = &self.manifest;
         let mut s = [f64::NAN; 4];
         s[0] = (rule / 100.0).clamp(0.0, 1.0);
-        s[1] = m.iforest.score(&squashed(&row.x));
+        let squashed: [f64; N_FEATURES] = row.x.map(super::linear::squash);
+        s[1] = m.iforest.score(&squashed);
         s[2] = m.logistic.prob(&row.x);
         if let Some(g) = &self.gbm {
-            s[3] = g.predict_one(&clean(&row.x))? as f64;
+            let cleaned: [f32; N_FEATURES] = row.x.map(clean_one);
+            s[3] = g.predict_one(&cleaned)? as f64;
         }
-        let prob = m.stacker.prob(&self.stack_inputs(&s));
+        let (inputs, n) = self.stack_array(&s);
+        let prob = m.stacker.prob(&inputs[..n]);
         Ok(Scores { members: s, prob })
     }
 
     /// Stacker inputs: log-odds of the active members.
     pub fn stack_inputs(&self, s: &[f64; 4]) -> Vec<f64> {
-        self.active_members().iter().map(|&i| logit(s[i])).collect()
+        let (inputs, n) = self.stack_array(s);
+        inputs[..n].to_vec()
     }
 
-    /// Top `k` drivers of a scored row (log-odds units; see the module docs).
+    /// [`Self::stack_inputs`] without allocating: the first `n` entries are used.
+    fn stack_array(&self, s: &[f64; 4]) -> ([f64; 4], usize) {
+        let mut out = [0.0; 4];
+        let mut n = 0;
+        for (i, &v) in s.iter().enumerate() {
+            if i != 3 || self.gbm.is_some() {
+                out[n] = logit(v);
+                n += 1;
+            }
+        }
+        (out, n)
+    }
+
+    /// Top `k` drivers of a scored row (log-odds units; see the module docs). Ranks plain numbers
+    /// and names only the `k` kept (naming all 49 candidates cost more than the stacker).
     pub fn drivers(&self, row: &ChunkRow, scores: &Scores, k: usize) -> Vec<Driver> {
-        let m = &self.manifest;
-        let st = &m.stacker;
-        let active = self.active_members();
-        let inputs = self.stack_inputs(&scores.members);
-        let mut out: Vec<Driver> = Vec::new();
+        let st = &self.manifest.stacker;
+        let logistic = &self.manifest.logistic;
+        let (inputs, n) = self.stack_array(&scores.members);
+        // Candidates: (index, value, contribution); members are 0..4, input j is 4 + j.
+        let mut cand: Vec<(usize, f64, f64)> = Vec::with_capacity(4 + N_FEATURES);
         let mut w_logistic = 0.0;
-        for (j, &mi) in active.iter().enumerate() {
-            let c = st.coef[j] * (inputs[j] - st.mean[j]) / st.std[j];
+        let mut j = 0;
+        for mi in 0..4 {
+            if mi == 3 && self.gbm.is_none() {
+                continue;
+            }
             if mi == 2 {
                 w_logistic = st.coef[j] / st.std[j];
             }
-            out.push(Driver {
-                name: format!("member.{}", MEMBERS[mi]),
-                value: scores.members[mi],
-                contribution: c,
-            });
+            let c = st.coef[j] * (inputs[j] - st.mean[j]) / st.std[j];
+            cand.push((mi, scores.members[mi], c));
+            j += 1;
+        }
+        debug_assert_eq!(j, n);
+        for (f, &v) in row.x.iter().enumerate() {
+            let c = logistic.coef[f] * logistic.standardized(f, v);
+            cand.push((4 + f, v, c * w_logistic));
         }
         let names = feature_names();
-        for (j, c) in m.logistic.contributions(&row.x).into_iter().enumerate() {
-            out.push(Driver {
-                name: names[j].clone(),
-                value: row.x[j],
-                contribution: c * w_logistic,
-            });
-        }
-        out.sort_by(|a, b| {
-            b.contribution
-                .abs()
-                .total_cmp(&a.contribution.abs())
-                .then_with(|| a.name.cmp(&b.name))
+        // Largest magnitude first; ties by name (as before), so the order is deterministic.
+        let key = |i: usize| -> &str {
+            if i < 4 {
+                MEMBER_DRIVER_NAMES[i]
+            } else {
+                &names[i - 4]
+            }
+        };
+        cand.sort_by(|a, b| {
+            b.2.abs()
+                .total_cmp(&a.2.abs())
+                .then_with(|| key(a.0).cmp(key(b.0)))
         });
-        out.truncate(k);
-        out
+        cand.truncate(k);
+        cand.into_iter()
+            .map(|(i, value, contribution)| Driver {
+                name: key(i).to_string(),
+                value,
+                contribution,
+            })
+            .collect()
     }
 }
