@@ -7,6 +7,9 @@ use super::metrics::AlertRule;
 use crate::features::ChunkConfig;
 use serde::{Deserialize, Serialize};
 
+/// Default `train.script`.
+pub const DEFAULT_GBM_SCRIPT: &str = "scripts/train_gbm.py";
+
 /// `[train.gbm]`: LightGBM parameters passed to `scripts/train_gbm.py`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -54,7 +57,8 @@ pub struct TrainConfig {
     pub rearm_secs: i64,
     /// Python interpreter for the GBM script.
     pub python: String,
-    /// The GBM training script.
+    /// The GBM training script. The default, [`DEFAULT_GBM_SCRIPT`], is relative to the
+    /// repository root; from another folder `train` runs the copy built into the binary.
     pub script: String,
     /// Bootstrap draws for PR-AUC intervals.
     pub bootstrap: usize,
@@ -76,7 +80,7 @@ impl Default for TrainConfig {
             cooldown_secs: 900,
             rearm_secs: 60,
             python: "python3".into(),
-            script: "scripts/train_gbm.py".into(),
+            script: DEFAULT_GBM_SCRIPT.into(),
             bootstrap: 200,
             labels: LabelConfig::default(),
             chunks: ChunkConfig::default(),

@@ -193,6 +193,26 @@ pub fn summary(
     })
 }
 
+/// `scripts/train_gbm.py` as built, so `train` runs from any folder with the default config.
+const BUILT_IN_GBM_SCRIPT: &str = include_str!("../../scripts/train_gbm.py");
+
+/// The script to run: `configured` (relative to `base`) when it exists; for the default path
+/// missing (not run from the repository root) the built-in copy, written into `tmp`; otherwise an
+/// error naming the key.
+fn gbm_script(configured: &str, base: &Path, tmp: &Path) -> Result<PathBuf> {
+    let path = base.join(configured);
+    if path.is_file() {
+        return Ok(path);
+    }
+    if configured == super::config::DEFAULT_GBM_SCRIPT {
+        let p = tmp.join("train_gbm.py");
+        std::fs::write(&p, BUILT_IN_GBM_SCRIPT)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+        return Ok(p);
+    }
+    bail!("train.script = {configured:?}: no such file")
+}
+
 /// Runs the GBM script; returns (ONNX path, metadata JSON).
 fn train_gbm(
     cfg: &TrainConfig,
@@ -226,8 +246,9 @@ fn train_gbm(
     let mut params = serde_json::to_value(&cfg.gbm)?;
     params["seed"] = json!(cfg.seed);
     std::fs::write(tmp.join("params.json"), params.to_string())?;
+    let script = gbm_script(&cfg.script, &std::env::current_dir()?, &tmp)?;
     let status = std::process::Command::new(&cfg.python)
-        .arg(&cfg.script)
+        .arg(&script)
         .arg("--train")
         .arg(tmp.join("train.csv"))
         .arg("--check")
@@ -426,4 +447,28 @@ pub fn train(
         manifest,
         gbm_check_max_diff: check,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gbm_script_falls_back_to_the_built_in_copy_only_for_the_default_path() {
+        let base = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let default = crate::models::config::DEFAULT_GBM_SCRIPT;
+        // Not at the repository root: the default path runs the copy built into the binary.
+        let p = gbm_script(default, base.path(), tmp.path()).unwrap();
+        assert!(p.starts_with(tmp.path()));
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), BUILT_IN_GBM_SCRIPT);
+        // An explicit path that is missing is an error naming the key, not a silent substitute.
+        let e = gbm_script("my/gbm.py", base.path(), tmp.path()).unwrap_err();
+        assert!(e.to_string().contains("train.script"), "{e}");
+        // A script that exists is run as configured.
+        std::fs::create_dir_all(base.path().join("scripts")).unwrap();
+        std::fs::write(base.path().join(default), "print(1)").unwrap();
+        let p = gbm_script(default, base.path(), tmp.path()).unwrap();
+        assert_eq!(p, base.path().join(default));
+    }
 }
