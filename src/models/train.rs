@@ -144,9 +144,14 @@ pub fn all_scores(
     pick: &[usize],
 ) -> Result<Vec<Vec<Vec<f64>>>> {
     let ms = member_scores(&ens.manifest, ens.gbm(), eps, pick)?;
-    let mut ensemble = Vec::with_capacity(pick.len());
+    Ok(with_ensemble(ens, ms))
+}
+
+/// Member scores (from [`member_scores`]) with the ensemble's appended as index 4.
+fn with_ensemble(ens: &Ensemble, ms: [Vec<Vec<f64>>; 4]) -> Vec<Vec<Vec<f64>>> {
+    let mut ensemble = Vec::with_capacity(ms[0].len());
     #[allow(clippy::needless_range_loop)] // four parallel score arrays
-    for j in 0..pick.len() {
+    for j in 0..ms[0].len() {
         let n = ms[0][j].len();
         let mut v = Vec::with_capacity(n);
         for i in 0..n {
@@ -156,7 +161,7 @@ pub fn all_scores(
         ensemble.push(v);
     }
     let [a, b, c, d] = ms;
-    Ok(vec![a, b, c, d, ensemble])
+    vec![a, b, c, d, ensemble]
 }
 
 /// Score names of [`all_scores`]: the members then `ensemble`.
@@ -412,7 +417,8 @@ pub fn train(
     let ens = Ensemble::from_parts(manifest.clone(), gbm.clone());
     let eps_of = |pick: &[usize]| pick.iter().map(|&i| eps[i].ep.clone()).collect::<Vec<_>>();
     let ca_eps = eps_of(&ca);
-    let ca_scores = all_scores(&ens, eps, &ca)?;
+    // The members are unchanged by the stacker: reuse their calibration scores.
+    let ca_scores = with_ensemble(&ens, ms);
     for (s, name) in score_names().into_iter().enumerate() {
         if s == 3 && gbm.is_none() {
             continue;
