@@ -352,21 +352,7 @@ impl ChunkEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Instrument;
-    use rust_decimal::Decimal;
-    use std::str::FromStr;
-
-    fn tr(ts: i64, px: &str, qty: &str, side: Side) -> Trade {
-        Trade {
-            instrument: Instrument::new("X/BTC"),
-            ts_ms: ts,
-            price: Decimal::from_str(px).unwrap(),
-            qty: Decimal::from_str(qty).unwrap(),
-            aggressor: side,
-            trade_id: None,
-            users: None,
-        }
-    }
+    use crate::features::window::tests::tr;
 
     #[test]
     fn checkpoints_are_1_2_3_4_then_powers_of_two_and_one_and_a_half_times() {

@@ -426,13 +426,14 @@ impl FeatureWindow {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::Instrument;
     use rust_decimal::Decimal;
     use std::str::FromStr;
 
-    fn tr(ts: i64, px: &str, qty: &str, side: Side) -> Trade {
+    /// A trade of `X/BTC` (also used by the chunk row tests).
+    pub(crate) fn tr(ts: i64, px: &str, qty: &str, side: Side) -> Trade {
         Trade {
             ts_ms: ts,
             instrument: Instrument::new("X/BTC"),

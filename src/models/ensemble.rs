@@ -83,9 +83,15 @@ impl Ensemble {
         self.gbm.as_ref()
     }
 
+    /// Whether member `m` (index into [`MEMBERS`]) exists in this artifact: all but the GBM,
+    /// which is optional.
+    fn is_active(&self, m: usize) -> bool {
+        m != 3 || self.gbm.is_some()
+    }
+
     /// Members that exist in this artifact, as indexes into [`MEMBERS`].
     pub fn active_members(&self) -> Vec<usize> {
-        (0..4).filter(|&m| m != 3 || self.gbm.is_some()).collect()
+        (0..4).filter(|&m| self.is_active(m)).collect()
     }
 
     /// Scores one row; `rule` is the spine's 0–100 score at the chunk's last buy. Works on stack
@@ -117,7 +123,7 @@ impl Ensemble {
         let mut out = [0.0; 4];
         let mut n = 0;
         for (i, &v) in s.iter().enumerate() {
-            if i != 3 || self.gbm.is_some() {
+            if self.is_active(i) {
                 out[n] = logit(v);
                 n += 1;
             }
@@ -135,10 +141,7 @@ impl Ensemble {
         let mut cand: Vec<(usize, f64, f64)> = Vec::with_capacity(4 + N_FEATURES);
         let mut w_logistic = 0.0;
         let mut j = 0;
-        for mi in 0..4 {
-            if mi == 3 && self.gbm.is_none() {
-                continue;
-            }
+        for mi in (0..4).filter(|&m| self.is_active(m)) {
             if mi == 2 {
                 w_logistic = st.coef[j] / st.std[j];
             }
@@ -152,7 +155,7 @@ impl Ensemble {
             cand.push((4 + f, v, c * w_logistic));
         }
         let names = feature_names();
-        // Largest magnitude first; ties by name (as before), so the order is deterministic.
+        // Largest magnitude first; ties by name, so the order is deterministic.
         let key = |i: usize| -> &str {
             if i < 4 {
                 MEMBER_DRIVER_NAMES[i]

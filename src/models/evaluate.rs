@@ -139,12 +139,9 @@ fn hard_negatives(ens: &Ensemble, dir: &Path) -> Result<Value> {
         let mut s = [0.0, f64::NAN, f64::NAN, f64::NAN];
         s[1] = m.iforest.score(&squashed(&x));
         // Logistic over the known inputs only (unknown = at the training mean: no contribution).
-        let mut z = m.logistic.intercept;
-        for (j, &v) in x.iter().enumerate() {
-            if j < 24 {
-                z += m.logistic.coef[j] * m.logistic.standardized(j, v);
-            }
-        }
+        let z = m.logistic.contributions(&x)[..24]
+            .iter()
+            .fold(m.logistic.intercept, |z, c| z + c);
         s[2] = sigmoid(z);
         if let Some(g) = ens.gbm() {
             s[3] = g.predict_one(&clean(&x))? as f64;

@@ -220,17 +220,14 @@ pub fn detection(
     d
 }
 
-/// Average precision of `(score, is_pump)` pairs (rows labelled ignore left out by the caller).
-pub fn average_precision(pairs: &mut [(f64, bool)]) -> f64 {
-    let total_pos = pairs.iter().filter(|p| p.1).count();
-    if total_pos == 0 {
-        return f64::NAN;
-    }
+/// Sorts `pairs` by score, highest first, and walks the distinct scores (ties form one step):
+/// per step, the cumulative true and false positives at that threshold and the pumps it adds.
+fn pr_steps(pairs: &mut [(f64, bool)]) -> Vec<(usize, usize, usize)> {
     pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let (mut tp, mut fp, mut ap) = (0usize, 0usize, 0.0);
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut out = Vec::new();
     let mut i = 0;
     while i < pairs.len() {
-        // Ties form one step.
         let mut j = i;
         let mut step_tp = 0;
         while j < pairs.len() && pairs[j].0 == pairs[i].0 {
@@ -242,10 +239,23 @@ pub fn average_precision(pairs: &mut [(f64, bool)]) -> f64 {
             j += 1;
         }
         tp += step_tp;
+        out.push((tp, fp, step_tp));
+        i = j;
+    }
+    out
+}
+
+/// Average precision of `(score, is_pump)` pairs (rows labelled ignore left out by the caller).
+pub fn average_precision(pairs: &mut [(f64, bool)]) -> f64 {
+    let total_pos = pairs.iter().filter(|p| p.1).count();
+    if total_pos == 0 {
+        return f64::NAN;
+    }
+    let mut ap = 0.0;
+    for (tp, fp, step_tp) in pr_steps(pairs) {
         if step_tp > 0 {
             ap += (step_tp as f64 / total_pos as f64) * (tp as f64 / (tp + fp) as f64);
         }
-        i = j;
     }
     ap
 }
@@ -253,24 +263,10 @@ pub fn average_precision(pairs: &mut [(f64, bool)]) -> f64 {
 /// Precision–recall curve points `(recall, precision)`, one per distinct score.
 pub fn pr_curve(pairs: &mut [(f64, bool)]) -> Vec<(f64, f64)> {
     let total_pos = pairs.iter().filter(|p| p.1).count().max(1);
-    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let (mut tp, mut fp) = (0usize, 0usize);
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < pairs.len() {
-        let mut j = i;
-        while j < pairs.len() && pairs[j].0 == pairs[i].0 {
-            if pairs[j].1 {
-                tp += 1;
-            } else {
-                fp += 1;
-            }
-            j += 1;
-        }
-        out.push((tp as f64 / total_pos as f64, tp as f64 / (tp + fp) as f64));
-        i = j;
-    }
-    out
+    pr_steps(pairs)
+        .into_iter()
+        .map(|(tp, fp, _)| (tp as f64 / total_pos as f64, tp as f64 / (tp + fp) as f64))
+        .collect()
 }
 
 /// `(score, is_pump)` of the pump and normal rows of the picked episodes (ignored rows left out).
