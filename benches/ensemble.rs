@@ -1,19 +1,22 @@
 //! Ensemble inference per row on real pump files: each member alone, the whole score, and the
 //! score plus the top-5 drivers an alert carries (the "< 50 µs per chunk at p99" goal is
-//! printed by `smartflow evaluate`; this splits the cost).
-//! Run: `cargo bench --bench ensemble` (needs ../shared/data and ONNX Runtime).
+//! printed by `smartflow evaluate`; this splits the cost), and the cascade replay and paper use
+//! (`score_above` with the alert gate's floor), on every row in order as a run meets them.
+//! Run: `cargo bench --bench ensemble` (needs ../shared/data).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use smartflow::models::dataset::{self, RowSettings};
 use smartflow::models::ensemble::{clean, squashed};
+use smartflow::models::iforest::IForestScorer;
 use smartflow::models::labels::LabelConfig;
+use smartflow::models::metrics::AlertGate;
 use smartflow::models::Ensemble;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::Path;
 
 fn bench(c: &mut Criterion) {
-    let ens = Ensemble::load(Path::new("models/v4")).expect("models/v4 and ONNX Runtime");
+    let ens = Ensemble::load(Path::new("models/v4")).expect("models/v4");
     let inputs = ens.manifest.inputs.clone().expect("manifest with inputs");
     let st = RowSettings {
         features: inputs.features,
@@ -27,20 +30,25 @@ fn bench(c: &mut Criterion) {
         data.join("YOYOW_2020-05-14_16.00.csv.gz"),
     ];
     let (eps, _) = dataset::build(&paths, &HashMap::new(), &st, &|_| {}).expect("rows");
-    let rows: Vec<smartflow::features::ChunkRow> = eps
+    let all: Vec<(smartflow::features::ChunkRow, f64)> = eps
         .iter()
         .flat_map(|e| {
-            e.x.iter()
-                .enumerate()
-                .map(|(i, x)| smartflow::features::ChunkRow {
+            e.x.iter().enumerate().map(|(i, x)| {
+                let row = smartflow::features::ChunkRow {
                     ts_ms: e.ep.ts[i],
                     price: e.price[i],
                     warm: true,
                     x: *x,
-                })
+                };
+                (row, e.rule[i])
+            })
         })
+        .collect();
+    let rows: Vec<smartflow::features::ChunkRow> = all
+        .iter()
         .step_by(7)
         .take(2000)
+        .map(|r| r.0.clone())
         .collect();
     let m = &ens.manifest;
     let gbm = ens.gbm().expect("gbm member");
@@ -50,23 +58,31 @@ fn bench(c: &mut Criterion) {
         i = (i + 1) % rows.len();
         &rows[i]
     };
+    let iforest = IForestScorer::new(&m.iforest).unwrap();
     g.bench_function("iforest", |b| {
-        b.iter(|| black_box(m.iforest.score(&squashed(&next().x))))
+        b.iter(|| black_box(iforest.score(&squashed(&next().x))))
     });
     g.bench_function("logistic", |b| {
         b.iter(|| black_box(m.logistic.prob(&next().x)))
     });
-    g.bench_function("gbm_onnx", |b| {
-        b.iter(|| black_box(gbm.predict_one(&clean(&next().x)).unwrap()))
+    g.bench_function("gbm_native", |b| {
+        b.iter(|| black_box(gbm.predict_one(&clean(&next().x))))
     });
-    g.bench_function("score", |b| {
-        b.iter(|| black_box(ens.score(next(), 10.0).unwrap()))
-    });
+    g.bench_function("score", |b| b.iter(|| black_box(ens.score(next(), 10.0))));
     g.bench_function("score_and_drivers", |b| {
         b.iter(|| {
             let r = next();
-            let s = ens.score(r, 10.0).unwrap();
+            let s = ens.score(r, 10.0);
             black_box(ens.drivers(r, &s, 5))
+        })
+    });
+    // Every row of both files in order, as replay scores them: mostly rows the cascade cuts short.
+    let floor = AlertGate::floor(m.alert_rule(), m.thresholds["ensemble"]);
+    let mut j = 0usize;
+    g.bench_function("cascade_all_rows", |b| {
+        b.iter(|| {
+            j = (j + 1) % all.len();
+            black_box(ens.score_above(&all[j].0, all[j].1, floor))
         })
     });
     g.finish();

@@ -7,7 +7,8 @@ Called by `smartflow train`; can be run by hand on the CSVs it writes:
 
 train.csv: one column per model input (names as in smartflow's features) and `label` (0/1), values
 already finite (NaN -> 0, +-inf clamped). check.csv: the same inputs without label; their LightGBM
-probabilities are recorded so the Rust side can verify that ONNX Runtime gives the same numbers.
+probabilities are recorded so the Rust side can verify that its own walk of the trees gives the
+same numbers (to 1e-6).
 Writes DIR/gbm.onnx (input `input` float32 [n, features], outputs `label`, `probabilities`) and
 DIR/gbm.json (params, versions, feature names, check rows and probabilities).
 

@@ -237,12 +237,13 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
             let risk = Supervisor::start(move |_| StageActor::new(RiskStage::new(rm), f, cc));
             let (f, cc) = (fault.clone(), c.clone());
             let strat = Supervisor::start(move |_| StageActor::new(StrategyStage::new(strat), f, cc));
+            let (f, cc, fc) = (fault.clone(), c.clone(), cfg.features.clone());
+            let feature_stage = FeatureStage::for_detector(fc, &det);
+            let feat = Supervisor::start(move |_| StageActor::new(feature_stage, f, cc));
             let (f, cc, lat) = (fault.clone(), c.clone(), latency.clone());
             let det = Supervisor::start(move |_| {
                 StageActor::new(DetectorStage::new(det), f, cc).with_latency(lat)
             });
-            let (f, cc, fc) = (fault.clone(), c.clone(), cfg.features.clone());
-            let feat = Supervisor::start(move |_| StageActor::new(FeatureStage::new(fc), f, cc));
             feat.do_send(Wire { next: det.clone().recipient(), feedback: vec![] });
             det.do_send(Wire { next: strat.clone().recipient(), feedback: vec![] });
             strat.do_send(Wire { next: risk.clone().recipient(), feedback: vec![] });

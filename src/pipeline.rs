@@ -15,8 +15,9 @@ use crate::store::{Record, RecordKind};
 use crate::strategies::detector::{Detector, Signal};
 use crate::strategies::ensemble_detector::{DetectorKind, EnsembleSaved};
 use crate::strategies::prepump::{OrderIntent, PrePumpStrategy};
+use rustc_hash::FxHashMap;
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -154,15 +155,27 @@ pub trait Stage: Send + Unpin + 'static {
 
 pub struct FeatureStage {
     cfg: FeatureConfig,
-    windows: HashMap<Instrument, FeatureWindow>,
+    windows: FxHashMap<Instrument, FeatureWindow>,
+    /// False when the detector builds its own windows (the ensemble: with the model's settings),
+    /// so no snapshot of this stage would be read.
+    enabled: bool,
 }
 
 impl FeatureStage {
     pub fn new(cfg: FeatureConfig) -> Self {
         Self {
             cfg,
-            windows: HashMap::new(),
+            windows: FxHashMap::default(),
+            enabled: true,
         }
+    }
+
+    /// The stage a run with `detector` needs: a pass-through for the ensemble, which keeps its
+    /// own feature windows.
+    pub fn for_detector(cfg: FeatureConfig, detector: &DetectorKind) -> Self {
+        let mut s = Self::new(cfg);
+        s.enabled = matches!(detector, DetectorKind::Rules(_));
+        s
     }
 }
 
@@ -196,7 +209,7 @@ impl Stage for FeatureStage {
     fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
         for (i, e) in b.events.iter().enumerate() {
             fault.check(Self::NAME, b.first_index + i as u64);
-            let MarketEvent::Trade(t) = e else {
+            let (MarketEvent::Trade(t), true) = (e, self.enabled) else {
                 continue;
             };
             let w = match self.windows.get_mut(&t.instrument) {

@@ -268,7 +268,11 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     let journal_store = store.clone();
     let pb = progress.clone();
     let ctl = control.clone();
-    let outcome: Outcome = System::new().block_on(async move {
+    let system = System::new();
+    let detector_thread = Arbiter::new();
+    let det_arbiter = detector_thread.handle();
+    let stop_detector = detector_thread.handle();
+    let outcome: Outcome = system.block_on(async move {
         let c = ctl;
         let journal = JournalActor::new(
             journal_store,
@@ -286,10 +290,17 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
         let strat = Supervisor::start(move |_| {
             StageActor::new(StrategyStage::new(PrePumpStrategy::new(sc)), f, cc)
         });
-        let (f, cc) = (fault.clone(), c.clone());
-        let det = Supervisor::start(move |_| StageActor::new(DetectorStage::new(detector), f, cc));
+        // Features and detector (the ensemble's scoring) on a thread of their own, so they run
+        // while the main arbiter's stages handle the batches before theirs.
         let (f, cc, fc) = (fault.clone(), c.clone(), cfg.features.clone());
-        let feat = Supervisor::start(move |_| StageActor::new(FeatureStage::new(fc), f, cc));
+        let feature_stage = FeatureStage::for_detector(fc, &detector);
+        let feat = Supervisor::start_in_arbiter(&det_arbiter, move |_| {
+            StageActor::new(feature_stage, f, cc)
+        });
+        let (f, cc) = (fault.clone(), c.clone());
+        let det = Supervisor::start_in_arbiter(&det_arbiter, move |_| {
+            StageActor::new(DetectorStage::new(detector), f, cc)
+        });
         feat.do_send(Wire {
             next: det.clone().recipient(),
             feedback: vec![],
@@ -318,6 +329,8 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
         drop((feat, det, strat, risk, exec, journal));
         out
     });
+    stop_detector.stop();
+    let _ = detector_thread.join();
     progress.finish_and_clear();
     let (counters, broker) = match outcome {
         Ok(x) => x,

@@ -153,3 +153,48 @@ fn refusals_are_recorded_with_their_reason() {
         text(&smartflow(&["--state", st.to_str().unwrap(), "log", "--kind", "fill"]).stdout);
     assert!(fills.contains("no matching records"));
 }
+
+/// The README's replay command with the default (ensemble) detector where there is neither Python
+/// nor ONNX Runtime: an empty PATH and no other variable. The GBM member's trees are evaluated by
+/// smartflow itself and checked against LightGBM's recorded probabilities at load.
+#[test]
+fn replay_with_the_default_detector_needs_neither_python_nor_onnx_runtime() {
+    let data = require_data!();
+    let st = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let files = [
+        "AST_2020-05-09_16.00.csv.gz",
+        "YOYOW_2020-05-14_16.00.csv.gz",
+    ]
+    .map(|f| common::pump_file(&data, f));
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_smartflow"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_clear()
+            .env("PATH", empty.path())
+            .arg("--state")
+            .arg(st.path())
+            .args(args)
+            .output()
+            .expect("binary runs")
+    };
+    let o = run(&[
+        "replay", "--quiet", "--data", &files[0], "--data", &files[1],
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = run(&["log", "export"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let signals: Vec<serde_json::Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &serde_json::Value| r["kind"] == "signal")
+        .collect();
+    assert!(!signals.is_empty(), "no signal in two pump files");
+    for s in &signals {
+        assert_eq!(s["detail"]["detector"], "ensemble");
+        let gbm = s["detail"]["members"]["gbm"]
+            .as_f64()
+            .expect("GBM member scored");
+        assert!((0.0..=1.0).contains(&gbm));
+    }
+}

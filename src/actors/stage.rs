@@ -43,7 +43,8 @@ impl<S: Stage> StageActor<S> {
         }
     }
 
-    /// Records, after each batch, the time from decode to this stage's output per snapshot.
+    /// Records, after each batch, the time from decode to this stage's output per snapshot (per
+    /// trade when the batch carries no snapshots).
     pub fn with_latency(mut self, h: Arc<std::sync::Mutex<hdrhistogram::Histogram<u64>>>) -> Self {
         self.latency = Some(h);
         self
@@ -55,10 +56,18 @@ impl<S: Stage> StageActor<S> {
         };
         let now = std::time::Instant::now();
         let mut h = h.lock().expect("not poisoned");
-        for (i, _) in &b.snapshots {
-            if let Some(t) = b.decoded_at.get(*i as usize) {
+        let mut record = |i: usize| {
+            if let Some(t) = b.decoded_at.get(i) {
                 let _ = h.record(now.duration_since(*t).as_micros() as u64);
             }
+        };
+        if b.snapshots.is_empty() {
+            // The ensemble keeps its own windows: every trade went through it.
+            (0..b.events.len())
+                .filter(|&i| b.events[i].as_trade().is_some())
+                .for_each(&mut record);
+        } else {
+            b.snapshots.iter().for_each(|(i, _)| record(*i as usize));
         }
     }
 

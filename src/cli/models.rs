@@ -88,7 +88,7 @@ pub fn run_train(cfg: &Config, data: &[String], events: &Path, progress: bool) -
         m.split.validate.len()
     );
     if let Some(d) = t.gbm_check_max_diff {
-        println!("  ONNX Runtime vs LightGBM on check rows: max |Δp| = {d:.2e}");
+        println!("  native trees vs LightGBM on check rows: max |Δp| = {d:.2e}");
     }
     print_validation(m);
     println!(

@@ -91,6 +91,16 @@ pub struct AlertGate {
 }
 
 impl AlertGate {
+    /// The lowest score that can change the gate under `rule`: any score below it (or a row not
+    /// scored at all, fed as `-inf`) leaves it exactly as a score of 0 would.
+    pub fn floor(rule: AlertRule, threshold: f64) -> f64 {
+        if rule.rearm_ms > 0 {
+            threshold.min(threshold * 0.5)
+        } else {
+            threshold
+        }
+    }
+
     /// Feeds one scored row (time order); true when it is an alert.
     pub fn step(&mut self, rule: AlertRule, ts_ms: i64, score: f64, threshold: f64) -> bool {
         let armed = self

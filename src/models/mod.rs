@@ -9,7 +9,9 @@ pub mod gbm;
 pub mod iforest;
 pub mod labels;
 pub mod linear;
+pub mod lockstep;
 pub mod metrics;
+pub mod onnx;
 pub mod train;
 
 pub use config::{DetectorMode, ModelsConfig, TrainConfig};

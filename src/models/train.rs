@@ -8,8 +8,8 @@ use super::artifact::{self, sha256_hex, GbmRef, Manifest, RowInputs, Split};
 use super::config::TrainConfig;
 use super::dataset::EpisodeRows;
 use super::ensemble::{clean, squashed, Ensemble, MEMBERS};
-use super::gbm::Gbm;
-use super::iforest::IsolationForest;
+use super::gbm::{Gbm, CHECK_TOLERANCE};
+use super::iforest::{IForestScorer, IsolationForest};
 use super::labels::Label;
 use super::linear::Logistic;
 use super::metrics::{self, Episode};
@@ -110,6 +110,7 @@ pub fn member_scores(
     eps: &[EpisodeRows],
     pick: &[usize],
 ) -> Result<[Vec<Vec<f64>>; 4]> {
+    let iforest = IForestScorer::new(&m.iforest)?;
     let mut out: [Vec<Vec<f64>>; 4] = Default::default();
     for &e in pick {
         let ep = &eps[e];
@@ -119,17 +120,10 @@ pub fn member_scores(
                 .map(|r| (r / 100.0).clamp(0.0, 1.0))
                 .collect(),
         );
-        out[1].push(ep.x.iter().map(|x| m.iforest.score(&squashed(x))).collect());
+        out[1].push(ep.x.iter().map(|x| iforest.score(&squashed(x))).collect());
         out[2].push(ep.x.iter().map(|x| m.logistic.prob(x)).collect());
         out[3].push(match gbm {
-            Some(g) => {
-                let flat: Vec<f32> = ep.x.iter().flat_map(|x| clean(x)).collect();
-                let mut v = Vec::with_capacity(ep.x.len());
-                for chunk in flat.chunks(4096 * N_FEATURES) {
-                    v.extend(g.predict(chunk)?.into_iter().map(|p| p as f64));
-                }
-                v
-            }
+            Some(g) => ep.x.iter().map(|x| g.predict_one(&clean(x))).collect(),
             None => vec![f64::NAN; ep.x.len()],
         });
     }
@@ -278,33 +272,6 @@ fn train_gbm(
     Ok((out_dir.join("gbm.onnx"), meta))
 }
 
-/// Checks that ONNX Runtime reproduces the probabilities LightGBM recorded; returns the largest
-/// absolute difference.
-pub fn check_gbm(gbm: &Gbm, meta: &serde_json::Value) -> Result<f64> {
-    let rows = meta["check"]["rows"]
-        .as_array()
-        .context("gbm.json: check.rows")?;
-    let probs = meta["check"]["probabilities"]
-        .as_array()
-        .context("gbm.json: check.probabilities")?;
-    ensure!(
-        rows.len() == probs.len(),
-        "gbm.json: check rows and probabilities differ in length"
-    );
-    let mut flat = Vec::with_capacity(rows.len() * N_FEATURES);
-    for r in rows {
-        for v in r.as_array().context("gbm.json: row")? {
-            flat.push(v.as_f64().unwrap_or(0.0) as f32);
-        }
-    }
-    let got = gbm.predict(&flat)?;
-    let mut worst = 0.0f64;
-    for (g, p) in got.iter().zip(probs) {
-        worst = worst.max((*g as f64 - p.as_f64().unwrap_or(f64::NAN)).abs());
-    }
-    Ok(worst)
-}
-
 /// What `train` produced.
 pub struct Trained {
     pub dir: PathBuf,
@@ -384,10 +351,10 @@ pub fn train(
         };
         let (onnx, meta) = train_gbm(cfg, &rows, &y, &check_rows, &dir)?;
         let g = Gbm::load(&onnx, N_FEATURES)?;
-        let diff = check_gbm(&g, &meta)?;
+        let diff = g.check(&meta)?;
         ensure!(
-            diff < 1e-4,
-            "ONNX Runtime and LightGBM disagree by {diff} on the check rows"
+            diff <= CHECK_TOLERANCE,
+            "the ONNX trees and LightGBM disagree by {diff:e} on the check rows (> {CHECK_TOLERANCE:e})"
         );
         check = Some(diff);
         manifest.gbm = Some(GbmRef {
@@ -399,7 +366,7 @@ pub fn train(
     }
     // Stacker on the calibration events (members never saw them).
     progress(&format!("stacker and thresholds on {} events", ca.len()));
-    let ens = Ensemble::from_parts(manifest.clone(), gbm.clone());
+    let ens = Ensemble::from_parts(manifest.clone(), gbm.clone())?;
     let ms = member_scores(&manifest, gbm.as_ref(), eps, &ca)?;
     let (kept, k, pos) = subsample(eps, &ca, 200.0);
     ensure!(pos > 0, "no pump rows in the calibration events");
@@ -414,7 +381,7 @@ pub fn train(
     // Normal rows were kept with probability 1/k: undo the inflated odds (prior correction).
     stacker.intercept -= (k as f64).ln();
     manifest.stacker = stacker;
-    let ens = Ensemble::from_parts(manifest.clone(), gbm.clone());
+    let ens = Ensemble::from_parts(manifest.clone(), gbm.clone())?;
     let eps_of = |pick: &[usize]| pick.iter().map(|&i| eps[i].ep.clone()).collect::<Vec<_>>();
     let ca_eps = eps_of(&ca);
     // The members are unchanged by the stacker: reuse their calibration scores.
@@ -435,7 +402,7 @@ pub fn train(
     // Validation on the last events.
     if !va.is_empty() {
         progress(&format!("validation on {} later events", va.len()));
-        let ens = Ensemble::from_parts(manifest.clone(), gbm.clone());
+        let ens = Ensemble::from_parts(manifest.clone(), gbm.clone())?;
         let va_eps = eps_of(&va);
         let va_scores = all_scores(&ens, eps, &va)?;
         let mut v = serde_json::Map::new();

@@ -5,7 +5,7 @@
 //! fires when the probability reaches the artifact's operating threshold and the instrument's
 //! alert gate is open (cooldown passed, or re-armed after a calm spell: [`AlertRule`](crate::models::metrics::AlertRule), the rule
 //! `train` and `evaluate` measure with); it carries the member scores, the model inputs and the
-//! top drivers. A scoring error (ONNX Runtime) is logged and counted, never a panic.
+//! top drivers.
 
 use super::detector::{self, Detector, DetectorConfig, Signal};
 use crate::config::Config;
@@ -14,8 +14,9 @@ use crate::features::{feature_names, ChunkConfig, ChunkEngine, FeatureConfig};
 use crate::models::metrics::AlertGate;
 use crate::models::{artifact, DetectorMode, Ensemble, MEMBERS};
 use anyhow::Result;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -38,19 +39,17 @@ pub struct EnsembleDetector {
     features: FeatureConfig,
     chunks: ChunkConfig,
     top: usize,
-    engines: HashMap<Instrument, ChunkEngine>,
-    gates: HashMap<Instrument, AlertGate>,
+    engines: FxHashMap<Instrument, ChunkEngine>,
+    gates: FxHashMap<Instrument, AlertGate>,
     next_id: u64,
     pub id_prefix: String,
-    /// Rows that could not be scored (logged).
-    pub errors: u64,
 }
 
-/// State to roll back after a failed batch: engines of the batch's instruments and the counters.
+/// State to roll back after a failed batch: engines of the batch's instruments, the alert gates
+/// and the next signal id.
 pub type EnsembleSaved = (
     Vec<(Instrument, Option<ChunkEngine>)>,
-    HashMap<Instrument, AlertGate>,
-    u64,
+    FxHashMap<Instrument, AlertGate>,
     u64,
 );
 
@@ -65,11 +64,10 @@ impl EnsembleDetector {
             features: inputs.features,
             chunks: inputs.chunks,
             top: cfg.models.top_drivers,
-            engines: HashMap::new(),
-            gates: HashMap::new(),
+            engines: FxHashMap::default(),
+            gates: FxHashMap::default(),
             next_id: 1,
             id_prefix: String::new(),
-            errors: 0,
         }
     }
 
@@ -98,7 +96,6 @@ impl EnsembleDetector {
                 .collect(),
             self.gates.clone(),
             self.next_id,
-            self.errors,
         )
     }
 
@@ -111,7 +108,6 @@ impl EnsembleDetector {
         }
         self.gates = s.1;
         self.next_id = s.2;
-        self.errors = s.3;
     }
 
     /// Feeds one trade; returns a signal when the chunk it closes scores above the threshold.
@@ -130,26 +126,17 @@ impl EnsembleDetector {
         }
         let snap = eng.last_snapshot()?;
         let rule = detector::score(&self.rules, snap).0;
-        let scores = match self.ens.score(&row, rule) {
-            Ok(s) => s,
-            Err(e) => {
-                self.errors += 1;
-                if self.errors <= 10 {
-                    tracing::warn!(instrument = %t.instrument, error = %e, "ensemble scoring failed");
-                }
-                return None;
-            }
-        };
-        // Every row is scored, also in the cooldown: the gate re-arms after a calm spell.
+        // Every row goes through the gate, also in the cooldown: it re-arms after a calm spell.
+        // A row the gate cannot tell from a zero score is not scored in full (the cascade).
+        let alert_rule = self.ens.manifest.alert_rule();
+        let floor = AlertGate::floor(alert_rule, threshold);
+        let scored = self.ens.score_above(&row, rule, floor);
         let gate = self.gates.entry(t.instrument.clone()).or_default();
-        if !gate.step(
-            self.ens.manifest.alert_rule(),
-            row.ts_ms,
-            scores.prob,
-            threshold,
-        ) {
+        let prob = scored.as_ref().map_or(f64::NEG_INFINITY, |s| s.prob);
+        if !gate.step(alert_rule, row.ts_ms, prob, threshold) {
             return None;
         }
+        let scores = scored?;
         // Cloned only for a signal: most chunks never get here.
         let snap = snap.clone();
         let drivers = self.ens.drivers(&row, &scores, self.top);
@@ -196,7 +183,7 @@ pub enum DetectorKind {
 
 impl DetectorKind {
     /// Builds the configured detector; the ensemble loads `models.dir`/`models.active` (errors say
-    /// how to train one or install ONNX Runtime).
+    /// how to train one).
     pub fn from_config(cfg: &Config, id_prefix: &str) -> Result<Self> {
         Ok(match cfg.models.mode {
             DetectorMode::Rules => {
