@@ -2,7 +2,9 @@
 //! against a loopback Hyperliquid server replaying the recorded BTC trades (with wallets), over
 //! and over, at a steady pace. Prints the status output with the latency histogram.
 //!
-//! `cargo run --release --example paper_latency -- [SECONDS]`
+//! `cargo run --release --example paper_latency -- [SECONDS] [ensemble|rules]` (default: 20 s,
+//! the default detector, the ensemble; `rules` is the rule detector with a threshold that fires
+//! on many buys, so that orders and fills flow too).
 
 #[path = "../tests/common/fake.rs"]
 #[allow(dead_code)]
@@ -17,6 +19,11 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(20.0);
+    let mode = std::env::args().nth(2).unwrap_or_else(|| "ensemble".into());
+    assert!(
+        mode == "ensemble" || mode == "rules",
+        "mode: ensemble or rules"
+    );
     let data = smartflow::feeds::shared_data_dir();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -54,8 +61,7 @@ fn main() {
 quote = "USDC"
 starting_balance = "10000"
 [models]
-# Plumbing tests: the rule detector with a zero threshold fires on every buy.
-mode = "rules"
+mode = "{mode}"
 [detector]
 min_quote_volume = 1.0
 [strategy]

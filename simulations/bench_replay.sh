@@ -13,14 +13,14 @@ bin="$CARGO_TARGET_DIR/release/smartflow"
 state="$(mktemp -d)"
 out="$(mktemp -d)"
 trap 'rm -rf "$state" "$out"' EXIT
-printf '[models]\nmode = "rules"\n' > "$out/rules.toml"
+printf '[models]\nmode = "rules"\n' > "$out/mode-rules.toml"
 for i in $(seq "$runs"); do
   /usr/bin/time -f "%e %M" -o "$out/zcat.$i" sh -c "zcat $data/*.csv.gz > /dev/null"
   rm -rf "$state/ens" "$state/rules"
   /usr/bin/time -f "%e %M" -o "$out/ensemble.$i" \
     "$bin" --state "$state/ens" replay --quiet --data "$data" > "$out/summary.ensemble.$i"
   /usr/bin/time -f "%e %M" -o "$out/rules.$i" \
-    "$bin" --config "$out/rules.toml" --state "$state/rules" replay --quiet --data "$data" \
+    "$bin" --config "$out/mode-rules.toml" --state "$state/rules" replay --quiet --data "$data" \
     > "$out/summary.rules.$i"
 done
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

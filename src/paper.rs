@@ -239,6 +239,8 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
             let strat = Supervisor::start(move |_| StageActor::new(StrategyStage::new(strat), f, cc));
             let (f, cc, fc) = (fault.clone(), c.clone(), cfg.features.clone());
             let feature_stage = FeatureStage::for_detector(fc, &det);
+            // One thread for every stage: a hop to another arbiter costs more latency at a
+            // paced load than it saves (measured with examples/paper_latency.rs).
             let feat = Supervisor::start(move |_| StageActor::new(feature_stage, f, cc));
             let (f, cc, lat) = (fault.clone(), c.clone(), latency.clone());
             let det = Supervisor::start(move |_| {

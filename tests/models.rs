@@ -255,6 +255,7 @@ fn shipped_gbm_trees_give_lightgbms_probabilities() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("gbm.json")).unwrap()).unwrap();
     assert!(meta["check"]["rows"].as_array().unwrap().len() >= 100);
     let diff = gbm.check(&meta).unwrap();
+    eprintln!("shipped model: max |Δp| against LightGBM {diff:e}");
     assert!(diff <= 1e-6, "max |Δp| {diff}");
     let bytes = std::fs::read(dir.join(&g.file)).unwrap();
     assert_eq!(artifact::sha256_hex(&bytes), g.sha256);

@@ -90,7 +90,7 @@ pub struct Gbm {
     raw_min: f64,
     /// The same trees for branch-free walks, when every split is `BRANCH_LEQ` (LightGBM's): used
     /// for rows without NaN, where it gives the same leaves.
-    fast: Option<lockstep::Forest<f32>>,
+    fast: Option<lockstep::Forest<f32, EXIT_CHECK_EVERY>>,
     pub n_features: usize,
 }
 
@@ -106,8 +106,8 @@ impl std::fmt::Debug for Gbm {
 }
 
 /// How often (in trees) [`Gbm::raw_reaching`] checks whether the target is still reachable: once
-/// per group of trees walked side by side.
-const EXIT_CHECK_EVERY: usize = lockstep::GROUP;
+/// per group of trees walked side by side (16: fewer overlap less, more exit later; measured).
+const EXIT_CHECK_EVERY: usize = 16;
 
 impl Gbm {
     /// Reads `gbm.onnx`. Errors name the file and the unsupported or inconsistent part (a feature

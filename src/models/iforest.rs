@@ -115,12 +115,16 @@ impl IsolationForest {
     }
 }
 
+/// Isolation trees walked side by side: all of a default forest's 64 at once (shallow trees, no
+/// early exit; measured faster than groups of 8 or 32).
+const IFOREST_GROUP: usize = 64;
+
 /// A fitted forest laid out for scoring ([`lockstep`], with each leaf's `depth + c(size)`
 /// precomputed; the reference [`IsolationForest::score`] takes a logarithm per tree). Gives
 /// bit-identical scores: the same terms, added in the same order.
 #[derive(Clone, Debug)]
 pub struct IForestScorer {
-    forest: lockstep::Forest<f64>,
+    forest: lockstep::Forest<f64, IFOREST_GROUP>,
     /// Per tree its shortest `depth + c(size)`, summed over the forest.
     min_total: f64,
     c_sample: f64,

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 /// Bounded, finite version of a raw input.
 pub fn squash(x: f64) -> f64 {
+    if x == 0.0 {
+        return x; // what the formula gives (±0), without a logarithm: many inputs are 0
+    }
     let x = if x.is_nan() { 0.0 } else { x.clamp(-1e6, 1e6) };
     x.signum() * x.abs().ln_1p()
 }
@@ -177,6 +180,17 @@ pub fn logit(p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn squash_skips_the_logarithm_only_where_it_gives_the_same_bits() {
+        let formula = |x: f64| {
+            let x = if x.is_nan() { 0.0 } else { x.clamp(-1e6, 1e6) };
+            x.signum() * x.abs().ln_1p()
+        };
+        for x in [0.0, -0.0, 1e-300, -2.5, 7.0, 1e9, f64::NAN, f64::INFINITY] {
+            assert_eq!(squash(x).to_bits(), formula(x).to_bits(), "{x}");
+        }
+    }
 
     #[test]
     fn separates_a_linear_boundary() {

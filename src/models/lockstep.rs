@@ -2,12 +2,9 @@
 //!
 //! Walking one tree is a chain of unpredictable branches (~15 cycles each when mispredicted). Here
 //! every node, leaves included, is a step `next[go_second]`: a leaf steps to itself, so a tree can
-//! be walked a fixed number of steps (its depth) with no branch on the data, and [`GROUP`] trees
-//! are walked side by side so that their loads overlap. Leaf values are added in tree order, one
-//! by one, so a sum is bit-identical to walking the trees one after the other.
-
-/// Trees walked side by side.
-pub const GROUP: usize = 16;
+//! be walked a fixed number of steps (its depth) with no branch on the data, and `G` trees are
+//! walked side by side so that their loads overlap. Leaf values are added in tree order, one by
+//! one, so a sum is bit-identical to walking the trees one after the other.
 
 /// One step: a split (`feature`, `threshold`) or, when both `next` are itself, a leaf.
 #[derive(Clone, Copy, Debug)]
@@ -29,20 +26,20 @@ pub enum Node<T> {
     },
 }
 
-/// A forest of trees in [`GROUP`]s. Slot 0 is a leaf of value 0 that pads the last group.
+/// A forest of trees in groups of `G`. Slot 0 is a leaf of value 0 that pads the last group.
 #[derive(Clone, Debug)]
-pub struct Forest<T> {
+pub struct Forest<T, const G: usize> {
     steps: Vec<Step<T>>,
     /// Per leaf slot its value (0 for splits).
     value: Vec<f64>,
-    /// Root slot of every tree, padded with slot 0 to a multiple of [`GROUP`].
+    /// Root slot of every tree, padded with slot 0 to a multiple of `G`.
     roots: Vec<u32>,
     /// Per group: the most steps any of its trees needs.
     depth: Vec<u32>,
     trees: usize,
 }
 
-impl<T: Copy + Default> Forest<T> {
+impl<T: Copy + Default, const G: usize> Forest<T, G> {
     pub fn new() -> Self {
         Self {
             steps: vec![Step {
@@ -88,12 +85,12 @@ impl<T: Copy + Default> Forest<T> {
             }
         }
         let d = depth_of(nodes);
-        if self.trees.is_multiple_of(GROUP) {
-            self.roots.extend([0; GROUP]);
+        if self.trees.is_multiple_of(G) {
+            self.roots.extend([0; G]);
             self.depth.push(0);
         }
         self.roots[self.trees] = base;
-        let g = self.trees / GROUP;
+        let g = self.trees / G;
         self.depth[g] = self.depth[g].max(d);
         self.trees += 1;
     }
@@ -106,21 +103,21 @@ impl<T: Copy + Default> Forest<T> {
     /// `passes(x, threshold)` is the split test.
     #[inline(always)]
     pub fn add_group(&self, g: usize, x: &[T], passes: impl Fn(T, T) -> bool, sum: &mut f64) {
-        let mut at = [0u32; GROUP];
-        at.copy_from_slice(&self.roots[g * GROUP..(g + 1) * GROUP]);
+        let mut at = [0u32; G];
+        at.copy_from_slice(&self.roots[g * G..(g + 1) * G]);
         for _ in 0..self.depth[g] {
             for a in at.iter_mut() {
                 let s = &self.steps[*a as usize];
                 *a = s.next[!passes(x[s.feature as usize], s.threshold) as usize];
             }
         }
-        let n = GROUP.min(self.trees - g * GROUP);
+        let n = G.min(self.trees - g * G);
         for &a in &at[..n] {
             *sum += self.value[a as usize];
         }
     }
 
-    /// Groups of [`GROUP`] trees (the last may be partial).
+    /// Groups of `G` trees (the last may be partial).
     pub fn groups(&self) -> usize {
         self.depth.len()
     }
@@ -145,7 +142,7 @@ fn depth_of<T>(nodes: &[Node<T>]) -> u32 {
     deepest
 }
 
-impl<T: Copy + Default> Default for Forest<T> {
+impl<T: Copy + Default, const G: usize> Default for Forest<T, G> {
     fn default() -> Self {
         Self::new()
     }
@@ -157,7 +154,8 @@ mod tests {
 
     #[test]
     fn walks_each_tree_to_its_leaf_and_sums_in_tree_order() {
-        let mut f = Forest::<f64>::new();
+        const GROUP: usize = 4;
+        let mut f = Forest::<f64, GROUP>::new();
         // Tree: x0 < 1 ? (x1 < 5 ? 10 : 20) : 30; then GROUP one-leaf trees of 0.5 (two groups).
         f.push(&[
             Node::Split {
