@@ -245,3 +245,50 @@ fn universe_rule_picks_pairs_from_the_venue_metadata() {
         assert_eq!(got, vec!["ADX/BTC", "BNB/BTC", "GNT/BTC"]);
     });
 }
+
+/// The README's main job with the default detector (the ensemble: built-in model, trees walked
+/// natively) where there is no Python and no ONNX Runtime: an empty PATH and no other variable.
+/// Every trade reaches the detector; the session ends cleanly.
+#[test]
+fn paper_with_the_default_detector_needs_neither_python_nor_onnx_runtime() {
+    let data = require_data!();
+    let url = venue(data);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("default-detector.toml");
+    let text = std::fs::read_to_string(config(dir.path(), &url)).unwrap();
+    // The same venue and limits, with the detector sections removed: the defaults apply.
+    let kept: Vec<&str> = text
+        .split("\n[")
+        .filter(|s| !s.starts_with("models]") && !s.starts_with("detector]"))
+        .filter(|s| !s.starts_with("features]"))
+        .collect();
+    std::fs::write(&cfg, kept.join("\n[")).unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smartflow"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", empty.path())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--state")
+        .arg(dir.path().join("state"))
+        .args(["paper", "--duration", "3"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{:?} {stderr} {stdout}", out.status);
+    assert!(stdout.contains("paper session 1 ended"), "{stdout}");
+    let last = stderr
+        .lines()
+        .rfind(|l| l.contains("decode→detector"))
+        .unwrap_or_else(|| panic!("no status line: {stderr}"));
+    let n: u64 = last
+        .split("(n=")
+        .nth(1)
+        .and_then(|s| s.trim_end_matches(')').parse().ok())
+        .unwrap_or_else(|| panic!("no sample count in {last}"));
+    assert!(n > 0, "no trade reached the detector: {last}");
+}
