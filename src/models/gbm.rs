@@ -89,7 +89,7 @@ pub struct Gbm {
     /// Lowest raw score any row can get.
     raw_min: f64,
     /// The same trees for branch-free walks, when every split is `BRANCH_LEQ` (LightGBM's): used
-    /// for rows without NaN, where it gives the same leaves.
+    /// for rows without NaN, where it gives the same leaves (and at most 64 inputs).
     fast: Option<lockstep::Forest<f32, EXIT_CHECK_EVERY>>,
     pub n_features: usize,
 }
@@ -202,10 +202,10 @@ impl Gbm {
             n_features,
         };
         g.bounds()?;
-        if g.nodes.iter().all(|n| n.mode == Mode::Leq) {
+        if g.nodes.iter().all(|n| n.mode == Mode::Leq) && n_features <= lockstep::MAX_FEATURES {
             let mut f = lockstep::Forest::new();
             for &root in &g.roots {
-                f.push(&g.tree_nodes(root));
+                f.push(&g.tree_nodes(root))?;
             }
             g.fast = Some(f);
         }
@@ -282,12 +282,14 @@ impl Gbm {
     pub fn raw_reaching(&self, x: &[f32], target: f64) -> Option<f64> {
         assert!(x.len() >= self.n_features, "row shorter than the model");
         if let (Some(f), false) = (&self.fast, x.iter().any(|v| v.is_nan())) {
+            let mut padded = [0.0f32; lockstep::MAX_FEATURES];
+            padded[..self.n_features].copy_from_slice(&x[..self.n_features]);
             let mut sum = 0.0;
             for g in 0..f.groups() {
                 if self.base + sum + self.suffix_max[g * EXIT_CHECK_EVERY] < target {
                     return None;
                 }
-                f.add_group(g, x, |v, t| v <= t, &mut sum);
+                f.add_group(g, &padded, |v, t| v <= t, &mut sum);
             }
             return Some(self.base + sum);
         }

@@ -161,7 +161,7 @@ impl IForestScorer {
                 });
             }
             anyhow::ensure!(!nodes.is_empty(), "isolation forest tree {k} is empty");
-            forest.push(&nodes);
+            forest.push(&nodes)?;
             min_total += shortest;
         }
         anyhow::ensure!(forest.trees() > 0, "isolation forest without trees");
@@ -175,9 +175,12 @@ impl IForestScorer {
     /// Anomaly score in (0, 1), equal to [`IsolationForest::score`]. `x` must have every feature
     /// the trees split on.
     pub fn score(&self, x: &[f64]) -> f64 {
+        let mut padded = [0.0; lockstep::MAX_FEATURES];
+        let n = x.len().min(lockstep::MAX_FEATURES);
+        padded[..n].copy_from_slice(&x[..n]);
         let mut total = 0.0;
         for g in 0..self.forest.groups() {
-            self.forest.add_group(g, x, |v, t| v < t, &mut total);
+            self.forest.add_group(g, &padded, |v, t| v < t, &mut total);
         }
         self.score_of_total(total)
     }

@@ -6,6 +6,11 @@
 //! walked side by side so that their loads overlap. Leaf values are added in tree order, one by
 //! one, so a sum is bit-identical to walking the trees one after the other.
 
+/// Inputs a forest can split on. A row is walked as an array of this many (the caller pads it), and
+/// the step table's length is a power of two: an index masked to either needs no bounds check,
+/// which is a third of a step's instructions.
+pub const MAX_FEATURES: usize = 64;
+
 /// One step: a split (`feature`, `threshold`) or, when both `next` are itself, a leaf.
 #[derive(Clone, Copy, Debug)]
 struct Step<T> {
@@ -26,10 +31,13 @@ pub enum Node<T> {
     },
 }
 
-/// A forest of trees in groups of `G`. Slot 0 is a leaf of value 0 that pads the last group.
+/// A forest of trees in groups of `G`. Slot 0 is a leaf of value 0 that pads the last group; the
+/// step table is padded with copies of it to a power of two.
 #[derive(Clone, Debug)]
 pub struct Forest<T, const G: usize> {
     steps: Vec<Step<T>>,
+    /// Steps in use (the rest is padding).
+    used: usize,
     /// Per leaf slot its value (0 for splits).
     value: Vec<f64>,
     /// Root slot of every tree, padded with slot 0 to a multiple of `G`.
@@ -48,6 +56,7 @@ impl<T: Copy + Default, const G: usize> Forest<T, G> {
                 next: [0, 0],
             }],
             value: vec![0.0],
+            used: 1,
             roots: Vec::new(),
             depth: Vec::new(),
             trees: 0,
@@ -55,8 +64,18 @@ impl<T: Copy + Default, const G: usize> Forest<T, G> {
     }
 
     /// Adds a tree given as nodes with the root at index 0. Splits must name valid children (the
-    /// builders check them) and form a tree.
-    pub fn push(&mut self, nodes: &[Node<T>]) {
+    /// builders check them) and form a tree; a split on a feature ≥ [`MAX_FEATURES`] is an error.
+    pub fn push(&mut self, nodes: &[Node<T>]) -> anyhow::Result<()> {
+        for n in nodes {
+            if let Node::Split { feature, .. } = n {
+                anyhow::ensure!(
+                    (*feature as usize) < MAX_FEATURES,
+                    "split on feature {feature}: at most {MAX_FEATURES} inputs"
+                );
+            }
+        }
+        self.steps.truncate(self.used);
+        self.value.truncate(self.used);
         let base = self.steps.len() as u32;
         for (i, n) in nodes.iter().enumerate() {
             let me = base + i as u32;
@@ -93,22 +112,37 @@ impl<T: Copy + Default, const G: usize> Forest<T, G> {
         let g = self.trees / G;
         self.depth[g] = self.depth[g].max(d);
         self.trees += 1;
+        self.used = self.steps.len();
+        let padded = self.used.next_power_of_two();
+        self.steps.resize(padded, self.steps[0]);
+        self.value.resize(padded, 0.0);
+        Ok(())
     }
 
     pub fn trees(&self) -> usize {
         self.trees
     }
 
-    /// Adds to `sum`, in tree order, the leaf values of the trees of group `g` for input `x`.
-    /// `passes(x, threshold)` is the split test.
+    /// Adds to `sum`, in tree order, the leaf values of the trees of group `g` for input `x`
+    /// (padded to [`MAX_FEATURES`]). `passes(x, threshold)` is the split test.
     #[inline(always)]
-    pub fn add_group(&self, g: usize, x: &[T], passes: impl Fn(T, T) -> bool, sum: &mut f64) {
+    pub fn add_group(
+        &self,
+        g: usize,
+        x: &[T; MAX_FEATURES],
+        passes: impl Fn(T, T) -> bool,
+        sum: &mut f64,
+    ) {
         let mut at = [0u32; G];
         at.copy_from_slice(&self.roots[g * G..(g + 1) * G]);
+        let mask = self.steps.len() - 1; // a power of two less one
+        let steps = &self.steps[..=mask];
         for _ in 0..self.depth[g] {
             for a in at.iter_mut() {
-                let s = &self.steps[*a as usize];
-                *a = s.next[!passes(x[s.feature as usize], s.threshold) as usize];
+                // Both masks are no-ops on valid indexes (checked when built).
+                let s = &steps[*a as usize & mask];
+                let v = x[s.feature as usize & (MAX_FEATURES - 1)];
+                *a = s.next[!passes(v, s.threshold) as usize];
             }
         }
         let n = G.min(self.trees - g * G);
@@ -156,6 +190,11 @@ mod tests {
     fn walks_each_tree_to_its_leaf_and_sums_in_tree_order() {
         const GROUP: usize = 4;
         let mut f = Forest::<f64, GROUP>::new();
+        let row = |a: f64, b: f64| {
+            let mut x = [0.0; MAX_FEATURES];
+            (x[0], x[1]) = (a, b);
+            x
+        };
         // Tree: x0 < 1 ? (x1 < 5 ? 10 : 20) : 30; then GROUP one-leaf trees of 0.5 (two groups).
         f.push(&[
             Node::Split {
@@ -173,22 +212,31 @@ mod tests {
             Node::Leaf(30.0),
             Node::Leaf(10.0),
             Node::Leaf(20.0),
-        ]);
+        ])
+        .unwrap();
         for _ in 0..GROUP {
-            f.push(&[Node::Leaf(0.5)]);
+            f.push(&[Node::Leaf(0.5)]).unwrap();
         }
         assert_eq!((f.trees(), f.groups()), (GROUP + 1, 2));
         let ones = 0.5 * GROUP as f64;
-        let total = |x: &[f64]| {
+        let total = |x: [f64; MAX_FEATURES]| {
             let mut s = 0.0;
             for g in 0..f.groups() {
-                f.add_group(g, x, |v, t| v < t, &mut s);
+                f.add_group(g, &x, |v, t| v < t, &mut s);
             }
             s
         };
-        assert_eq!(total(&[0.0, 0.0]), 10.0 + ones);
-        assert_eq!(total(&[0.0, 5.0]), 20.0 + ones);
-        assert_eq!(total(&[1.0, 0.0]), 30.0 + ones);
-        assert_eq!(total(&[f64::NAN, 0.0]), 30.0 + ones); // NaN fails every test
+        assert_eq!(total(row(0.0, 0.0)), 10.0 + ones);
+        assert_eq!(total(row(0.0, 5.0)), 20.0 + ones);
+        assert_eq!(total(row(1.0, 0.0)), 30.0 + ones);
+        assert_eq!(total(row(f64::NAN, 0.0)), 30.0 + ones); // NaN fails every test
+                                                            // A split on an input past the padded row is refused.
+        let wide = Node::Split {
+            feature: MAX_FEATURES as u32,
+            threshold: 0.0,
+            first: 1,
+            second: 1,
+        };
+        assert!(f.push(&[wide, Node::Leaf(1.0)]).is_err());
     }
 }
