@@ -32,17 +32,7 @@ fn bench(c: &mut Criterion) {
     let (eps, _) = dataset::build(&paths, &HashMap::new(), &st, &|_| {}).expect("rows");
     let all: Vec<(smartflow::features::ChunkRow, f64)> = eps
         .iter()
-        .flat_map(|e| {
-            e.x.iter().enumerate().map(|(i, x)| {
-                let row = smartflow::features::ChunkRow {
-                    ts_ms: e.ep.ts[i],
-                    price: e.price[i],
-                    warm: true,
-                    x: *x,
-                };
-                (row, e.rule[i])
-            })
-        })
+        .flat_map(|e| (0..e.x.len()).map(|i| (e.chunk_row(i), e.rule[i])))
         .collect();
     let rows: Vec<smartflow::features::ChunkRow> = all
         .iter()

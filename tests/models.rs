@@ -299,13 +299,8 @@ fn the_cascade_never_drops_a_row_that_could_alert() {
     let (mut rows, mut cut) = (0, 0);
     for e in &eps {
         let (mut full_gate, mut cascade_gate) = (AlertGate::default(), AlertGate::default());
-        for (i, x) in e.x.iter().enumerate() {
-            let row = ChunkRow {
-                ts_ms: e.ep.ts[i],
-                price: e.price[i],
-                warm: true,
-                x: *x,
-            };
+        for i in 0..e.x.len() {
+            let row = e.chunk_row(i);
             let full = ens.score(&row, e.rule[i]);
             let fast = ens.score_above(&row, e.rule[i], floor);
             match &fast {

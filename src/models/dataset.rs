@@ -3,7 +3,7 @@
 use super::labels::{base_name, Label, LabelConfig, PumpEvent};
 use super::metrics::Episode;
 use crate::domain::MarketEvent;
-use crate::features::{ChunkConfig, ChunkEngine, FeatureConfig, N_FEATURES};
+use crate::features::{ChunkConfig, ChunkEngine, ChunkRow, FeatureConfig, N_FEATURES};
 use crate::strategies::detector::{self, DetectorConfig};
 use anyhow::Result;
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +19,18 @@ pub struct EpisodeRows {
     /// The spine's rule score (0–100) at each row.
     pub rule: Vec<f64>,
     pub price: Vec<f64>,
+}
+
+impl EpisodeRows {
+    /// Row `i` as the streaming detector builds it (warm: only warm rows are kept).
+    pub fn chunk_row(&self, i: usize) -> ChunkRow {
+        ChunkRow {
+            ts_ms: self.ep.ts[i],
+            price: self.price[i],
+            warm: true,
+            x: self.x[i],
+        }
+    }
 }
 
 /// Rows of one file, trades read, malformed records.

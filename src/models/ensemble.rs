@@ -137,7 +137,7 @@ impl Ensemble {
     /// it. The stacker's input `m` is member `m`: only the GBM, the last, can be absent.
     fn stacker_term(&self, m: usize, member_logit: f64) -> f64 {
         let st = &self.manifest.stacker;
-        st.coef[m] * ((member_logit - st.mean[m]) / st.std[m])
+        st.coef[m] * st.standardized(m, member_logit)
     }
 
     /// Highest stacker term of member `m` over member log-odds up to `hi`, plus slack.

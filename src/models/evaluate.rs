@@ -33,17 +33,12 @@ fn latency(ens: &Ensemble, eps: &[EpisodeRows], max_rows: usize) -> Result<(u64,
         let mut h = hdrhistogram::Histogram::<u64>::new(3)?;
         let mut n = 0usize;
         for e in eps {
-            for (i, x) in e.x.iter().enumerate() {
+            for i in 0..e.x.len() {
                 n += 1;
                 if !n.is_multiple_of(stride) {
                     continue;
                 }
-                let row = crate::features::ChunkRow {
-                    ts_ms: e.ep.ts[i],
-                    price: e.price[i],
-                    warm: true,
-                    x: *x,
-                };
+                let row = e.chunk_row(i);
                 let t0 = std::time::Instant::now();
                 let s = ens.score(&row, e.rule[i]);
                 let d = ens.drivers(&row, &s, 5);

@@ -12,7 +12,7 @@
 use super::lockstep;
 use super::onnx::TreeEnsembleAttrs;
 use anyhow::{bail, ensure, Context, Result};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 /// Largest |LightGBM − ours| accepted on the recorded check rows.
@@ -134,13 +134,11 @@ impl Gbm {
         }
         // Slot of every (tree, node id): a branch index or a leaf index.
         let mut slot: HashMap<(i64, i64), i32> = HashMap::new();
-        let mut tree_order: Vec<i64> = Vec::new();
+        let mut tree_ids: BTreeSet<i64> = BTreeSet::new();
         let (mut n_nodes, mut n_leaves) = (0i32, 0i32);
         for i in 0..a.nodes_nodeids.len() {
             let key = (a.nodes_treeids[i], a.nodes_nodeids[i]);
-            if !tree_order.contains(&key.0) {
-                tree_order.push(key.0);
-            }
+            tree_ids.insert(key.0);
             let s = if a.nodes_modes[i] == "LEAF" {
                 n_leaves += 1;
                 !(n_leaves - 1)
@@ -188,8 +186,7 @@ impl Gbm {
                 no: child(a.nodes_falsenodeids[i])?,
             });
         }
-        tree_order.sort_unstable();
-        let roots: Vec<i32> = tree_order.iter().map(|t| roots[t].1).collect();
+        let roots: Vec<i32> = tree_ids.iter().map(|t| roots[t].1).collect();
         let base = a.base_values.first().copied().unwrap_or(0.0) as f64;
         let mut g = Self {
             nodes,
@@ -312,43 +309,6 @@ impl Gbm {
         Some(self.base + sum)
     }
 
-    /// The highest raw score of any row whose inputs all lie in `[lo[f], hi[f]]` (no NaN): each
-    /// tree's best leaf among those a row in the box can reach.
-    pub fn max_raw_in_box(&self, lo: &[f32], hi: &[f32]) -> f64 {
-        let mut sum = 0.0;
-        for &root in &self.roots {
-            sum += self.max_leaf_in_box(root, lo, hi);
-        }
-        self.base + sum
-    }
-
-    fn max_leaf_in_box(&self, at: i32, lo: &[f32], hi: &[f32]) -> f64 {
-        if at < 0 {
-            return self.leaves[!at as usize];
-        }
-        let n = self.nodes[at as usize];
-        let (l, h, t) = (lo[n.feature as usize], hi[n.feature as usize], n.threshold);
-        let (yes, no) = match n.mode {
-            Mode::Leq => (l <= t, h > t),
-            Mode::Lt => (l < t, h >= t),
-            Mode::Gte => (h >= t, l < t),
-            Mode::Gt => (h > t, l <= t),
-            Mode::Eq => (l <= t && t <= h, l < t || h > t),
-            Mode::Neq => (l < t || h > t, l <= t && t <= h),
-        };
-        let a = if yes {
-            self.max_leaf_in_box(n.yes, lo, hi)
-        } else {
-            f64::NEG_INFINITY
-        };
-        let b = if no {
-            self.max_leaf_in_box(n.no, lo, hi)
-        } else {
-            f64::NEG_INFINITY
-        };
-        a.max(b)
-    }
-
     /// The range every raw score lies in: `(lowest, highest)`.
     pub fn raw_range(&self) -> (f64, f64) {
         (self.raw_min, self.base + self.suffix_max[0])
@@ -357,13 +317,6 @@ impl Gbm {
     /// Pump probability of one row.
     pub fn predict_one(&self, x: &[f32]) -> f64 {
         super::linear::sigmoid(self.raw(x))
-    }
-
-    /// Pump probabilities of `rows` (row-major, `n_features` each).
-    pub fn predict(&self, rows: &[f32]) -> Vec<f64> {
-        rows.chunks_exact(self.n_features)
-            .map(|r| self.predict_one(r))
-            .collect()
     }
 
     /// Compares with the probabilities LightGBM recorded at training (`gbm.json`'s `check.rows`

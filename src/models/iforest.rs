@@ -196,33 +196,6 @@ impl IForestScorer {
     }
 }
 
-impl IsolationForest {
-    /// The highest score of any row whose (squashed) inputs all lie in `[lo[f], hi[f]]`: every
-    /// tree isolates it at its shortest leaf reachable from the box.
-    pub fn max_score_in_box(&self, lo: &[f64], hi: &[f64]) -> f64 {
-        fn shortest(t: &[Node], i: usize, depth: f64, lo: &[f64], hi: &[f64]) -> f64 {
-            let (f, thr, l, r) = t[i];
-            if f < 0 {
-                return depth + c(thr);
-            }
-            let f = f as usize;
-            let a = if lo[f] < thr {
-                shortest(t, l as usize, depth + 1.0, lo, hi)
-            } else {
-                f64::INFINITY
-            };
-            let b = if hi[f] >= thr {
-                shortest(t, r as usize, depth + 1.0, lo, hi)
-            } else {
-                f64::INFINITY
-            };
-            a.min(b)
-        }
-        let total: f64 = self.trees.iter().map(|t| shortest(t, 0, 0.0, lo, hi)).sum();
-        2f64.powf(-(total / self.trees.len() as f64) / c(self.sample as f64))
-    }
-}
-
 fn build(
     rows: &[Vec<f64>],
     idx: &mut [usize],

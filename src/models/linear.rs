@@ -120,9 +120,14 @@ impl Logistic {
 
     /// Log-odds of `x`.
     pub fn logit(&self, x: &[f64]) -> f64 {
+        self.logit_transformed(x.iter().map(|&v| transform(self.log_inputs, v)))
+    }
+
+    /// Log-odds of inputs already passed through the input transform.
+    fn logit_transformed(&self, t: impl Iterator<Item = f64>) -> f64 {
         let mut z = self.intercept;
-        for (j, &v) in x.iter().enumerate() {
-            z += self.coef[j] * self.standardized(j, v);
+        for (j, v) in t.enumerate() {
+            z += self.coef[j] * ((v - self.mean[j]) / self.std[j]);
         }
         z
     }
@@ -139,27 +144,11 @@ impl Logistic {
         sigmoid(self.logit(x))
     }
 
-    /// The highest log-odds of any row with every raw input in `[lo[j], hi[j]]` (each term is
-    /// monotone in its input, so one end of each interval attains it).
-    pub fn max_logit_in_box(&self, lo: &[f64], hi: &[f64]) -> f64 {
-        let mut z = self.intercept;
-        for j in 0..self.coef.len() {
-            let a = self.coef[j] * self.standardized(j, lo[j]);
-            let b = self.coef[j] * self.standardized(j, hi[j]);
-            z += a.max(b);
-        }
-        z
-    }
-
     /// [`Self::prob`] of a row already passed through the input transform ([`squash`] when
     /// `log_inputs`, else finite values kept and the rest 0): bit-identical, without transforming
     /// again.
     pub fn prob_transformed(&self, t: &[f64]) -> f64 {
-        let mut z = self.intercept;
-        for (j, &v) in t.iter().enumerate() {
-            z += self.coef[j] * ((v - self.mean[j]) / self.std[j]);
-        }
-        sigmoid(z)
+        sigmoid(self.logit_transformed(t.iter().copied()))
     }
 }
 
