@@ -93,6 +93,7 @@ instruments = ["BTC/USDC"]
         duration: Some(Duration::from_secs_f64(secs)),
         print_status: true,
         fault: smartflow::pipeline::Fault::default(),
+        tape: None,
     })
     .unwrap();
     let s = r.status.unwrap();

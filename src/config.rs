@@ -18,8 +18,8 @@ use std::path::Path;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReplayConfig {
-    /// Events per batch passed between actors. Part of the result: strategy and risk see the
-    /// broker's portfolio as of the previous batch, so keep it fixed when comparing runs.
+    /// Events per batch passed between actors: a transport detail, the decision log is the same
+    /// for every size (each decision sees the portfolio as of its own event).
     pub batch_size: usize,
     /// Batches in flight between the feed and the journal (backpressure).
     pub max_in_flight: usize,
@@ -37,6 +37,25 @@ impl Default for ReplayConfig {
     }
 }
 
+/// `[control]` config: the local control API of `paper` sessions.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    /// Serve the API (status, positions, commands, metrics) on 127.0.0.1.
+    pub enabled: bool,
+    /// TCP port on 127.0.0.1; 0 takes any free port (the address is in `<state>/control.json`).
+    pub port: u16,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            port: 0,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -50,6 +69,7 @@ pub struct Config {
     pub feeds: FeedsConfig,
     pub models: ModelsConfig,
     pub train: TrainConfig,
+    pub control: ControlConfig,
 }
 
 impl Config {

@@ -4,6 +4,7 @@
 pub mod actors;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod domain;
 pub mod execution;
 pub mod features;

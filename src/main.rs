@@ -37,6 +37,13 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::Args)]
+struct ControlArgs {
+    /// The command and its arguments, e.g. `pause` or `set max_orders 3`.
+    #[arg(required = true, num_args = 1.., value_name = "COMMAND")]
+    words: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Replay recorded trades through the pipeline into paper trades and a decision log.
@@ -53,8 +60,17 @@ enum Command {
     /// broker; every decision goes to the decision log in <state>/paper.redb. A restart resumes
     /// the open paper positions and orders. Without --config, the built-in config/paper.toml.
     Paper(PaperArgs),
-    /// Show the last status of the paper session in the state folder: feeds, positions, equity.
+    /// Show the status of the paper session in the state folder: trading state, limits, feeds,
+    /// positions, equity. Asks the running session's control API; when none runs, shows the
+    /// last stored status.
     Status,
+    /// Send a command to the running paper session in the state folder (control API).
+    ///
+    /// `pause` (no new entries; exits continue), `resume`, `halt` (cancel every open order, place
+    /// none), `flatten [BASE/QUOTE|all]` (reduce-only market exits), `set LIMIT VALUE` (a [risk]
+    /// limit, checked like the config file, e.g. `set max_order_notional 50`). Each command is
+    /// journaled with its outcome and survives a restart.
+    Control(ControlArgs),
     /// Record raw venue messages (with receive times) to FILE (JSONL, gzip if it ends in .gz);
     /// `smartflow replay --data FILE` replays them through the same pipeline, deterministically.
     Record(RecordArgs),
@@ -145,6 +161,10 @@ struct PaperArgs {
     /// No status lines on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Write the session's input (decoded events and commands, in the order the pipeline took
+    /// them) to FILE; `smartflow replay --data FILE` gives the same decision log.
+    #[arg(long, value_name = "FILE")]
+    tape: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -283,6 +303,7 @@ fn run(cli: Cli) -> Result<()> {
                 duration: a.duration.map(std::time::Duration::from_secs_f64),
                 print_status: !a.quiet,
                 fault,
+                tape: a.tape,
             })?;
             println!("paper session {} ended", report.session);
             for (v, i) in &report.instruments {
@@ -311,43 +332,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             println!("  replay it: smartflow replay --data {}", r.out);
         }
-        Command::Status => {
-            let (st, broker) = smartflow::paper::stored_status(&cli.state)?;
-            println!(
-                "paper session status at {}",
-                smartflow::domain::fmt_ts(st.updated_ms)
-            );
-            for f in &st.feeds {
-                println!(
-                    "  {:<12} {:<4} frames {:>9}  events {:>9}  reconnects {}  malformed {}  gaps {}  stalls {}  stale marks {}  last frame {}",
-                    f.venue,
-                    if f.connected { "up" } else { "DOWN" },
-                    f.frames, f.events, f.reconnects, f.malformed, f.gaps, f.stalls, f.stale_marks,
-                    smartflow::domain::fmt_ts(f.last_frame_ms)
-                );
-            }
-            println!(
-                "  equity {} {}   signals {}  orders {}  fills {}  refused {}",
-                st.equity, st.quote, st.signals, st.orders, st.fills, st.refused
-            );
-            println!(
-                "  decode→detector latency: p50 {} µs  p99 {} µs  max {} µs  (n={})",
-                st.latency_p50_us, st.latency_p99_us, st.latency_max_us, st.latency_samples
-            );
-            if let Some(b) = broker {
-                println!("  open positions: {}", b.portfolio.positions.len());
-                for (i, p) in &b.portfolio.positions {
-                    println!(
-                        "    {i}: qty {} avg entry {} last {} unrealized PnL {}",
-                        p.qty,
-                        p.avg_entry_price,
-                        p.last_price,
-                        p.unrealized_pnl().round_dp(8)
-                    );
-                }
-                println!("  live orders: {}", b.live_orders().count());
-            }
-        }
+        Command::Status => smartflow::cli::session::status(&cli.state)?,
+        Command::Control(a) => smartflow::cli::session::control(&cli.state, &a.words)?,
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
         }

@@ -2,20 +2,23 @@
 //! log, under supervision, until Ctrl-C (or `--duration`). A restart resumes the open paper
 //! positions and orders from the store.
 
-use crate::actors::feed::{Chunk, FeedActor, LiveFeedActor};
+use crate::actors::feed::{Chunk, FeedActor, Input, LiveFeedActor};
 use crate::actors::journal::{JournalActor, LiveStatus, StatusReporter};
 use crate::actors::stage::StageActor;
 use crate::actors::Wire;
 use crate::config::Config;
+use crate::control::hub::ControlHub;
+use crate::control::CommandEvent;
 use crate::domain::MarketEvent;
 use crate::execution::PaperBroker;
 use crate::feeds::rest::RestClient;
+use crate::feeds::tape::{TapeHeader, TapeWriter};
 use crate::feeds::venues::{codec, Venue};
 use crate::feeds::ws::{FeedBatch, FeedCounters, RawFrame, WsFeed};
 use crate::pipeline::{DetectorStage, ExecStage, Fault, FeatureStage, RiskStage, StrategyStage};
 use crate::replay::RunControl;
 use crate::risk::RiskManager;
-use crate::store::{Store, META_EXECUTOR, META_SESSION, META_STATUS, PAPER_STORE};
+use crate::store::{Store, META_EXECUTOR, META_RISK, META_SESSION, META_STATUS, PAPER_STORE};
 use crate::strategies::ensemble_detector::DetectorKind;
 use crate::strategies::prepump::PrePumpStrategy;
 use actix::prelude::*;
@@ -36,6 +39,9 @@ pub struct PaperOptions {
     /// Print status lines on stderr.
     pub print_status: bool,
     pub fault: Fault,
+    /// Write the session's input (events and commands, in pipeline order) to this tape, for
+    /// `smartflow replay --data TAPE`.
+    pub tape: Option<PathBuf>,
 }
 
 /// What a session did (also in the store: `smartflow status`).
@@ -183,13 +189,42 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
         );
     }
     let view = broker.view(0);
-    let mut rm = RiskManager::with_equivalents(
-        cfg.risk.clone(),
-        &cfg.portfolio.quote,
-        &cfg.portfolio.quote_equivalents,
-        cfg.portfolio.starting_balance,
-    );
+    let stored_risk = store.meta(META_RISK)?;
+    let mut rm = match &stored_risk {
+        Some(j) => RiskManager::restored(j, cfg.risk.clone()).map_err(anyhow::Error::msg)?,
+        None => RiskManager::with_equivalents(
+            cfg.risk.clone(),
+            &cfg.portfolio.quote,
+            &cfg.portfolio.quote_equivalents,
+            cfg.portfolio.starting_balance,
+        ),
+    };
+    if stored_risk.is_some() {
+        eprintln!(
+            "resuming trading state {:?} with run-time limits {:?}",
+            rm.state(),
+            rm.overrides()
+        );
+    }
     rm.id_prefix = prefix.clone();
+    let resumed_state = (store.meta(META_EXECUTOR)?, stored_risk);
+    let mut tape = match &opts.tape {
+        Some(p) => {
+            let json =
+                |b: &Option<Vec<u8>>| b.as_ref().and_then(|b| serde_json::from_slice(b).ok());
+            let h = TapeHeader {
+                smartflow_tape: 1,
+                session,
+                id_prefix: prefix.clone(),
+                broker: json(&resumed_state.0),
+                risk: json(&resumed_state.1),
+            };
+            Some(TapeWriter::create(p, &h)?)
+        }
+        None => None,
+    };
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<CommandEvent>();
+    let hub = Arc::new(ControlHub::new(&prefix, cmd_tx));
     rm.on_feedback(&view);
     let mut strat = PrePumpStrategy::new(cfg.strategy.clone());
     strat.id_prefix = prefix.clone();
@@ -206,9 +241,21 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
     let print_status = opts.print_status;
     let duration = opts.duration;
     let st = store.clone();
+    let state_dir = opts.state_dir.clone();
     let out: Result<SessionOut> =
         System::new().block_on(async move {
             let (venues, names) = resolve_venues(&cfg).await?;
+            let api = if cfg.control.enabled {
+                let a = crate::control::api::serve(hub.clone(), &state_dir, cfg.control.port).await?;
+                eprintln!(
+                    "control API on {} (token in {}; try `smartflow status`)",
+                    a.url,
+                    state_dir.join(crate::control::api::TOKEN_FILE).display()
+                );
+                Some(a)
+            } else {
+                None
+            };
             let (shutdown_tx, shutdown_rx) = watch::channel(false);
             let (tx, mut rx) = mpsc::channel::<FeedBatch>(8192);
             let (feeds, feed_addrs, feed_restarts) =
@@ -230,6 +277,8 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
                 indicatif::ProgressBar::hidden(),
             )
             .with_status(status)
+            .with_hub(hub.clone())
+            .with_resumed(resumed_state.0, resumed_state.1)
             .start();
             let (f, cc) = (fault.clone(), c.clone());
             let exec = Supervisor::start(move |_| StageActor::new(ExecStage::new(broker), f, cc));
@@ -261,12 +310,25 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
             let (stamp_tx, stamp_rx) = mpsc::unbounded_channel::<Vec<std::time::Instant>>();
             let max = cfg.feeds.batch_max_events;
             let mut batch_stop = shutdown_tx.subscribe();
+            let mut cmd_rx = cmd_rx;
             let batcher = actix::spawn(async move {
                 loop {
                     // The feed actors keep senders alive for restarts: stop on the signal instead.
+                    // A command goes in between two batches of events: in-band, in event order.
                     let first = tokio::select! {
-                        b = rx.recv() => match b { Some(b) => b, None => break },
+                        biased;
                         _ = batch_stop.changed() => break,
+                        Some(c) = cmd_rx.recv() => {
+                            if let Some(Err(e)) = tape.as_mut().map(|t| t.command(&c)) {
+                                tracing::error!("tape write failed: {e:#}; tape stopped");
+                                tape = None;
+                            }
+                            if chunk_tx.send(Some(Input::Command(c))).await.is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                        b = rx.recv() => match b { Some(b) => b, None => break },
                     };
                     let mut events: Vec<MarketEvent> = Vec::with_capacity(first.events.len());
                     let mut stamps = Vec::with_capacity(first.events.len());
@@ -281,8 +343,12 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
                             Err(_) => break,
                         }
                     }
+                    if let Some(Err(e)) = tape.as_mut().map(|t| t.events(&events)) {
+                        tracing::error!("tape write failed: {e:#}; tape stopped");
+                        tape = None;
+                    }
                     let _ = stamp_tx.send(stamps);
-                    if chunk_tx.send(Some(events)).await.is_err() {
+                    if chunk_tx.send(Some(Input::Events(events))).await.is_err() {
                         break;
                     }
                 }
@@ -316,6 +382,9 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
                 }
             };
             drop(feed_addrs);
+            if let Some(a) = &api {
+                a.close();
+            }
             let status = journal.send(crate::actors::journal::Finish).await.ok().flatten();
             drop((feat, det, strat, risk, exec, journal));
             res.map_err(anyhow::Error::msg)?;

@@ -6,11 +6,12 @@
 //! position of the event that caused it, so the executor sees market events and orders in one
 //! exact order.
 
+use crate::control::{Command, CommandEvent};
 use crate::domain::Instrument;
 use crate::domain::{MarketEvent, Order, OrderType};
 use crate::execution::{ApprovedOrder, BrokerEvent, PaperBroker, PortfolioView};
 use crate::features::{FeatureConfig, FeatureSnapshot, FeatureWindow};
-use crate::risk::RiskManager;
+use crate::risk::{CommandOutcome, RiskManager};
 use crate::store::{Record, RecordKind};
 use crate::strategies::detector::{Detector, Signal};
 use crate::strategies::ensemble_detector::{DetectorKind, EnsembleSaved};
@@ -36,8 +37,12 @@ pub struct Batch {
     /// Decision records with the index of the event that caused them; the journal orders them
     /// by that index (stable, so a stage's records follow the upstream ones of the same event).
     pub records: Vec<(u32, Record)>,
+    /// Operator commands, applied before `events[0]` (a command batch carries no events).
+    pub commands: Vec<CommandEvent>,
     /// The broker's state after this batch (JSON), for the store.
     pub executor_state: Option<Vec<u8>>,
+    /// The risk manager's state after this batch (JSON), when it changed.
+    pub risk_state: Option<Vec<u8>>,
     /// Final broker state, on the last batch only.
     pub final_broker: Option<Box<PaperBroker>>,
     /// True on the stream's last batch (possibly with no events).
@@ -58,6 +63,7 @@ pub struct Mark {
     approved: usize,
     records: usize,
     has_state: bool,
+    has_risk_state: bool,
 }
 
 impl Batch {
@@ -69,8 +75,63 @@ impl Batch {
             approved: self.approved.len(),
             records: self.records.len(),
             has_state: self.executor_state.is_some(),
+            has_risk_state: self.risk_state.is_some(),
         }
     }
+    /// Cuts the batch before every event that carries a signal, so each signal is the first
+    /// event of its piece: strategy and risk then decide on it with the broker's view of the
+    /// piece before, i.e. the portfolio as of the events before the signal, whatever the batch
+    /// size. Pieces keep `seq` of the whole; the caller numbers them.
+    pub fn split_at_signals(mut self) -> Vec<Batch> {
+        let mut cuts: Vec<u32> = self.signals.iter().map(|(i, _)| *i).collect();
+        cuts.dedup();
+        cuts.retain(|&i| i > 0);
+        if cuts.is_empty() {
+            return vec![self];
+        }
+        let mut pieces = Vec::with_capacity(cuts.len() + 1);
+        for &cut in cuts.iter().rev() {
+            pieces.push(self.split_off(cut));
+        }
+        pieces.push(self);
+        pieces.reverse();
+        pieces
+    }
+
+    /// Moves events from `at` on (and everything derived from them) into a new batch.
+    fn split_off(&mut self, at: u32) -> Batch {
+        fn tail<T>(v: &mut Vec<(u32, T)>, at: u32) -> Vec<(u32, T)> {
+            let k = v.partition_point(|(i, _)| *i < at);
+            v.split_off(k)
+                .into_iter()
+                .map(|(i, x)| (i - at, x))
+                .collect()
+        }
+        self.records.sort_by_key(|(i, _)| *i);
+        let decoded_at = if self.decoded_at.is_empty() {
+            Vec::new()
+        } else {
+            self.decoded_at.split_off(at as usize)
+        };
+        Batch {
+            seq: self.seq,
+            first_index: self.first_index + at as u64,
+            events: self.events.split_off(at as usize),
+            snapshots: tail(&mut self.snapshots, at),
+            signals: tail(&mut self.signals, at),
+            intents: tail(&mut self.intents, at),
+            approved: tail(&mut self.approved, at),
+            records: tail(&mut self.records, at),
+            commands: Vec::new(),
+            executor_state: None,
+            risk_state: None,
+            final_broker: None,
+            last: std::mem::take(&mut self.last),
+            guard: self.guard.take(),
+            decoded_at,
+        }
+    }
+
     pub fn rollback(&mut self, m: Mark) {
         self.snapshots.truncate(m.snapshots);
         self.signals.truncate(m.signals);
@@ -80,6 +141,9 @@ impl Batch {
         if !m.has_state {
             self.executor_state = None;
             self.final_broker = None;
+        }
+        if !m.has_risk_state {
+            self.risk_state = None;
         }
     }
 }
@@ -140,8 +204,15 @@ pub const FAULT_TARGETS: &[&str] = &[
 /// A pure pipeline stage.
 pub trait Stage: Send + Unpin + 'static {
     const NAME: &'static str;
-    /// Gated stages process batch `n` only after the broker's view of batch `n − 1`.
+    /// Gated stages process a batch that needs the portfolio ([`Stage::needs_view`]) only after
+    /// the broker's view of the batch before it.
     const GATED: bool = false;
+    /// The signal source cuts its output before every signal ([`Batch::split_at_signals`]).
+    const SPLITS_AT_SIGNALS: bool = false;
+    /// Whether this batch holds a decision that reads the portfolio (gated stages only).
+    fn needs_view(&self, _b: &Batch) -> bool {
+        true
+    }
     type Saved: Send + Unpin;
     /// Saves what `process` may change, so a panic can be undone.
     fn save(&self, batch: &Batch) -> Self::Saved;
@@ -237,12 +308,6 @@ impl DetectorStage {
     pub fn new(det: DetectorKind) -> Self {
         Self { det }
     }
-    /// The rule-only detector (tests, tools).
-    pub fn rules(det: Detector) -> Self {
-        Self {
-            det: DetectorKind::Rules(det),
-        }
-    }
 }
 
 /// State a detector batch rolls back to.
@@ -288,6 +353,7 @@ fn signal_record(s: &Signal, threshold: f64) -> Record {
 
 impl Stage for DetectorStage {
     const NAME: &'static str = "detector";
+    const SPLITS_AT_SIGNALS: bool = true;
     type Saved = DetectorSaved;
     fn save(&self, b: &Batch) -> DetectorSaved {
         match &self.det {
@@ -351,6 +417,9 @@ impl StrategyStage {
 impl Stage for StrategyStage {
     const NAME: &'static str = "strategy";
     const GATED: bool = true;
+    fn needs_view(&self, b: &Batch) -> bool {
+        !b.signals.is_empty()
+    }
     type Saved = PrePumpStrategy;
     fn save(&self, _: &Batch) -> PrePumpStrategy {
         self.strat.clone()
@@ -416,6 +485,9 @@ impl RiskStage {
 impl Stage for RiskStage {
     const NAME: &'static str = "risk";
     const GATED: bool = true;
+    fn needs_view(&self, b: &Batch) -> bool {
+        !b.intents.is_empty()
+    }
     type Saved = RiskManager;
     fn save(&self, _: &Batch) -> RiskManager {
         self.rm.clone()
@@ -427,6 +499,12 @@ impl Stage for RiskStage {
         self.rm.on_feedback(v);
     }
     fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
+        for c in &b.commands {
+            let outcome = self.rm.apply(c);
+            let ts = self.rm.clock().max(0);
+            b.records.push((0, command_record(c, &outcome, ts)));
+        }
+        let mut changed = !b.commands.is_empty();
         let mut next = 0;
         for (i, e) in b.events.iter().enumerate() {
             self.rm.on_event(e);
@@ -454,6 +532,7 @@ impl Stage for RiskStage {
                     "trading_state": v.trading_state,
                 });
                 b.records.push((i as u32, r));
+                changed = true;
                 if v.approved {
                     b.approved.push((
                         i as u32,
@@ -467,8 +546,37 @@ impl Stage for RiskStage {
                 next += 1;
             }
         }
+        if changed || b.last {
+            b.risk_state = serde_json::to_vec(&self.rm).ok();
+        }
         None
     }
+}
+
+/// The decision record of an operator command: what was asked, by whom, and what it did.
+fn command_record(c: &CommandEvent, o: &CommandOutcome, ts: i64) -> Record {
+    let instrument = match &c.command {
+        Command::Flatten {
+            instrument: Some(i),
+        } => i.as_str(),
+        _ => "",
+    };
+    let mut r = Record::new(c.id.clone(), RecordKind::Command, ts, instrument);
+    r.refused = !o.applied;
+    let mut d = serde_json::to_value(&c.command).unwrap_or_default();
+    d["source"] = json!(c.source);
+    d["outcome"] = json!(if o.applied { "applied" } else { "refused" });
+    if let Some(why) = &o.reason {
+        d["reason"] = json!(why);
+    }
+    if let Some((name, old, new)) = &o.limit {
+        d["limit_before"] = json!(old);
+        d["limit_after"] = json!(new);
+        d["limit"] = json!(name);
+    }
+    d["trading_state"] = json!(o.trading_state);
+    r.detail = d;
+    r
 }
 
 // ---------------------------------------------------------------- executor
@@ -476,13 +584,20 @@ impl Stage for RiskStage {
 pub struct ExecStage {
     broker: PaperBroker,
     events: Vec<BrokerEvent>,
+    /// Batches since the broker's state was last handed to the journal.
+    unsaved: u32,
 }
+
+/// The broker's state goes to the store with every batch that changed orders or positions, and
+/// at least every this many batches (fresher marks for `smartflow status`).
+const SAVE_EVERY_BATCHES: u32 = 64;
 
 impl ExecStage {
     pub fn new(broker: PaperBroker) -> Self {
         Self {
             broker,
             events: Vec::new(),
+            unsaved: 0,
         }
     }
 }
@@ -630,6 +745,21 @@ impl Stage for ExecStage {
         self.broker = s;
     }
     fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
+        let records_before = b.records.len();
+        for c in &b.commands {
+            self.events.clear();
+            match &c.command {
+                Command::Halt => self.broker.halt(&mut self.events),
+                Command::Resume => self.broker.resume(&mut self.events),
+                Command::Flatten { instrument } => {
+                    let i = instrument.as_deref().map(Instrument::new);
+                    self.broker.flatten(i.as_ref(), &mut self.events)
+                }
+                Command::Pause | Command::Set { .. } => {}
+            }
+            let ts = self.broker.clock().max(0);
+            broker_records(&self.events, ts, 0, &mut b.records);
+        }
         let mut next = 0;
         for (i, e) in b.events.iter().enumerate() {
             fault.check(Self::NAME, b.first_index + i as u64);
@@ -650,34 +780,14 @@ impl Stage for ExecStage {
                 broker_records(&self.events, ts, i as u32, &mut b.records);
             }
         }
-        b.executor_state = serde_json::to_vec(&self.broker).ok();
+        self.unsaved += 1;
+        if b.records.len() > records_before || b.last || self.unsaved >= SAVE_EVERY_BATCHES {
+            b.executor_state = serde_json::to_vec(&self.broker).ok();
+            self.unsaved = 0;
+        }
         if b.last {
             b.final_broker = Some(Box::new(self.broker.clone()));
         }
         Some(self.broker.view(b.seq))
-    }
-}
-
-/// Runs all stages on one batch in order without actors (tests and tools): the same core the
-/// actors run, with the same feedback rule (strategy and risk see the previous batch's view).
-pub struct SyncPipeline {
-    pub features: FeatureStage,
-    pub detector: DetectorStage,
-    pub strategy: StrategyStage,
-    pub risk: RiskStage,
-    pub exec: ExecStage,
-}
-
-impl SyncPipeline {
-    pub fn run(&mut self, b: &mut Batch) {
-        let f = Fault::default();
-        self.features.process(b, &f);
-        self.detector.process(b, &f);
-        self.strategy.process(b, &f);
-        self.risk.process(b, &f);
-        if let Some(v) = self.exec.process(b, &f) {
-            self.strategy.on_feedback(&v);
-            self.risk.on_feedback(&v);
-        }
     }
 }

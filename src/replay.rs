@@ -1,6 +1,6 @@
 //! `smartflow replay`: recorded trades → supervised actors → paper trades and a decision log.
 
-use crate::actors::feed::{Chunk, FeedActor};
+use crate::actors::feed::{Chunk, FeedActor, Input};
 use crate::actors::journal::JournalActor;
 use crate::actors::stage::StageActor;
 use crate::actors::Wire;
@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::domain::MarketEvent;
 use crate::execution::PaperBroker;
 use crate::feeds::merge::{MergeStats, MergedStream};
+use crate::feeds::tape::{is_tape, TapeItem, TapeReader};
 use crate::feeds::{expand_paths, open_source, Malformed};
 use crate::pipeline::{DetectorStage, ExecStage, Fault, FeatureStage, RiskStage, StrategyStage};
 use crate::risk::RiskManager;
@@ -38,6 +39,7 @@ pub struct JournalCounters {
     pub orders: u64,
     pub fills: u64,
     pub exits: u64,
+    pub commands: u64,
     pub refusals_by_reason: BTreeMap<String, u64>,
 }
 
@@ -195,12 +197,10 @@ impl ReplaySummary {
 /// Runs a replay to completion.
 pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     let cfg = opts.config.clone();
-    let detector = DetectorKind::from_config(&cfg, "")?;
     let paths = expand_paths(&opts.data)?;
-    let sources = paths
-        .iter()
-        .map(|p| open_source(p))
-        .collect::<Result<Vec<_>>>()?;
+    let input = open_input(&paths)?;
+    let start = input.start(&cfg)?;
+    let detector = DetectorKind::from_config(&cfg, &start.id_prefix)?;
     let store = Arc::new(Store::open(&opts.state_dir)?);
     let skip_records = if opts.resume {
         match store.meta(META_RUN)?.as_deref() {
@@ -238,30 +238,12 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(4);
     let reader = std::thread::Builder::new()
         .name("smartflow-reader".into())
-        .spawn(move || -> MergeStats {
-            let mut merged = MergedStream::new(sources);
-            loop {
-                let chunk: Vec<MarketEvent> = merged.by_ref().take(batch_size).collect();
-                let end = chunk.len() < batch_size;
-                if !chunk.is_empty() && tx.blocking_send(Some(chunk)).is_err() {
-                    break;
-                }
-                if end {
-                    let _ = tx.blocking_send(None);
-                    break;
-                }
-            }
-            merged.stats
-        })
+        .spawn(move || input.read(batch_size, tx))
         .context("cannot start the reader thread")?;
 
-    let broker = PaperBroker::new(cfg.execution.clone(), &cfg.portfolio);
-    let rm = RiskManager::with_equivalents(
-        cfg.risk.clone(),
-        &cfg.portfolio.quote,
-        &cfg.portfolio.quote_equivalents,
-        cfg.portfolio.starting_balance,
-    );
+    let Start {
+        broker, rm, strat, ..
+    } = start;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let control = Arc::new(RunControl::new(done_tx));
     let fault = opts.fault.clone();
@@ -286,10 +268,8 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
         let exec = Supervisor::start(move |_| StageActor::new(ExecStage::new(broker), f, cc));
         let (f, cc) = (fault.clone(), c.clone());
         let risk = Supervisor::start(move |_| StageActor::new(RiskStage::new(rm), f, cc));
-        let (f, cc, sc) = (fault.clone(), c.clone(), cfg.strategy.clone());
-        let strat = Supervisor::start(move |_| {
-            StageActor::new(StrategyStage::new(PrePumpStrategy::new(sc)), f, cc)
-        });
+        let (f, cc) = (fault.clone(), c.clone());
+        let strat = Supervisor::start(move |_| StageActor::new(StrategyStage::new(strat), f, cc));
         // Features and detector (the ensemble's scoring) on a thread of their own, so they run
         // while the main arbiter's stages handle the batches before theirs.
         let (f, cc, fc) = (fault.clone(), c.clone(), cfg.features.clone());
@@ -338,7 +318,7 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     };
     let stats = reader
         .join()
-        .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
+        .map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
     let wall = started.elapsed().as_secs_f64();
     let broker = broker.context("the executor reported no final state")?;
     let pf = &broker.portfolio;
@@ -391,4 +371,134 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
         summary.to_markdown(),
     )?;
     Ok(summary)
+}
+
+/// What a replay reads: recorded market data (merged in event time), or a `paper` session's
+/// tape (its exact input, commands included, replayed in its own order).
+enum ReplayInput {
+    Merged(Vec<Box<dyn crate::feeds::TradeSource>>),
+    Tape(TapeReader),
+}
+
+fn open_input(paths: &[PathBuf]) -> Result<ReplayInput> {
+    if let [p] = paths {
+        if is_tape(p) {
+            return Ok(ReplayInput::Tape(TapeReader::open(p)?));
+        }
+    }
+    if let Some(t) = paths.iter().find(|p| is_tape(p)) {
+        bail!(
+            "{} is a paper session tape: replay it on its own (--data {0})",
+            t.display()
+        );
+    }
+    let sources = paths
+        .iter()
+        .map(|p| open_source(p))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ReplayInput::Merged(sources))
+}
+
+/// The state a replay starts from: fresh, or a tape's resumed session.
+struct Start {
+    id_prefix: String,
+    broker: PaperBroker,
+    rm: RiskManager,
+    strat: PrePumpStrategy,
+}
+
+impl ReplayInput {
+    fn start(&self, cfg: &Config) -> Result<Start> {
+        let h = match self {
+            ReplayInput::Tape(t) => Some(&t.header),
+            ReplayInput::Merged(_) => None,
+        };
+        let broker = match h.and_then(|h| h.broker.clone()) {
+            Some(b) => serde_json::from_value(b).context("the tape's broker state")?,
+            None => PaperBroker::new(cfg.execution.clone(), &cfg.portfolio),
+        };
+        let mut rm = match h.and_then(|h| h.risk.as_ref()) {
+            Some(r) => RiskManager::restored(r.to_string().as_bytes(), cfg.risk.clone())
+                .map_err(anyhow::Error::msg)?,
+            None => RiskManager::with_equivalents(
+                cfg.risk.clone(),
+                &cfg.portfolio.quote,
+                &cfg.portfolio.quote_equivalents,
+                cfg.portfolio.starting_balance,
+            ),
+        };
+        let id_prefix = h.map(|h| h.id_prefix.clone()).unwrap_or_default();
+        let mut strat = PrePumpStrategy::new(cfg.strategy.clone());
+        rm.id_prefix.clone_from(&id_prefix);
+        strat.id_prefix.clone_from(&id_prefix);
+        if h.is_some() {
+            // As the paper session did at its start.
+            let view = broker.view(0);
+            rm.on_feedback(&view);
+            strat.on_feedback(&view);
+        }
+        Ok(Start {
+            id_prefix,
+            broker,
+            rm,
+            strat,
+        })
+    }
+
+    /// Reader thread: sends chunks of at most `batch_size` events, commands on their own.
+    fn read(self, batch_size: usize, tx: tokio::sync::mpsc::Sender<Chunk>) -> Result<MergeStats> {
+        let send = |c: Input| tx.blocking_send(Some(c)).is_ok();
+        let stats = match self {
+            ReplayInput::Merged(sources) => {
+                let mut merged = MergedStream::new(sources);
+                loop {
+                    let chunk: Vec<MarketEvent> = merged.by_ref().take(batch_size).collect();
+                    let end = chunk.len() < batch_size;
+                    if (!chunk.is_empty() && !send(Input::Events(chunk))) || end {
+                        break;
+                    }
+                }
+                merged.stats
+            }
+            ReplayInput::Tape(mut t) => {
+                let mut stats = MergeStats {
+                    files: 1,
+                    ..Default::default()
+                };
+                let mut chunk = Vec::with_capacity(batch_size);
+                while let Some(item) = t.next_item()? {
+                    match item {
+                        TapeItem::Event(e) => {
+                            match &e {
+                                MarketEvent::Trade(_) => stats.trades_emitted += 1,
+                                _ => stats.other_events += 1,
+                            }
+                            chunk.push(e);
+                            if chunk.len() == batch_size
+                                && !send(Input::Events(std::mem::take(&mut chunk)))
+                            {
+                                return Ok(stats);
+                            }
+                        }
+                        TapeItem::Command(c) => {
+                            if !chunk.is_empty() && !send(Input::Events(std::mem::take(&mut chunk)))
+                            {
+                                return Ok(stats);
+                            }
+                            if !send(Input::Command(c)) {
+                                return Ok(stats);
+                            }
+                        }
+                    }
+                }
+                if !chunk.is_empty() {
+                    send(Input::Events(chunk));
+                }
+                stats.trades_read = stats.trades_emitted;
+                stats
+            }
+        };
+        let _ = tx.blocking_send(None);
+        Ok(stats)
+    }
 }

@@ -210,6 +210,7 @@ fn paper_session_trades_heals_and_resumes() {
         duration: Some(Duration::from_secs(4)),
         print_status: false,
         fault: Fault::default(),
+        tape: None,
     })
     .unwrap();
     assert_eq!(report.session, 1);
@@ -285,6 +286,7 @@ fn paper_session_trades_heals_and_resumes() {
         duration: Some(Duration::from_secs(1)),
         print_status: false,
         fault: Fault::default(),
+        tape: None,
     })
     .unwrap();
     assert_eq!(report2.session, 2);
@@ -357,6 +359,7 @@ fn a_feed_that_dies_is_restarted_by_its_supervisor() {
         duration: Some(Duration::from_secs(3)),
         print_status: false,
         fault: fault.clone(),
+        tape: None,
     })
     .unwrap();
     assert!(fault.fired());

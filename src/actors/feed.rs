@@ -9,8 +9,14 @@ use actix::ActorFutureExt;
 use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
 
-/// Events decoded by the reader thread; `None` ends the stream.
-pub type Chunk = Option<Vec<MarketEvent>>;
+/// What enters the pipeline: decoded market events, or an operator command between them.
+pub enum Input {
+    Events(Vec<MarketEvent>),
+    Command(crate::control::CommandEvent),
+}
+
+/// One input for the pipeline; `None` ends the stream.
+pub type Chunk = Option<Input>;
 
 pub struct FeedActor {
     rx: Option<mpsc::Receiver<Chunk>>,
@@ -52,9 +58,13 @@ impl Actor for FeedActor {
                     let chunk = rx.recv().await.flatten();
                     let permit = credits.clone().acquire_owned().await.expect("never closed");
                     let last = chunk.is_none();
-                    let events = chunk.unwrap_or_default();
+                    let (events, commands) = match chunk {
+                        Some(Input::Events(e)) => (e, Vec::new()),
+                        Some(Input::Command(c)) => (Vec::new(), vec![c]),
+                        None => Default::default(),
+                    };
                     let n = events.len() as u64;
-                    let decoded_at = match (&mut stamps, last) {
+                    let decoded_at = match (&mut stamps, events.is_empty()) {
                         (Some(s), false) => s.recv().await.unwrap_or_default(),
                         _ => Vec::new(),
                     };
@@ -62,6 +72,7 @@ impl Actor for FeedActor {
                         seq,
                         first_index: index,
                         events,
+                        commands,
                         last,
                         guard: Some(Box::new(permit)),
                         decoded_at,

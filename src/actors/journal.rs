@@ -3,8 +3,9 @@
 //! most the unflushed tail and never leaves records without the state they came from.
 
 use super::BatchMsg;
+use crate::control::hub::ControlHub;
 use crate::replay::{JournalCounters, RunControl};
-use crate::store::{Record, RecordKind, Store, META_EXECUTOR};
+use crate::store::{Record, RecordKind, Store, META_EXECUTOR, META_RISK};
 use actix::prelude::*;
 use indicatif::ProgressBar;
 use std::sync::{Arc, Mutex};
@@ -82,6 +83,7 @@ pub struct JournalActor {
     )>,
     buf: Vec<Record>,
     executor_state: Option<Vec<u8>>,
+    risk_state: Option<Vec<u8>>,
     flush_records: usize,
     /// Records already in the store from an interrupted run (resume): skip this many.
     skip_records: u64,
@@ -90,6 +92,9 @@ pub struct JournalActor {
     progress: ProgressBar,
     status: Option<StatusReporter>,
     last_state: Option<Vec<u8>>,
+    last_risk: Option<Vec<u8>>,
+    /// Live sessions: the control API's view of the session.
+    hub: Option<Arc<ControlHub>>,
 }
 
 impl JournalActor {
@@ -105,6 +110,7 @@ impl JournalActor {
             writer,
             buf: Vec::new(),
             executor_state: None,
+            risk_state: None,
             flush_records,
             skip_records,
             counters: JournalCounters::default(),
@@ -112,7 +118,67 @@ impl JournalActor {
             progress,
             status: None,
             last_state: None,
+            last_risk: None,
+            hub: None,
         }
+    }
+
+    /// Keeps the control API's status, positions and metrics current.
+    pub fn with_hub(mut self, hub: Arc<ControlHub>) -> Self {
+        self.hub = Some(hub);
+        self
+    }
+
+    /// Starts from the state a restarted session resumed (status before the first change).
+    pub fn with_resumed(mut self, broker: Option<Vec<u8>>, risk: Option<Vec<u8>>) -> Self {
+        self.last_state = broker;
+        self.last_risk = risk;
+        self
+    }
+
+    /// Publishes positions, orders, trading state and limits to the control API.
+    fn publish(&self) {
+        let Some(hub) = &self.hub else {
+            return;
+        };
+        let broker = self
+            .last_state
+            .as_ref()
+            .and_then(|j| serde_json::from_slice::<crate::execution::PaperBroker>(j).ok());
+        let risk = self
+            .last_risk
+            .as_ref()
+            .and_then(|j| serde_json::from_slice::<crate::risk::RiskManager>(j).ok());
+        let m = &hub.metrics;
+        let mut status = serde_json::to_value(self.live_status()).unwrap_or_default();
+        if let Some(rm) = &risk {
+            m.trading_state.set(rm.state() as i64);
+            status["trading_state"] = serde_json::json!(rm.state());
+            status["limits"] = serde_json::to_value(&rm.cfg).unwrap_or_default();
+            status["limits_changed"] = serde_json::json!(rm.overrides());
+        }
+        status["counters"] = serde_json::to_value(&self.counters).unwrap_or_default();
+        if let Some(b) = &broker {
+            let pf = &b.portfolio;
+            m.equity.set(pf.equity().try_into().unwrap_or(f64::NAN));
+            m.open_positions.set(pf.positions.len() as i64);
+            status["halted_orders"] = serde_json::json!(b.halted());
+            hub.set_positions(serde_json::json!({
+                "quote": pf.quote,
+                "cash": pf.cash,
+                "equity": pf.equity(),
+                "realized_pnl": pf.realized_pnl,
+                "unrealized_pnl": pf.unrealized_pnl(),
+                "positions": pf.positions.iter().map(|(i, p)| serde_json::json!({
+                    "instrument": i,
+                    "qty": p.qty,
+                    "avg_entry_price": p.avg_entry_price,
+                    "notional": p.notional(),
+                })).collect::<Vec<_>>(),
+                "orders": b.live_orders().collect::<Vec<_>>(),
+            }));
+        }
+        hub.set_status(status);
     }
 
     pub fn with_status(mut self, s: StatusReporter) -> Self {
@@ -157,6 +223,7 @@ impl JournalActor {
     }
 
     fn report(&mut self) {
+        self.publish();
         let Some(s) = self.live_status() else {
             return;
         };
@@ -181,12 +248,19 @@ impl JournalActor {
 
     /// Hands the buffer to the writer thread; `wait`: until it is committed.
     fn write(&mut self, wait: bool) {
-        if self.buf.is_empty() && self.executor_state.is_none() && !wait {
+        if self.buf.is_empty()
+            && self.executor_state.is_none()
+            && self.risk_state.is_none()
+            && !wait
+        {
             return;
         }
         let mut meta = Vec::new();
         if let Some(s) = self.executor_state.take() {
             meta.push((META_EXECUTOR, s));
+        }
+        if let Some(s) = self.risk_state.take() {
+            meta.push((META_RISK, s));
         }
         let (ack, done) = if wait {
             let (a, d) = std::sync::mpsc::channel();
@@ -244,6 +318,7 @@ impl JournalActor {
             RecordKind::Order => {}
             RecordKind::Fill => c.fills += 1,
             RecordKind::Exit => c.exits += 1,
+            RecordKind::Command => c.commands += 1,
         }
         c.records += 1;
     }
@@ -273,17 +348,44 @@ impl Handler<BatchMsg> for JournalActor {
                 .set_message(format!("event time {}", crate::domain::fmt_ts(e.ts_ms())));
         }
         b.records.sort_by_key(|(i, _)| *i);
+        let mut changed = false;
+        if b.executor_state.is_some() {
+            self.executor_state = b.executor_state.take();
+            self.last_state.clone_from(&self.executor_state);
+            changed = true;
+        }
+        if b.risk_state.is_some() {
+            self.risk_state = b.risk_state.take();
+            self.last_risk.clone_from(&self.risk_state);
+            changed = true;
+        }
+        if let Some(h) = &self.hub {
+            h.metrics.events.inc_by(b.events.len() as u64);
+        }
+        // A command is answered once its record is durable, with the status after it.
+        let mut commands = Vec::new();
         for (_, r) in b.records.drain(..) {
             self.count(&r);
+            if let Some(h) = &self.hub {
+                h.on_record(&r);
+                if r.kind == RecordKind::Command {
+                    commands.push(r.clone());
+                }
+            }
             if self.skip_records > 0 {
                 self.skip_records -= 1;
                 continue;
             }
             self.buf.push(r);
         }
-        if b.executor_state.is_some() {
-            self.executor_state = b.executor_state.take();
-            self.last_state.clone_from(&self.executor_state);
+        if !commands.is_empty() {
+            self.write(true);
+        }
+        if changed {
+            self.publish();
+        }
+        if let Some(h) = &self.hub {
+            commands.iter().for_each(|r| h.answer(r));
         }
         if self.buf.len() >= self.flush_records {
             self.flush();

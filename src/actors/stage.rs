@@ -19,6 +19,8 @@ pub struct StageActor<S: Stage> {
     fault: Fault,
     last_feedback: Option<u64>,
     queue: VecDeque<Batch>,
+    /// Sequence number of the next batch sent on (batches are renumbered after a split).
+    out_seq: u64,
     failures: u32,
     restarts: Arc<AtomicU64>,
     control: Arc<RunControl>,
@@ -36,6 +38,7 @@ impl<S: Stage> StageActor<S> {
             fault,
             last_feedback: None,
             queue: VecDeque::new(),
+            out_seq: 0,
             failures: 0,
             restarts,
             control,
@@ -73,7 +76,10 @@ impl<S: Stage> StageActor<S> {
 
     fn ready(&self, b: &Batch) -> bool {
         self.next.is_some()
-            && (!S::GATED || b.seq == 0 || self.last_feedback.is_some_and(|s| s + 1 >= b.seq))
+            && (!S::GATED
+                || b.seq == 0
+                || self.last_feedback.is_some_and(|s| s + 1 >= b.seq)
+                || !self.stage.needs_view(b))
     }
 
     fn drain(&mut self, ctx: &mut Context<Self>) {
@@ -82,6 +88,25 @@ impl<S: Stage> StageActor<S> {
             if !self.run_batch(b, ctx) {
                 return;
             }
+        }
+    }
+
+    fn send_on(&mut self, b: Batch) {
+        let Some(next) = &self.next else {
+            tracing::error!(stage = S::NAME, "stage not wired; batch dropped");
+            return;
+        };
+        let pieces = if S::SPLITS_AT_SIGNALS {
+            b.split_at_signals()
+        } else {
+            vec![b]
+        };
+        for mut p in pieces {
+            if S::SPLITS_AT_SIGNALS {
+                p.seq = self.out_seq;
+                self.out_seq += 1;
+            }
+            next.do_send(BatchMsg(p));
         }
     }
 
@@ -101,10 +126,7 @@ impl<S: Stage> StageActor<S> {
                         r.do_send(FeedbackMsg(v.clone()));
                     }
                 }
-                match &self.next {
-                    Some(n) => n.do_send(BatchMsg(b)),
-                    None => tracing::error!(stage = S::NAME, "stage not wired; batch dropped"),
-                }
+                self.send_on(b);
                 true
             }
             Err(panic) => {

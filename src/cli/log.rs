@@ -90,6 +90,30 @@ pub fn summary_line(r: &Record) -> String {
                 drivers.join(", ")
             )
         }
+        RecordKind::Command if r.refused => format!(
+            "{} from {}: REFUSED {}",
+            s("command"),
+            s("source"),
+            s("reason")
+        ),
+        RecordKind::Command => {
+            let mut line = format!(
+                "{} from {}: {}, trading state {}",
+                s("command"),
+                s("source"),
+                s("outcome"),
+                s("trading_state")
+            );
+            if d.get("limit").is_some() {
+                line += &format!(
+                    "; {} {} → {}",
+                    s("limit"),
+                    s("limit_before"),
+                    s("limit_after")
+                );
+            }
+            line
+        }
         RecordKind::Intent if r.refused => format!("no entry: {}", s("reason")),
         RecordKind::Intent => format!(
             "{} {} {} (notional {})",

@@ -186,6 +186,8 @@ pub enum OrderPurpose {
     TakeProfit,
     StopLoss,
     TimeStop,
+    /// A reduce-only market exit asked for by a `flatten` command.
+    Flatten,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -152,6 +152,9 @@ pub struct PaperBroker {
     next_fill: u64,
     next_exit: u64,
     clock: i64,
+    /// Set by a `halt` command: no order is placed (time stops and brackets wait) until resume.
+    #[serde(default)]
+    halted: bool,
 }
 
 fn bps(x: Decimal) -> Decimal {
@@ -175,7 +178,100 @@ impl PaperBroker {
             next_fill: 1,
             next_exit: 1,
             clock: i64::MIN,
+            halted: false,
         }
+    }
+
+    /// `halt`: cancels every live order (entries and bracket exits); places none until
+    /// [`PaperBroker::resume`]. Positions stay as they are.
+    pub fn halt(&mut self, out: &mut Vec<BrokerEvent>) {
+        self.halted = true;
+        let seqs: Vec<u64> = self.orders.keys().copied().collect();
+        for s in seqs {
+            self.finish_order(s, OrderStatus::Canceled, "canceled: halt", out);
+        }
+        // Unfilled entries leave no bracket; filled ones wait, disarmed, for resume.
+        let held = &self.portfolio.positions;
+        self.brackets.retain(|i, _| held.contains_key(i));
+        for b in self.brackets.values_mut() {
+            b.entry_done = true;
+            b.armed = false;
+        }
+    }
+
+    /// `resume` after a halt: re-arms the take-profit ladder and stop of every open position
+    /// (time stop from its first fill, as before).
+    pub fn resume(&mut self, out: &mut Vec<BrokerEvent>) {
+        if !std::mem::take(&mut self.halted) {
+            return;
+        }
+        let disarmed: Vec<Instrument> = self
+            .brackets
+            .iter()
+            .filter(|(_, b)| !b.armed && !b.time_stopped)
+            .map(|(i, _)| i.clone())
+            .collect();
+        for inst in disarmed {
+            if let Some((qty, avg)) = self
+                .portfolio
+                .positions
+                .get(&inst)
+                .map(|p| (p.qty, p.avg_entry_price))
+            {
+                self.arm(&inst, qty, avg, out);
+            }
+        }
+    }
+
+    /// `flatten`: for `instrument` (all when `None`) cancels live orders and sends a reduce-only
+    /// market sell of the whole position. Works while halted (it is the operator's own order).
+    pub fn flatten(&mut self, instrument: Option<&Instrument>, out: &mut Vec<BrokerEvent>) {
+        let hit = |i: &Instrument| instrument.is_none_or(|x| x == i);
+        let seqs: Vec<u64> = self
+            .orders
+            .iter()
+            .filter(|(_, o)| hit(&o.instrument))
+            .map(|(s, _)| *s)
+            .collect();
+        for s in seqs {
+            self.finish_order(s, OrderStatus::Canceled, "canceled: flatten", out);
+        }
+        let held: Vec<(Instrument, Decimal)> = self
+            .portfolio
+            .positions
+            .iter()
+            .filter(|(i, _)| hit(i))
+            .map(|(i, p)| (i.clone(), p.qty))
+            .collect();
+        self.brackets
+            .retain(|i, _| !hit(i) || held.iter().any(|(h, _)| h == i));
+        for (inst, qty) in held {
+            let links = match self.brackets.get_mut(&inst) {
+                Some(b) => {
+                    b.time_stopped = true;
+                    b.armed = true;
+                    b.links.clone()
+                }
+                None => Links::default(),
+            };
+            let now = self.clock;
+            self.new_order(
+                &inst,
+                Side::Sell,
+                qty,
+                OrderType::Market,
+                OrderPurpose::Flatten,
+                links,
+                None,
+                now,
+                out,
+            );
+        }
+    }
+
+    /// True between a `halt` and the next `resume`.
+    pub fn halted(&self) -> bool {
+        self.halted
     }
 
     /// Live orders in creation order.
@@ -606,11 +702,14 @@ impl PaperBroker {
                 }
             }
             OrderPurpose::TakeProfit => self.resize_stop(inst),
-            OrderPurpose::StopLoss | OrderPurpose::TimeStop => {}
+            OrderPurpose::StopLoss | OrderPurpose::TimeStop | OrderPurpose::Flatten => {}
         }
     }
 
     fn arm(&mut self, inst: &Instrument, qty: Decimal, avg: Decimal, out: &mut Vec<BrokerEvent>) {
+        if self.halted {
+            return;
+        }
         let b = self.brackets.get(inst).expect("caller checked").clone();
         let now = self.clock;
         for step in &b.spec.take_profit {
@@ -649,6 +748,9 @@ impl PaperBroker {
     }
 
     fn check_time_stops(&mut self, out: &mut Vec<BrokerEvent>) {
+        if self.halted {
+            return;
+        }
         let due: Vec<Instrument> = self
             .brackets
             .iter()

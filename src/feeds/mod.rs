@@ -13,6 +13,7 @@ pub mod json_array;
 pub mod merge;
 pub mod recording;
 pub mod rest;
+pub mod tape;
 pub mod universe;
 pub mod venues;
 pub mod ws;

@@ -105,6 +105,8 @@ impl RiskConfig {
 pub enum ReasonCode {
     TradingHalted,
     TradingReducing,
+    /// Reducing because an operator paused the session (`pause` command).
+    Paused,
     DailyLossLimit,
     MaxDrawdown,
     QuoteMismatch,
@@ -117,27 +119,6 @@ pub enum ReasonCode {
     MaxPositionNotional,
     MaxGrossExposure,
     BelowMinNotional,
-}
-
-impl ReasonCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReasonCode::TradingHalted => "TRADING_HALTED",
-            ReasonCode::TradingReducing => "TRADING_REDUCING",
-            ReasonCode::DailyLossLimit => "DAILY_LOSS_LIMIT",
-            ReasonCode::MaxDrawdown => "MAX_DRAWDOWN",
-            ReasonCode::QuoteMismatch => "QUOTE_MISMATCH",
-            ReasonCode::StaleData => "STALE_DATA",
-            ReasonCode::FeedUnhealthy => "FEED_UNHEALTHY",
-            ReasonCode::InstrumentCooldown => "INSTRUMENT_COOLDOWN",
-            ReasonCode::MaxOpenPositions => "MAX_OPEN_POSITIONS",
-            ReasonCode::OrderRateLimit => "ORDER_RATE_LIMIT",
-            ReasonCode::MaxOrderNotional => "MAX_ORDER_NOTIONAL",
-            ReasonCode::MaxPositionNotional => "MAX_POSITION_NOTIONAL",
-            ReasonCode::MaxGrossExposure => "MAX_GROSS_EXPOSURE",
-            ReasonCode::BelowMinNotional => "BELOW_MIN_NOTIONAL",
-        }
-    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -162,7 +143,9 @@ pub struct Verdict {
     pub trading_state: TradingState,
 }
 
-#[derive(Clone, Debug)]
+/// Serialized with the broker's state, so a restart keeps the trading state, run-time limits,
+/// cooldowns and the order-rate window.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RiskManager {
     pub cfg: RiskConfig,
     /// Portfolio quote currency and its 1:1 equivalents; other quotes are refused.
@@ -181,6 +164,25 @@ pub struct RiskManager {
     next_id: u64,
     /// Prepended to ids (`p2-` for paper session 2).
     pub id_prefix: String,
+    /// Id of the `pause` command that put the state to Reducing (refusals then say `PAUSED`).
+    #[serde(default)]
+    paused_by: Option<String>,
+    /// Limits changed by `set` commands (key → value), re-applied over the config on restart.
+    #[serde(default)]
+    overrides: std::collections::BTreeMap<String, String>,
+}
+
+/// What a command did to the risk manager, for its decision record.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CommandOutcome {
+    pub applied: bool,
+    /// Why a refused command changed nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub trading_state: TradingState,
+    /// `set`: the limit's value before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<(String, String, String)>,
 }
 
 impl RiskManager {
@@ -218,11 +220,93 @@ impl RiskManager {
             approvals: VecDeque::new(),
             next_id: 1,
             id_prefix: String::new(),
+            paused_by: None,
+            overrides: Default::default(),
         }
+    }
+
+    /// A manager restored from its stored state, with `cfg` (the config file's `[risk]`) under
+    /// the limits changed at run time; an override the new config no longer accepts is dropped
+    /// with a warning.
+    pub fn restored(stored: &[u8], cfg: RiskConfig) -> Result<Self, String> {
+        let mut rm: Self = serde_json::from_slice(stored)
+            .map_err(|e| format!("the stored risk state is unreadable: {e}"))?;
+        rm.cfg = cfg;
+        for (k, v) in std::mem::take(&mut rm.overrides) {
+            match crate::control::set_limit(&rm.cfg, &k, &v) {
+                Ok(c) => {
+                    rm.cfg = c;
+                    rm.overrides.insert(k, v);
+                }
+                Err(e) => tracing::warn!("dropping the run-time limit {k} = {v}: {e}"),
+            }
+        }
+        Ok(rm)
+    }
+
+    /// Applies an operator command. Refused (nothing changes) only for an invalid `set`.
+    pub fn apply(&mut self, c: &crate::control::CommandEvent) -> CommandOutcome {
+        use crate::control::Command;
+        let mut out = CommandOutcome {
+            applied: true,
+            reason: None,
+            trading_state: self.state,
+            limit: None,
+        };
+        match &c.command {
+            Command::Pause => {
+                if self.state == TradingState::Active {
+                    self.state = TradingState::Reducing;
+                    self.paused_by = Some(c.id.clone());
+                }
+            }
+            Command::Resume => {
+                self.state = TradingState::Active;
+                self.paused_by = None;
+            }
+            Command::Halt => {
+                self.state = TradingState::Halted;
+                self.paused_by = None;
+            }
+            Command::Flatten { .. } => {}
+            Command::Set { limit, value } => {
+                match crate::control::set_limit(&self.cfg, limit, value) {
+                    Ok(next) => {
+                        let key = limit.strip_prefix("risk.").unwrap_or(limit).to_string();
+                        let old = serde_json::to_value(&self.cfg).map(|v| v[&key].clone());
+                        let new = serde_json::to_value(&next).map(|v| v[&key].clone());
+                        let show = |v: Result<serde_json::Value, _>| match v {
+                            Ok(serde_json::Value::String(s)) => s,
+                            Ok(v) => v.to_string(),
+                            Err(_) => String::new(),
+                        };
+                        out.limit = Some((key.clone(), show(old), show(new)));
+                        self.overrides.insert(key, value.clone());
+                        self.cfg = next;
+                    }
+                    Err(e) => {
+                        out.applied = false;
+                        out.reason = Some(e);
+                    }
+                }
+            }
+        }
+        out.trading_state = self.state;
+        out
     }
 
     pub fn state(&self) -> TradingState {
         self.state
+    }
+
+    /// Newest event time seen (Unix ms); `i64::MIN` before the first event.
+    pub fn clock(&self) -> i64 {
+        self.clock
+    }
+
+    /// Limits changed at run time by `set` commands (key → value).
+    pub fn overrides(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.overrides
     }
 
     /// Sets the trading state by hand (pause = Reducing or Halted, resume = Active).
@@ -254,11 +338,12 @@ impl RiskManager {
         }
     }
 
-    /// Takes the broker's portfolio; approvals up to it are now part of it.
+    /// Takes the broker's portfolio; approvals up to it are now part of it. Loss limits are
+    /// checked at the next decision, against the portfolio as of that decision's event (a check
+    /// here would depend on where batches happen to end).
     pub fn on_feedback(&mut self, v: &PortfolioView) {
         self.view = v.clone();
         self.pending.clear();
-        self.check_loss_limits();
     }
 
     fn realized_today(&self) -> Decimal {
@@ -343,11 +428,18 @@ impl RiskManager {
                 "trading state is halted".into(),
                 &mut reasons,
             ),
-            TradingState::Reducing if !it.reduce_only => refuse(
-                ReasonCode::TradingReducing,
-                "trading state is reducing: only reduce-only orders".into(),
-                &mut reasons,
-            ),
+            TradingState::Reducing if !it.reduce_only => match &self.paused_by {
+                Some(cmd) => refuse(
+                    ReasonCode::Paused,
+                    format!("paused by command {cmd}: only reduce-only orders"),
+                    &mut reasons,
+                ),
+                None => refuse(
+                    ReasonCode::TradingReducing,
+                    "trading state is reducing: only reduce-only orders".into(),
+                    &mut reasons,
+                ),
+            },
             _ => {}
         }
         if !self.quotes.iter().any(|q| q == it.instrument.quote()) {
@@ -607,12 +699,12 @@ mod tests {
         };
         v.realized_by_day.insert(1, dec!(-0.03));
         r.on_feedback(&v);
-        assert_eq!(r.state(), TradingState::Halted);
         let v = r.check(&intent("A/BTC", 86_400_000 + 5, dec!(10)));
         assert_eq!(
             codes(&v),
             vec![ReasonCode::DailyLossLimit, ReasonCode::TradingHalted]
         );
+        assert_eq!(r.state(), TradingState::Halted);
     }
 
     #[test]
@@ -624,8 +716,8 @@ mod tests {
             peak_equity: dec!(1),
             ..Default::default()
         });
-        assert_eq!(r.state(), TradingState::Halted);
         assert!(codes(&r.check(&intent("A/BTC", 5, dec!(1)))).contains(&ReasonCode::MaxDrawdown));
+        assert_eq!(r.state(), TradingState::Halted);
     }
 
     #[test]

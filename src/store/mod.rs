@@ -22,6 +22,8 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// Meta key of the executor's state (portfolio, live orders, brackets).
 pub const META_EXECUTOR: &str = "executor";
+/// Meta key of the risk manager's state (trading state, run-time limits, cooldowns).
+pub const META_RISK: &str = "risk";
 /// Meta key of the last run's summary.
 pub const META_SUMMARY: &str = "summary";
 /// Meta key of a paper session's live status (feeds, positions, latency).

@@ -12,6 +12,8 @@ pub enum RecordKind {
     Order,
     Fill,
     Exit,
+    /// An operator command (pause, resume, halt, flatten, set) and its outcome.
+    Command,
 }
 
 impl RecordKind {
@@ -23,6 +25,7 @@ impl RecordKind {
             "order" => Self::Order,
             "fill" => Self::Fill,
             "exit" => Self::Exit,
+            "command" => Self::Command,
             _ => return None,
         })
     }
@@ -34,6 +37,7 @@ impl RecordKind {
             Self::Order => "order",
             Self::Fill => "fill",
             Self::Exit => "exit",
+            Self::Command => "command",
         }
     }
 }
