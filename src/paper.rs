@@ -223,6 +223,11 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
         }
         None => None,
     };
+    // What the control API shows before the first change.
+    let initial_state = (
+        serde_json::to_vec(&broker).ok(),
+        serde_json::to_vec(&rm).ok(),
+    );
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<CommandEvent>();
     let hub = Arc::new(ControlHub::new(&prefix, cmd_tx));
     rm.on_feedback(&view);
@@ -278,7 +283,7 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
             )
             .with_status(status)
             .with_hub(hub.clone())
-            .with_resumed(resumed_state.0, resumed_state.1)
+            .with_resumed(initial_state.0, initial_state.1)
             .start();
             let (f, cc) = (fault.clone(), c.clone());
             let exec = Supervisor::start(move |_| StageActor::new(ExecStage::new(broker), f, cc));

@@ -96,7 +96,40 @@ fn paper_stops_cleanly_on_ctrl_c_then_status_and_log_show_the_session() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_millis(1500));
+    // While it runs: `control` and `status` go through the session's control API.
+    let run = |args: &[&str]| {
+        let o = bin()
+            .args(["--state", st.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        let text =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        (o.status.success(), text)
+    };
+    let (ok, text) = run(&["control", "pause"]);
+    assert!(
+        ok && text.contains("pause from cli: applied, trading state reducing"),
+        "{text}"
+    );
+    let (ok, text) = run(&["control", "set", "max_orders", "0"]);
+    assert!(!ok && text.contains("REFUSED risk.max_orders"), "{text}");
+    let (ok, text) = run(&["control", "set", "max_orders", "7"]);
+    assert!(ok && text.contains("max_orders 10 → 7"), "{text}");
+    let (ok, text) = run(&["control", "buy", "everything"]);
+    assert!(!ok && text.contains("unknown command"), "{text}");
+    let (ok, text) = run(&["status"]);
+    assert!(ok, "{text}");
+    for w in [
+        "(running)",
+        "trading state reducing",
+        "max_orders = 7",
+        "equity",
+    ] {
+        assert!(text.contains(w), "live status lacks {w}: {text}");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

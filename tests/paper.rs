@@ -21,6 +21,11 @@ struct Venues {
 
 /// Fake venues on their own runtime thread (the paper run owns this thread's actix system).
 fn start_venues(data: std::path::PathBuf) -> Venues {
+    start_venues_paced(data, None)
+}
+
+/// Venues that send one frame per `pace` instead of bursts (a session that lasts).
+fn start_venues_paced(data: std::path::PathBuf, pace: Option<Duration>) -> Venues {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -63,7 +68,7 @@ fn start_venues(data: std::path::PathBuf) -> Venues {
                 after: After::Idle,
                 skip: vec![],
                 junk_every: None,
-                pace: None,
+                pace,
             }])
             .await;
 
@@ -99,7 +104,7 @@ fn start_venues(data: std::path::PathBuf) -> Venues {
                     after: After::Drop,
                     skip: vec![],
                     junk_every: None,
-                    pace: None,
+                    pace,
                 },
                 Script {
                     frames: reordered,
@@ -107,7 +112,7 @@ fn start_venues(data: std::path::PathBuf) -> Venues {
                     after: After::Idle,
                     skip: vec![],
                     junk_every: None,
-                    pace: None,
+                    pace,
                 },
             ])
             .await;
@@ -121,7 +126,7 @@ fn start_venues(data: std::path::PathBuf) -> Venues {
                 after: After::Idle,
                 skip: vec![],
                 junk_every: None,
-                pace: None,
+                pace,
             }])
             .await;
             tx.send(Venues {
@@ -210,7 +215,7 @@ fn paper_session_trades_heals_and_resumes() {
         duration: Some(Duration::from_secs(4)),
         print_status: false,
         fault: Fault::default(),
-        tape: None,
+        tape: Some(dir.path().join("tape1.jsonl")),
     })
     .unwrap();
     assert_eq!(report.session, 1);
@@ -279,16 +284,32 @@ fn paper_session_trades_heals_and_resumes() {
         "max_hold is long: positions stay open at the end"
     );
 
+    // The session's tape replays to its byte-identical decision log (fills included).
+    let log1 = paper_log(dir.path());
+    assert_eq!(
+        replay_tape(&dir.path().join("tape1.jsonl"), &cfg, dir.path()),
+        log1
+    );
+
     // Restart: the open positions and live orders come back from the store.
     let report2 = run_paper(PaperOptions {
-        config: cfg,
+        config: cfg.clone(),
         state_dir: dir.path().to_path_buf(),
         duration: Some(Duration::from_secs(1)),
         print_status: false,
         fault: Fault::default(),
-        tape: None,
+        tape: Some(dir.path().join("tape2.jsonl")),
     })
     .unwrap();
+    // The second session's tape starts from the state it resumed: its replay gives exactly
+    // the records the second session added.
+    let log2 = paper_log(dir.path());
+    assert!(log2.starts_with(&log1));
+    let added = &log2[log1.len()..];
+    assert_eq!(
+        replay_tape(&dir.path().join("tape2.jsonl"), &cfg, dir.path()),
+        added
+    );
     assert_eq!(report2.session, 2);
     assert_eq!(report2.resumed_positions, n_open);
     assert_eq!(report2.resumed_orders, open_before.live_orders().count());
@@ -379,4 +400,258 @@ fn a_feed_that_dies_is_restarted_by_its_supervisor() {
     let f = st.feeds.iter().find(|f| &f.venue == restarted).unwrap();
     assert!(f.connects >= 2, "the restarted feed connected again: {f:?}");
     assert!(st.fills > 0, "trading went on: {st:?}");
+}
+
+fn paper_log(state: &std::path::Path) -> String {
+    let st = Store::open_file(state, PAPER_STORE).unwrap();
+    let mut v = Vec::new();
+    smartflow::cli::log::export(&st, &Default::default(), &mut v).unwrap();
+    String::from_utf8(v).unwrap()
+}
+
+/// The exported decision log of a replay of `tape`.
+fn replay_tape(tape: &std::path::Path, cfg: &Config, dir: &std::path::Path) -> String {
+    let state = dir.join(format!(
+        "replay-of-{}",
+        tape.file_name().unwrap().to_string_lossy()
+    ));
+    smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
+        data: vec![tape.display().to_string()],
+        config: cfg.clone(),
+        state_dir: state.clone(),
+        fault: Fault::default(),
+        resume: false,
+        progress: false,
+    })
+    .unwrap();
+    let mut v = Vec::new();
+    smartflow::cli::log::export(&Store::open(&state).unwrap(), &Default::default(), &mut v)
+        .unwrap();
+    String::from_utf8(v).unwrap()
+}
+
+/// `(status, JSON body)` of a request to the session's control API.
+fn api(
+    state: &std::path::Path,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let addr: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.join("control.json")).unwrap()).unwrap();
+    let url = format!("{}{path}", addr["url"].as_str().unwrap());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let auth = token.map(|t| format!("Bearer {t}")).unwrap_or_default();
+    let mut r = match (method, body) {
+        ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
+        (_, b) => agent
+            .post(&url)
+            .header("Authorization", &auth)
+            .send(b.unwrap_or("").as_bytes()),
+    }
+    .unwrap();
+    let text = r.body_mut().read_to_string().unwrap();
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (r.status().as_u16(), json)
+}
+
+/// Waits for a session's control API to come up; returns its token.
+fn wait_for_api(state: &std::path::Path) -> String {
+    for _ in 0..400 {
+        if state.join("control.json").exists() {
+            if let Ok(t) = std::fs::read_to_string(state.join("control.token")) {
+                return t;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("the control API did not come up");
+}
+
+fn spawn_paper(
+    cfg: Config,
+    state: &std::path::Path,
+    secs: f64,
+    tape: Option<std::path::PathBuf>,
+) -> std::thread::JoinHandle<smartflow::paper::PaperReport> {
+    let state = state.to_path_buf();
+    std::thread::spawn(move || {
+        run_paper(PaperOptions {
+            config: cfg,
+            state_dir: state,
+            duration: Some(Duration::from_secs_f64(secs)),
+            print_status: false,
+            fault: Fault::default(),
+            tape,
+        })
+        .unwrap()
+    })
+}
+
+#[test]
+fn control_api_commands_survive_a_restart_and_the_tape_replays_to_the_same_log() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = require_data!();
+    let venues = start_venues_paced(data, Some(Duration::from_millis(2)));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let tape = dir.path().join("session.tape.jsonl");
+    let run = spawn_paper(config(&venues), &state, 7.0, Some(tape.clone()));
+    let token = wait_for_api(&state);
+    let mode = std::fs::metadata(state.join("control.token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "token file readable by its owner only");
+    let tok = Some(token.as_str());
+
+    // No token or a wrong one: 401, and nothing changes.
+    let halt = r#"{"command":"halt"}"#;
+    assert_eq!(api(&state, "GET", "/status", None, None).0, 401);
+    assert_eq!(api(&state, "GET", "/positions", Some("wrong"), None).0, 401);
+    assert_eq!(api(&state, "GET", "/metrics", None, None).0, 401);
+    assert_eq!(api(&state, "POST", "/commands", None, Some(halt)).0, 401);
+    assert_eq!(
+        api(&state, "POST", "/commands", Some("wrong"), Some(halt)).0,
+        401
+    );
+    let (code, st) = api(&state, "GET", "/status", tok, None);
+    assert_eq!(code, 200);
+    assert_eq!(st["trading_state"], "active", "{st}");
+
+    // Paused while the venues' data streams in: entries refused with PAUSED; then resumed.
+    let (code, r) = api(
+        &state,
+        "POST",
+        "/commands",
+        tok,
+        Some(r#"{"command":"pause"}"#),
+    );
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["record"]["detail"]["trading_state"], "reducing");
+    assert_eq!(r["record"]["detail"]["source"], "api");
+    std::thread::sleep(Duration::from_millis(400));
+    let (code, r) = api(
+        &state,
+        "POST",
+        "/commands",
+        tok,
+        Some(r#"{"command":"resume"}"#),
+    );
+    assert_eq!(code, 200, "{r}");
+    std::thread::sleep(Duration::from_millis(2500));
+
+    // An invalid limit: 422 with the reason, limits unchanged.
+    let bad = r#"{"command":"set","limit":"max_open_positions","value":"0"}"#;
+    let (code, r) = api(&state, "POST", "/commands", tok, Some(bad));
+    assert_eq!(code, 422, "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("max_open_positions"),
+        "{r}"
+    );
+    let set = r#"{"command":"set","limit":"max_order_notional","value":"150"}"#;
+    assert_eq!(api(&state, "POST", "/commands", tok, Some(set)).0, 200);
+    let (_, st) = api(&state, "GET", "/status", tok, None);
+    assert_eq!(st["limits"]["max_open_positions"], 10);
+    assert_eq!(st["limits"]["max_order_notional"], "150");
+
+    let (code, r) = api(&state, "POST", "/commands", tok, Some(halt));
+    assert_eq!(code, 200, "{r}");
+    let (_, pos) = api(&state, "GET", "/positions", tok, None);
+    assert_eq!(
+        pos["orders"].as_array().unwrap().len(),
+        0,
+        "halt cancels every order: {pos}"
+    );
+    let (code, m) = api(&state, "GET", "/metrics", tok, None);
+    assert_eq!(code, 200);
+    let m = m.as_str().unwrap().to_string();
+    assert!(
+        m.contains("smartflow_decision_records_total{kind=\"command\"} 5"),
+        "{m}"
+    );
+    assert!(m.contains("smartflow_trading_state 2"), "{m}");
+    let report = run.join().unwrap();
+    assert_eq!(report.session, 1);
+    assert!(
+        !state.join("control.json").exists(),
+        "address file removed at the end"
+    );
+
+    // The decision log: verdicts while paused are refused with PAUSED.
+    let paper_log = {
+        let st = Store::open_file(&state, PAPER_STORE).unwrap();
+        let mut v = Vec::new();
+        smartflow::cli::log::export(&st, &Default::default(), &mut v).unwrap();
+        v
+    };
+    let recs = Store::open_file(&state, PAPER_STORE)
+        .unwrap()
+        .records()
+        .unwrap();
+    let cmd = |name: &str| {
+        recs.iter()
+            .position(|r| r.kind == RecordKind::Command && r.detail["command"] == name)
+            .unwrap()
+    };
+    let (pause, resume) = (cmd("pause"), cmd("resume"));
+    let after: Vec<_> = recs[pause..resume]
+        .iter()
+        .filter(|r| r.kind == RecordKind::Verdict)
+        .collect();
+    assert!(after.iter().all(|v| v.refused), "no approval while paused");
+    assert!(
+        after
+            .iter()
+            .any(|v| v.detail["reasons"][0]["code"] == "PAUSED"),
+        "a signal refused with PAUSED"
+    );
+    assert!(
+        recs[resume..].iter().any(|r| r.kind == RecordKind::Verdict),
+        "decisions again after resume"
+    );
+
+    // The tape replays to the byte-identical decision log.
+    let replayed = dir.path().join("replayed");
+    smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
+        data: vec![tape.display().to_string()],
+        config: config(&venues),
+        state_dir: replayed.clone(),
+        fault: Fault::default(),
+        resume: false,
+        progress: false,
+    })
+    .unwrap();
+    let mut replay_log = Vec::new();
+    smartflow::cli::log::export(
+        &Store::open(&replayed).unwrap(),
+        &Default::default(),
+        &mut replay_log,
+    )
+    .unwrap();
+    assert!(paper_log.len() > 1000);
+    if replay_log != paper_log {
+        let (a, b) = (
+            String::from_utf8_lossy(&paper_log),
+            String::from_utf8_lossy(&replay_log),
+        );
+        let i = a.lines().zip(b.lines()).position(|(x, y)| x != y);
+        panic!(
+            "tape replay differs at line {i:?}:\n{:?}\n{:?}",
+            i.and_then(|i| a.lines().nth(i)),
+            i.and_then(|i| b.lines().nth(i))
+        );
+    }
+
+    // A restart resumes the halt and the changed limit.
+    let run = spawn_paper(config(&venues), &state, 1.5, None);
+    let token = wait_for_api(&state);
+    let (_, st) = api(&state, "GET", "/status", Some(&token), None);
+    assert_eq!(st["trading_state"], "halted", "{st}");
+    assert_eq!(st["limits"]["max_order_notional"], "150", "{st}");
+    assert_eq!(run.join().unwrap().session, 2);
 }

@@ -327,6 +327,7 @@ impl JournalActor {
 impl Actor for JournalActor {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.publish();
         // Wall-clock flushes only decide *when* records land, never what they say.
         ctx.run_interval(Duration::from_millis(250), |a, _| a.flush());
         if let Some(every) = self.status.as_ref().map(|s| s.every) {
