@@ -12,7 +12,8 @@ use crate::feeds::tape::{is_tape, TapeItem, TapeReader};
 use crate::feeds::{expand_paths, open_source, Malformed};
 use crate::pipeline::{DetectorStage, ExecStage, Fault, FeatureStage, RiskStage, StrategyStage};
 use crate::risk::RiskManager;
-use crate::store::{Store, META_RUN, META_SUMMARY};
+use crate::store::fingerprint::Fingerprint;
+use crate::store::{Store, META_FINGERPRINT, META_RUN, META_SUMMARY};
 use crate::strategies::ensemble_detector::DetectorKind;
 use crate::strategies::prepump::PrePumpStrategy;
 use actix::prelude::*;
@@ -202,9 +203,25 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     let start = input.start(&cfg)?;
     let detector = DetectorKind::from_config(&cfg, &start.id_prefix)?;
     let store = Arc::new(Store::open(&opts.state_dir)?);
+    let print = Fingerprint::of(&cfg, &paths, detector.model_id())?;
     let skip_records = if opts.resume {
         match store.meta(META_RUN)?.as_deref() {
-            Some(b"running") => store.len()?,
+            Some(b"running") => {
+                let stored = store
+                    .meta(META_FINGERPRINT)?
+                    .and_then(|b| serde_json::from_slice::<Fingerprint>(&b).ok());
+                match stored.map(|s| print.differs_from(&s)) {
+                    Some(None) => store.len()?,
+                    Some(Some(why)) => bail!(
+                        "cannot resume the run in {}: {why}; run without --resume to start over",
+                        opts.state_dir.display()
+                    ),
+                    None => bail!(
+                        "cannot resume the run in {}: it recorded no fingerprint of its inputs",
+                        opts.state_dir.display()
+                    ),
+                }
+            }
             Some(_) => bail!(
                 "nothing to resume in {}: the last run completed",
                 opts.state_dir.display()
@@ -218,7 +235,13 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
         store.clear()?;
         0
     };
-    store.append(&[], &[(META_RUN, b"running".to_vec())])?;
+    store.append(
+        &[],
+        &[
+            (META_RUN, b"running".to_vec()),
+            (META_FINGERPRINT, serde_json::to_vec(&print)?),
+        ],
+    )?;
 
     let progress = if opts.progress {
         let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());

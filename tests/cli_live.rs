@@ -51,6 +51,7 @@ qty_step = "0.00001"
 [risk]
 max_order_notional = "200"
 max_position_notional = "200"
+max_gross_exposure = "2000"
 daily_loss_limit = "200"
 min_order_notional = "10"
 qty_step = "0.00001"
@@ -324,4 +325,137 @@ fn paper_with_the_default_detector_needs_neither_python_nor_onnx_runtime() {
         .and_then(|s| s.trim_end_matches(')').parse().ok())
         .unwrap_or_else(|| panic!("no sample count in {last}"));
     assert!(n > 0, "no trade reached the detector: {last}");
+}
+
+/// Σ signed fill quantities per instrument in a decision log.
+fn filled_positions(
+    recs: &[smartflow::store::Record],
+) -> std::collections::BTreeMap<String, rust_decimal::Decimal> {
+    let mut m: std::collections::BTreeMap<String, rust_decimal::Decimal> = Default::default();
+    for r in recs
+        .iter()
+        .filter(|r| r.kind == smartflow::store::RecordKind::Fill)
+    {
+        let q: rust_decimal::Decimal = r.detail["qty"].as_str().unwrap().parse().unwrap();
+        let q = if r.detail["side"] == "buy" { q } else { -q };
+        *m.entry(r.instrument.clone()).or_default() += q;
+    }
+    m.retain(|_, q| !q.is_zero());
+    m
+}
+
+/// The journal, and positions by instrument from the stored broker state.
+fn paper_state(
+    st: &std::path::Path,
+) -> (
+    Vec<smartflow::store::Record>,
+    std::collections::BTreeMap<String, rust_decimal::Decimal>,
+    usize,
+) {
+    let store = smartflow::store::Store::open_file(st, smartflow::store::PAPER_STORE).unwrap();
+    let recs = store.records().unwrap();
+    let broker: Option<smartflow::execution::PaperBroker> = store
+        .meta(smartflow::store::META_EXECUTOR)
+        .unwrap()
+        .map(|b| serde_json::from_slice(&b).unwrap());
+    let (pos, orders) = broker
+        .map(|b| {
+            let pos = b
+                .portfolio
+                .positions
+                .iter()
+                .map(|(i, p)| (i.to_string(), p.qty))
+                .collect();
+            (pos, b.live_orders().count())
+        })
+        .unwrap_or_default();
+    (recs, pos, orders)
+}
+
+#[test]
+fn paper_killed_with_sigkill_loses_and_duplicates_nothing_journaled() {
+    use rand::{Rng, SeedableRng};
+    let data = require_data!();
+    let url = venue(data);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &url);
+    let st = dir.path().join("state");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut before: Vec<smartflow::store::Record> = Vec::new();
+    for session in 1..=3 {
+        let mut child = bin()
+            .args(["--config", cfg.to_str().unwrap()])
+            .args(["--state", st.to_str().unwrap(), "paper", "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(800..2500)));
+        child.kill().unwrap(); // SIGKILL: no flush, no cleanup
+        child.wait().unwrap();
+
+        let (recs, positions, _) = paper_state(&st);
+        assert!(
+            recs.starts_with(&before),
+            "session {session}: journaled records lost"
+        );
+        let ids: std::collections::HashSet<&str> = recs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids.len(),
+            recs.len(),
+            "session {session}: duplicate records"
+        );
+        assert_eq!(
+            filled_positions(&recs),
+            positions,
+            "session {session}: positions are not the sum of the journaled fills"
+        );
+        assert!(
+            recs.len() > before.len(),
+            "session {session} journaled nothing"
+        );
+        before = recs;
+    }
+    assert!(
+        before
+            .iter()
+            .any(|r| r.kind == smartflow::store::RecordKind::Fill),
+        "the sessions traded"
+    );
+    // `status` after a kill: the address file is stale, the stored status answers.
+    let s = bin()
+        .args(["--state", st.to_str().unwrap(), "status"])
+        .output()
+        .unwrap();
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    // A clean restart resumes the open positions and orders it finds.
+    let (_, positions, orders) = paper_state(&st);
+    let out = bin()
+        .args(["--config", cfg.to_str().unwrap()])
+        .args([
+            "--state",
+            st.to_str().unwrap(),
+            "paper",
+            "--quiet",
+            "--duration",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("paper session 4 ended"), "{stdout}");
+    if positions.len() + orders > 0 {
+        let line = format!(
+            "resuming {} open paper positions and {orders} live orders",
+            positions.len()
+        );
+        assert!(stderr.contains(&line), "{stderr}");
+    }
+    let (recs, positions, _) = paper_state(&st);
+    assert!(recs.starts_with(&before));
+    assert_eq!(filled_positions(&recs), positions);
 }

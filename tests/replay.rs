@@ -6,7 +6,7 @@ use smartflow::cli::log::{export, Filter};
 use smartflow::config::Config;
 use smartflow::pipeline::{Fault, STAGES};
 use smartflow::replay::{run_replay, ReplayOptions, ReplaySummary};
-use smartflow::store::{Record, RecordKind, Store, META_RUN};
+use smartflow::store::{Record, RecordKind, Store, META_FINGERPRINT, META_RUN};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -198,15 +198,51 @@ fn resume_continues_an_interrupted_run_to_the_same_log() {
     replay(&data, full.path(), Fault::default());
     let all = records(full.path());
     // An interrupted run: a third of the records committed, run status still `running`.
+    let print = Store::open(full.path())
+        .unwrap()
+        .meta(META_FINGERPRINT)
+        .unwrap()
+        .expect("a run stores the fingerprint of its inputs");
     let cut = tempfile::tempdir().unwrap();
     {
         let st = Store::open(cut.path()).unwrap();
-        st.append(&all[..all.len() / 3], &[(META_RUN, b"running".to_vec())])
-            .unwrap();
+        st.append(
+            &all[..all.len() / 3],
+            &[
+                (META_RUN, b"running".to_vec()),
+                (META_FINGERPRINT, print.clone()),
+            ],
+        )
+        .unwrap();
     }
+    // Other inputs than the interrupted run's: refused, saying which.
+    let resume_with = |files: &[&str], config: Config| {
+        run_replay(ReplayOptions {
+            data: files.iter().map(|f| common::pump_file(&data, f)).collect(),
+            config,
+            state_dir: cut.path().to_path_buf(),
+            fault: Fault::default(),
+            resume: true,
+            progress: false,
+        })
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+    };
+    let mut other = rules_config();
+    other.risk.max_orders += 1;
+    let e = resume_with(FILES, other);
+    assert!(e.contains("the config differs"), "{e}");
+    let e = resume_with(&FILES[..4], rules_config());
+    assert!(e.contains("the data set differs"), "{e}");
+    let e = resume_with(FILES, Config::default());
+    assert!(e.contains("the model differs"), "{e}");
+    // The transport settings change no decision: a resume with another batch size is fine.
+    let mut batched = rules_config();
+    batched.replay.batch_size = 100;
     let s = run_replay(ReplayOptions {
         data: FILES.iter().map(|f| common::pump_file(&data, f)).collect(),
-        config: rules_config(),
+        config: batched,
         state_dir: cut.path().to_path_buf(),
         fault: Fault::default(),
         resume: true,

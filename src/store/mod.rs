@@ -8,6 +8,7 @@
 //! Every write is one durable (fsync) redb transaction; the journal batches records so commits do
 //! not set the pace of a replay.
 
+pub mod fingerprint;
 pub mod record;
 
 pub use record::{Record, RecordKind};
@@ -24,6 +25,8 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const META_EXECUTOR: &str = "executor";
 /// Meta key of the risk manager's state (trading state, run-time limits, cooldowns).
 pub const META_RISK: &str = "risk";
+/// Meta key of what the replay in progress runs on ([`fingerprint::Fingerprint`]).
+pub const META_FINGERPRINT: &str = "fingerprint";
 /// Meta key of the last run's summary.
 pub const META_SUMMARY: &str = "summary";
 /// Meta key of a paper session's live status (feeds, positions, latency).

@@ -202,6 +202,17 @@ impl DetectorKind {
         })
     }
 
+    /// The model a run depends on: `rules`, or the ensemble's version and artifact hash.
+    pub fn model_id(&self) -> String {
+        match self {
+            DetectorKind::Rules(_) => "rules".into(),
+            DetectorKind::Ensemble(d) => {
+                let m = &d.ens.manifest;
+                format!("{} {}", m.version, m.artifact_hash)
+            }
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             DetectorKind::Rules(_) => "rules",
