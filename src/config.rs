@@ -131,6 +131,17 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The row settings of the config in effect (what `train` records with a model).
+    pub fn row_inputs(&self) -> crate::models::artifact::RowInputs {
+        crate::models::artifact::RowInputs {
+            features: self.features.clone(),
+            chunks: self.train.chunks.clone(),
+            detector: self.detector.clone(),
+        }
+    }
+}
+
 /// The shipped default config, compiled in so that `smartflow` runs without `--config`.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod control;
 pub mod domain;
 pub mod execution;
+pub mod fault;
 pub mod features;
 pub mod feeds;
 pub mod models;

@@ -4,6 +4,7 @@
 
 use crate::actors::feed::{Chunk, FeedActor, Input, LiveFeedActor};
 use crate::actors::journal::{JournalActor, LiveStatus, StatusReporter};
+use crate::actors::run::RunControl;
 use crate::actors::stage::StageActor;
 use crate::actors::Wire;
 use crate::config::Config;
@@ -16,7 +17,6 @@ use crate::feeds::tape::{TapeHeader, TapeWriter};
 use crate::feeds::venues::{codec, Venue};
 use crate::feeds::ws::{FeedBatch, FeedCounters, RawFrame, WsFeed};
 use crate::pipeline::{DetectorStage, ExecStage, Fault, FeatureStage, RiskStage, StrategyStage};
-use crate::replay::RunControl;
 use crate::risk::RiskManager;
 use crate::store::{Store, META_EXECUTOR, META_RISK, META_SESSION, META_STATUS, PAPER_STORE};
 use crate::strategies::ensemble_detector::DetectorKind;

@@ -210,7 +210,7 @@ fn training_is_reproducible_and_time_ordered() {
     let (eps, stats) = dataset::build(&paths, &events, &st, &|_| {}).unwrap();
     assert_eq!(stats.files, TRAIN_FILES.len());
     assert!(eps.iter().all(|e| e.ep.event.is_some()));
-    let inputs = artifact::RowInputs::of(&cfg);
+    let inputs = cfg.row_inputs();
     let d1 = tempfile::tempdir().unwrap();
     let d2 = tempfile::tempdir().unwrap();
     let a = train(&cfg.train, &inputs, &eps, d1.path(), &|_| {}).unwrap();
@@ -519,18 +519,18 @@ fn the_alert_rule_and_row_settings_come_from_the_manifest() {
         serde_json::from_str(&std::fs::read_to_string(latest.join("manifest.json")).unwrap())
             .unwrap();
     let cfg = Config::default();
-    assert_eq!(m.inputs, Some(artifact::RowInputs::of(&cfg)));
+    assert_eq!(m.inputs, Some(cfg.row_inputs()));
     let edited = Config::from_toml(
         "[features]\nbaseline_secs = 1800\n[train.chunks]\nlm_window_5s = 100\n",
         "t",
     )
     .unwrap();
-    assert_eq!(m.row_inputs(&edited), artifact::RowInputs::of(&cfg));
+    assert_eq!(m.row_inputs(edited.row_inputs()), cfg.row_inputs());
     v.as_object_mut().unwrap().remove("rearm_secs");
     v.as_object_mut().unwrap().remove("inputs");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("manifest.json"), v.to_string()).unwrap();
     let old = Manifest::read(dir.path()).unwrap();
     assert_eq!(old.alert_rule().rearm_ms, 0);
-    assert_eq!(old.row_inputs(&edited), artifact::RowInputs::of(&edited));
+    assert_eq!(old.row_inputs(edited.row_inputs()), edited.row_inputs());
 }

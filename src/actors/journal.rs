@@ -3,8 +3,8 @@
 //! most the unflushed tail and never leaves records without the state they came from.
 
 use super::BatchMsg;
+use crate::actors::run::{JournalCounters, RunControl};
 use crate::control::hub::ControlHub;
-use crate::replay::{JournalCounters, RunControl};
 use crate::store::{Record, RecordKind, Store, META_EXECUTOR, META_RISK};
 use actix::prelude::*;
 use indicatif::ProgressBar;

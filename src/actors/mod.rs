@@ -9,6 +9,7 @@
 
 pub mod feed;
 pub mod journal;
+pub mod run;
 pub mod stage;
 
 use crate::execution::PortfolioView;

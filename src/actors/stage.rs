@@ -1,8 +1,8 @@
 //! Generic supervised actor around one [`Stage`].
 
 use super::{BatchMsg, FeedbackMsg, Wire};
+use crate::actors::run::RunControl;
 use crate::pipeline::{Batch, Fault, Stage};
-use crate::replay::RunControl;
 use actix::prelude::*;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};

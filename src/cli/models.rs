@@ -70,7 +70,7 @@ pub fn load_rows(
 }
 
 pub fn run_train(cfg: &Config, data: &[String], events: &Path, progress: bool) -> Result<()> {
-    let inputs = RowInputs::of(cfg);
+    let inputs = cfg.row_inputs();
     let eps = load_rows(cfg, &inputs, data, events, progress)?;
     let dir = PathBuf::from(&cfg.models.dir);
     let t = train::train(&cfg.train, &inputs, &eps, &dir, &|m| {
@@ -185,7 +185,7 @@ pub fn run_evaluate(cfg: &Config, a: EvaluateArgs) -> Result<()> {
     let dir = artifact::resolve(Path::new(&cfg.models.dir), &cfg.models.active)?;
     let ens = Ensemble::load(&dir)?;
     // Rows are rebuilt with the model's own settings, not the config's.
-    let inputs = ens.manifest.row_inputs(cfg);
+    let inputs = ens.manifest.row_inputs(cfg.row_inputs());
     let eps = load_rows(cfg, &inputs, &a.data, &a.events, a.progress)?;
     let m = &ens.manifest;
     let mut notes = vec![format!(

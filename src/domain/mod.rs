@@ -3,6 +3,9 @@
 //! Prices, quantities, notionals, fees and PnL are `rust_decimal::Decimal`; timestamps are event time
 //! in Unix milliseconds (UTC), never the wall clock.
 
+pub mod command;
+pub mod intent;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -15,10 +15,10 @@
 //! reduce-only, the stop-loss cancels the ladder (OCO) and is resized as rungs fill.
 
 use super::portfolio::{Portfolio, PortfolioConfig, PortfolioView, RoundTrip};
+use crate::domain::intent::{BracketSpec, OrderIntent};
 use crate::domain::{
     Fill, Instrument, Liquidity, Order, OrderPurpose, OrderStatus, OrderType, Side, Trade,
 };
-use crate::strategies::prepump::{BracketSpec, OrderIntent};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
@@ -785,7 +785,7 @@ impl PaperBroker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategies::prepump::TakeProfitStep;
+    use crate::domain::intent::TakeProfitStep;
 
     fn tr(ts: i64, px: Decimal, qty: Decimal) -> Trade {
         Trade {

@@ -139,7 +139,7 @@ pub struct WsFeed {
     pub counters: Arc<FeedCounters>,
     health: HashMap<Instrument, FeedState>,
     last_seen: HashMap<Instrument, tokio::time::Instant>,
-    fault: crate::pipeline::Fault,
+    fault: crate::fault::Fault,
 }
 
 impl WsFeed {
@@ -160,12 +160,12 @@ impl WsFeed {
             counters,
             health: HashMap::new(),
             last_seen: HashMap::new(),
-            fault: crate::pipeline::Fault::default(),
+            fault: crate::fault::Fault::default(),
         }
     }
 
     /// Fault injection (`feed@N`): panic once at the N-th frame, to exercise supervision.
-    pub fn with_fault(mut self, f: crate::pipeline::Fault) -> Self {
+    pub fn with_fault(mut self, f: crate::fault::Fault) -> Self {
         self.fault = f;
         self
     }
@@ -477,7 +477,4 @@ fn spawn_snapshots(
     }
 }
 
-/// Maps instruments to REST symbols.
-pub trait RestSymbols {
-    fn rest_symbol(&self, i: &Instrument) -> Option<String>;
-}
+pub use super::venues::RestSymbols;

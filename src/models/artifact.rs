@@ -77,17 +77,6 @@ pub struct RowInputs {
     pub detector: DetectorConfig,
 }
 
-impl RowInputs {
-    /// The settings of the config in effect (what `train` records).
-    pub fn of(cfg: &crate::config::Config) -> Self {
-        Self {
-            features: cfg.features.clone(),
-            chunks: cfg.train.chunks.clone(),
-            detector: cfg.detector.clone(),
-        }
-    }
-}
-
 /// Row timing of this build: rows at checkpoint buys of each 5 s chunk
 /// ([`crate::features::chunks::is_checkpoint`]).
 pub const ROWS: &str = "checkpoint-buys";
@@ -102,9 +91,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Manifest {
-    /// The row settings to score this model with: its own, or the config's for an old manifest.
-    pub fn row_inputs(&self, cfg: &crate::config::Config) -> RowInputs {
-        self.inputs.clone().unwrap_or_else(|| RowInputs::of(cfg))
+    /// The row settings to score this model with: its own, or `current` (the config's) for an
+    /// old manifest.
+    pub fn row_inputs(&self, current: RowInputs) -> RowInputs {
+        self.inputs.clone().unwrap_or(current)
     }
 
     /// The alert rule the thresholds were picked with.

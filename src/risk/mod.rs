@@ -5,9 +5,11 @@
 //! switch the trading state to `Halted`. The broker's portfolio reaches the manager once per batch
 //! ([`PortfolioView`]); approvals since then are counted as exposure on top of it.
 
+pub mod limits;
+
+use crate::domain::intent::{round_down, OrderIntent};
 use crate::domain::{FeedState, Instrument, MarketEvent};
 use crate::execution::PortfolioView;
-use crate::strategies::prepump::{round_down, OrderIntent};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
@@ -233,7 +235,7 @@ impl RiskManager {
             .map_err(|e| format!("the stored risk state is unreadable: {e}"))?;
         rm.cfg = cfg;
         for (k, v) in std::mem::take(&mut rm.overrides) {
-            match crate::control::set_limit(&rm.cfg, &k, &v) {
+            match limits::set_limit(&rm.cfg, &k, &v) {
                 Ok(c) => {
                     rm.cfg = c;
                     rm.overrides.insert(k, v);
@@ -245,8 +247,8 @@ impl RiskManager {
     }
 
     /// Applies an operator command. Refused (nothing changes) only for an invalid `set`.
-    pub fn apply(&mut self, c: &crate::control::CommandEvent) -> CommandOutcome {
-        use crate::control::Command;
+    pub fn apply(&mut self, c: &crate::domain::command::CommandEvent) -> CommandOutcome {
+        use crate::domain::command::Command;
         let mut out = CommandOutcome {
             applied: true,
             reason: None,
@@ -269,27 +271,25 @@ impl RiskManager {
                 self.paused_by = None;
             }
             Command::Flatten { .. } => {}
-            Command::Set { limit, value } => {
-                match crate::control::set_limit(&self.cfg, limit, value) {
-                    Ok(next) => {
-                        let key = limit.strip_prefix("risk.").unwrap_or(limit).to_string();
-                        let old = serde_json::to_value(&self.cfg).map(|v| v[&key].clone());
-                        let new = serde_json::to_value(&next).map(|v| v[&key].clone());
-                        let show = |v: Result<serde_json::Value, _>| match v {
-                            Ok(serde_json::Value::String(s)) => s,
-                            Ok(v) => v.to_string(),
-                            Err(_) => String::new(),
-                        };
-                        out.limit = Some((key.clone(), show(old), show(new)));
-                        self.overrides.insert(key, value.clone());
-                        self.cfg = next;
-                    }
-                    Err(e) => {
-                        out.applied = false;
-                        out.reason = Some(e);
-                    }
+            Command::Set { limit, value } => match limits::set_limit(&self.cfg, limit, value) {
+                Ok(next) => {
+                    let key = limit.strip_prefix("risk.").unwrap_or(limit).to_string();
+                    let old = serde_json::to_value(&self.cfg).map(|v| v[&key].clone());
+                    let new = serde_json::to_value(&next).map(|v| v[&key].clone());
+                    let show = |v: Result<serde_json::Value, _>| match v {
+                        Ok(serde_json::Value::String(s)) => s,
+                        Ok(v) => v.to_string(),
+                        Err(_) => String::new(),
+                    };
+                    out.limit = Some((key.clone(), show(old), show(new)));
+                    self.overrides.insert(key, value.clone());
+                    self.cfg = next;
                 }
-            }
+                Err(e) => {
+                    out.applied = false;
+                    out.reason = Some(e);
+                }
+            },
         }
         out.trading_state = self.state;
         out

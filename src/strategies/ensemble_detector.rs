@@ -57,7 +57,7 @@ impl EnsembleDetector {
     /// Rows are built with the model's recorded settings (`[features]`, `[train.chunks]`,
     /// `[detector]` at training), so editing the config cannot silently change a model's inputs.
     pub fn new(ens: Arc<Ensemble>, cfg: &Config) -> Self {
-        let inputs = ens.manifest.row_inputs(cfg);
+        let inputs = ens.manifest.row_inputs(cfg.row_inputs());
         Self {
             ens,
             rules: inputs.detector,

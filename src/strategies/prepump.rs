@@ -2,6 +2,7 @@
 //! market, with a bracket the broker manages (take-profit ladder of limit sells, a stop-loss and a
 //! time stop; pumps collapse within minutes). One position per instrument, cooldown after exit.
 
+pub use crate::domain::intent::{round_down, BracketSpec, OrderIntent, TakeProfitStep};
 use crate::domain::{Instrument, Side};
 use crate::execution::PortfolioView;
 use crate::strategies::detector::Signal;
@@ -9,16 +10,6 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// One rung of the take-profit ladder.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TakeProfitStep {
-    /// Gain over the average entry price, in % (limit price = entry × (1 + gain_pct/100)).
-    pub gain_pct: Decimal,
-    /// Share of the entry quantity sold at this rung (0–1).
-    pub fraction: Decimal,
-}
 
 /// `[strategy]` config.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -95,36 +86,6 @@ impl StrategyConfig {
     }
 }
 
-/// Exit plan handed to the broker with the entry; prices are set from the actual entry fills.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct BracketSpec {
-    pub take_profit: Vec<TakeProfitStep>,
-    pub stop_loss_pct: Decimal,
-    pub max_hold_ms: i64,
-}
-
-/// What the strategy wants to do; the risk manager decides.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct OrderIntent {
-    pub id: String,
-    pub signal_id: String,
-    pub ts_ms: i64,
-    pub instrument: Instrument,
-    pub side: Side,
-    /// Base units.
-    pub qty: Decimal,
-    /// Price of the signal's trade, quote per base; the notional is `qty × ref_price`.
-    pub ref_price: Decimal,
-    pub reduce_only: bool,
-    pub bracket: BracketSpec,
-}
-
-impl OrderIntent {
-    pub fn notional(&self) -> Decimal {
-        self.qty * self.ref_price
-    }
-}
-
 /// Why a signal produced no intent (stable codes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -135,11 +96,6 @@ pub enum SkipReason {
     Cooldown,
     /// `entry_notional / price` rounds down to zero quantity.
     QtyTooSmall,
-}
-
-/// Rounds `qty` down to a multiple of `step`.
-pub fn round_down(qty: Decimal, step: Decimal) -> Decimal {
-    ((qty / step).floor() * step).normalize()
 }
 
 #[derive(Clone, Debug)]

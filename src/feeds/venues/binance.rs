@@ -219,7 +219,7 @@ impl BinanceCodec {
     }
 }
 
-impl crate::feeds::ws::RestSymbols for BinanceCodec {
+impl super::RestSymbols for BinanceCodec {
     /// REST symbol of an instrument (`binance:NKN/USDT` → `NKNUSDT`).
     fn rest_symbol(&self, i: &Instrument) -> Option<String> {
         self.symbols
@@ -230,7 +230,7 @@ impl crate::feeds::ws::RestSymbols for BinanceCodec {
 }
 
 impl VenueCodec for BinanceCodec {
-    fn rest_symbols(&self) -> Option<&dyn crate::feeds::ws::RestSymbols> {
+    fn rest_symbols(&self) -> Option<&dyn super::RestSymbols> {
         Some(self)
     }
     fn venue(&self) -> Venue {

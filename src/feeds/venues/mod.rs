@@ -93,7 +93,7 @@ pub trait VenueCodec: Send + Sync {
         out: &mut Vec<MarketEvent>,
     ) -> Result<Control, String>;
     /// REST symbols for books synced by snapshot (Binance); `None` for socket-synced venues.
-    fn rest_symbols(&self) -> Option<&dyn crate::feeds::ws::RestSymbols> {
+    fn rest_symbols(&self) -> Option<&dyn RestSymbols> {
         None
     }
 }
@@ -120,4 +120,9 @@ pub fn split_pair(pair: &str) -> Result<(String, String), String> {
         return Err(format!("instrument {pair:?}: want BASE/QUOTE"));
     }
     Ok((b.to_uppercase(), q.to_uppercase()))
+}
+
+/// Maps instruments to REST symbols.
+pub trait RestSymbols {
+    fn rest_symbol(&self, i: &crate::domain::Instrument) -> Option<String>;
 }
