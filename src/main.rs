@@ -291,144 +291,152 @@ fn run(cli: Cli) -> Result<()> {
         }
         _ => Config::load(cli.config.as_deref())?,
     };
+    let state = cli.state.clone();
     match cli.command {
-        Command::Paper(a) => {
-            let fault = match &a.inject_panic {
-                Some(s) => Fault::parse(s).map_err(anyhow::Error::msg)?,
-                None => Fault::default(),
-            };
-            let report = smartflow::paper::run_paper(smartflow::paper::PaperOptions {
-                config,
-                state_dir: cli.state.clone(),
-                duration: a.duration.map(std::time::Duration::from_secs_f64),
-                print_status: !a.quiet,
-                fault,
-                tape: a.tape,
-            })?;
-            println!("paper session {} ended", report.session);
-            for (v, i) in &report.instruments {
-                println!("  {v}: {}", i.join(", "));
-            }
-            if let Some(st) = &report.status {
-                println!("  {}", smartflow::actors::journal::status_line(st));
-            }
-            println!(
-                "  decision log: {}/paper.redb (see `smartflow log --paper`)",
-                cli.state.display()
-            );
-        }
-        Command::Record(a) => {
-            let r = smartflow::record::run_record(smartflow::record::RecordOptions {
-                config,
-                out: a.out,
-                duration: a.duration.map(std::time::Duration::from_secs_f64),
-            })?;
-            println!(
-                "recorded {} frames ({} trades, {} events) to {}",
-                r.frames, r.trades, r.events, r.out
-            );
-            for (v, i) in &r.venues {
-                println!("  {v}: {}", i.join(", "));
-            }
-            println!("  replay it: smartflow replay --data {}", r.out);
-        }
-        Command::Status => smartflow::cli::session::status(&cli.state)?,
-        Command::Control(a) => smartflow::cli::session::control(&cli.state, &a.words)?,
+        Command::Paper(a) => paper(config, &state, a),
+        Command::Record(a) => record(config, a),
+        Command::Status => smartflow::cli::session::status(&state),
+        Command::Control(a) => smartflow::cli::session::control(&state, &a.words),
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
+            Ok(())
         }
         Command::Train(a) => {
             let (d, e) = smartflow::cli::models::default_inputs();
             let data = if a.data.is_empty() { d } else { a.data };
             let events = a.events.unwrap_or(e);
-            smartflow::cli::models::run_train(
-                &config,
-                &data,
-                &events,
-                !a.quiet && std::io::stderr().is_terminal(),
-            )?;
+            let progress = !a.quiet && std::io::stderr().is_terminal();
+            smartflow::cli::models::run_train(&config, &data, &events, progress)
         }
-        Command::Models => smartflow::cli::models::run_models(&config)?,
-        Command::Evaluate(a) => {
-            let (d, e) = smartflow::cli::models::default_inputs();
-            let negatives = match a.negatives.as_deref() {
-                Some("none") => None,
-                Some(p) => Some(PathBuf::from(p)),
-                None => {
-                    let p = smartflow::feeds::shared_data_dir()
-                        .join("natsd_hard_negatives_theblockbrain");
-                    p.is_dir().then_some(p)
-                }
-            };
-            smartflow::cli::models::run_evaluate(
-                &config,
-                smartflow::cli::models::EvaluateArgs {
-                    data: if a.data.is_empty() { d } else { a.data },
-                    events: a.events.unwrap_or(e),
-                    negatives,
-                    out: a.out,
-                    include_trained: a.include_trained,
-                    progress: !a.quiet && std::io::stderr().is_terminal(),
-                },
-            )?;
+        Command::Models => smartflow::cli::models::run_models(&config),
+        Command::Evaluate(a) => evaluate(config, a),
+        Command::Replay(a) => replay(config, &state, a),
+        Command::Log(a) => log(&state, a),
+    }
+}
+
+fn fault(spec: &Option<String>) -> Result<Fault> {
+    match spec {
+        Some(s) => Fault::parse(s).map_err(anyhow::Error::msg),
+        None => Ok(Fault::default()),
+    }
+}
+
+fn paper(config: Config, state: &std::path::Path, a: PaperArgs) -> Result<()> {
+    let report = smartflow::paper::run_paper(smartflow::paper::PaperOptions {
+        config,
+        state_dir: state.to_path_buf(),
+        duration: a.duration.map(std::time::Duration::from_secs_f64),
+        print_status: !a.quiet,
+        fault: fault(&a.inject_panic)?,
+        tape: a.tape,
+    })?;
+    println!("paper session {} ended", report.session);
+    for (v, i) in &report.instruments {
+        println!("  {v}: {}", i.join(", "));
+    }
+    if let Some(st) = &report.status {
+        println!("  {}", smartflow::actors::journal::status_line(st));
+    }
+    println!(
+        "  decision log: {}/paper.redb (see `smartflow log --paper`)",
+        state.display()
+    );
+    Ok(())
+}
+
+fn record(config: Config, a: RecordArgs) -> Result<()> {
+    let r = smartflow::record::run_record(smartflow::record::RecordOptions {
+        config,
+        out: a.out,
+        duration: a.duration.map(std::time::Duration::from_secs_f64),
+    })?;
+    println!(
+        "recorded {} frames ({} trades, {} events) to {}",
+        r.frames, r.trades, r.events, r.out
+    );
+    for (v, i) in &r.venues {
+        println!("  {v}: {}", i.join(", "));
+    }
+    println!("  replay it: smartflow replay --data {}", r.out);
+    Ok(())
+}
+
+fn evaluate(config: Config, a: EvaluateArgs) -> Result<()> {
+    let (d, e) = smartflow::cli::models::default_inputs();
+    let negatives = match a.negatives.as_deref() {
+        Some("none") => None,
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            let p = smartflow::feeds::shared_data_dir().join("natsd_hard_negatives_theblockbrain");
+            p.is_dir().then_some(p)
         }
-        Command::Replay(a) => {
-            let fault = match &a.inject_panic {
-                Some(s) => Fault::parse(s).map_err(anyhow::Error::msg)?,
-                None => Fault::default(),
-            };
-            let summary = run_replay(ReplayOptions {
-                data: a.data,
-                config,
-                state_dir: cli.state.clone(),
-                fault,
-                resume: a.resume,
-                progress: !a.quiet && std::io::stderr().is_terminal(),
-            })?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
-            } else {
-                print_summary(&summary);
+    };
+    smartflow::cli::models::run_evaluate(
+        &config,
+        smartflow::cli::models::EvaluateArgs {
+            data: if a.data.is_empty() { d } else { a.data },
+            events: a.events.unwrap_or(e),
+            negatives,
+            out: a.out,
+            include_trained: a.include_trained,
+            progress: !a.quiet && std::io::stderr().is_terminal(),
+        },
+    )
+}
+
+fn replay(config: Config, state: &std::path::Path, a: ReplayArgs) -> Result<()> {
+    let summary = run_replay(ReplayOptions {
+        data: a.data,
+        config,
+        state_dir: state.to_path_buf(),
+        fault: fault(&a.inject_panic)?,
+        resume: a.resume,
+        progress: !a.quiet && std::io::stderr().is_terminal(),
+    })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(())
+}
+
+fn log(state: &std::path::Path, a: LogArgs) -> Result<()> {
+    let file = if a.paper {
+        smartflow::store::PAPER_STORE
+    } else {
+        smartflow::store::REPLAY_STORE
+    };
+    if !state.join(file).exists() {
+        anyhow::bail!(
+            "no store {file} in {} (run `smartflow {}` first, or pass --state)",
+            state.display(),
+            if a.paper { "paper" } else { "replay" }
+        );
+    }
+    let store = Store::open_file(state, file).context("cannot open the store")?;
+    let f = a.filter;
+    let filter = logcmd::Filter::parse(
+        f.instrument,
+        &f.kind,
+        f.from.as_deref(),
+        f.to.as_deref(),
+        f.refused,
+    )?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match a.action {
+        None => {
+            if logcmd::list(&store, &filter, a.limit, &mut out)? == 0 {
+                writeln!(out, "(no matching records)")?;
             }
         }
-        Command::Log(a) => {
-            let file = if a.paper {
-                smartflow::store::PAPER_STORE
-            } else {
-                smartflow::store::REPLAY_STORE
-            };
-            if !cli.state.join(file).exists() {
-                anyhow::bail!(
-                    "no store {file} in {} (run `smartflow {}` first, or pass --state)",
-                    cli.state.display(),
-                    if a.paper { "paper" } else { "replay" }
-                );
-            }
-            let store = Store::open_file(&cli.state, file).context("cannot open the store")?;
-            let f = a.filter;
-            let filter = logcmd::Filter::parse(
-                f.instrument,
-                &f.kind,
-                f.from.as_deref(),
-                f.to.as_deref(),
-                f.refused,
-            )?;
-            let stdout = std::io::stdout();
-            let mut out = BufWriter::new(stdout.lock());
-            match a.action {
-                None => {
-                    let n = logcmd::list(&store, &filter, a.limit, &mut out)?;
-                    if n == 0 {
-                        writeln!(out, "(no matching records)")?;
-                    }
-                }
-                Some(LogAction::Show { id }) => logcmd::show(&store, &id, &mut out)?,
-                Some(LogAction::Export) => {
-                    logcmd::export(&store, &filter, &mut out)?;
-                }
-            }
-            out.flush()?;
+        Some(LogAction::Show { id }) => logcmd::show(&store, &id, &mut out)?,
+        Some(LogAction::Export) => {
+            logcmd::export(&store, &filter, &mut out)?;
         }
     }
+    out.flush()?;
     Ok(())
 }

@@ -2,11 +2,10 @@
 //! log, under supervision, until Ctrl-C (or `--duration`). A restart resumes the open paper
 //! positions and orders from the store.
 
+use crate::actors::builder::{start_stages, Core, Wiring};
 use crate::actors::feed::{Chunk, FeedActor, Input, LiveFeedActor};
 use crate::actors::journal::{JournalActor, LiveStatus, StatusReporter};
 use crate::actors::run::RunControl;
-use crate::actors::stage::StageActor;
-use crate::actors::Wire;
 use crate::config::Config;
 use crate::control::hub::ControlHub;
 use crate::control::CommandEvent;
@@ -16,7 +15,7 @@ use crate::feeds::rest::RestClient;
 use crate::feeds::tape::{TapeHeader, TapeWriter};
 use crate::feeds::venues::{codec, Venue};
 use crate::feeds::ws::{FeedBatch, FeedCounters, RawFrame, WsFeed};
-use crate::pipeline::{DetectorStage, ExecStage, Fault, FeatureStage, RiskStage, StrategyStage};
+use crate::pipeline::Fault;
 use crate::risk::RiskManager;
 use crate::store::{Store, META_EXECUTOR, META_RISK, META_SESSION, META_STATUS, PAPER_STORE};
 use crate::strategies::ensemble_detector::DetectorKind;
@@ -163,34 +162,84 @@ pub fn start_feeds(
 /// Runs a paper session until Ctrl-C or `duration`.
 pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cfg = opts.config.clone();
     let store = Arc::new(Store::open_file(&opts.state_dir, PAPER_STORE)?);
-    let session = store
+    let s = open_session(&store, &opts)?;
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<CommandEvent>();
+    let hub = Arc::new(ControlHub::new(&s.prefix, cmd_tx));
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let control = Arc::new(RunControl::new(done_tx));
+    let (number, resumed_positions, resumed_orders) =
+        (s.number, s.resumed_positions, s.resumed_orders);
+    let live = Live {
+        store,
+        hub,
+        control: control.clone(),
+        cmd_rx,
+        done_rx,
+    };
+    let (status, instruments, feed_restarts) =
+        System::new().block_on(run_session(opts, s, live))?;
+    Ok(PaperReport {
+        session: number,
+        resumed_positions,
+        resumed_orders,
+        instruments,
+        status,
+        feed_restarts,
+        stage_restarts: control.restarts(),
+    })
+}
+
+/// A session about to start: its number and id prefix, the core it resumes, its tape.
+struct Session {
+    number: u64,
+    prefix: String,
+    core: Core,
+    tape: Option<TapeWriter>,
+    /// Broker and risk state at the start (JSON), for the control API's first status.
+    initial_state: (Option<Vec<u8>>, Option<Vec<u8>>),
+    resumed_positions: usize,
+    resumed_orders: usize,
+}
+
+/// What the running session shares with its actors and the control API.
+struct Live {
+    store: Arc<Store>,
+    hub: Arc<ControlHub>,
+    control: Arc<RunControl>,
+    cmd_rx: mpsc::UnboundedReceiver<CommandEvent>,
+    done_rx: tokio::sync::oneshot::Receiver<crate::actors::run::Outcome>,
+}
+
+/// Numbers the session and resumes the broker (positions, orders, brackets, cash) and the risk
+/// manager (trading state, run-time limits, cooldowns) from the last one.
+fn open_session(store: &Store, opts: &PaperOptions) -> Result<Session> {
+    let cfg = &opts.config;
+    let number = store
         .meta(META_SESSION)?
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(0)
         + 1;
-    store.append(&[], &[(META_SESSION, session.to_string().into_bytes())])?;
-    let prefix = format!("p{session}-");
-
-    // Resume the broker (positions, orders, brackets, cash) from the last session.
-    let broker = match store.meta(META_EXECUTOR)? {
-        Some(j) => serde_json::from_slice::<PaperBroker>(&j)
+    store.append(&[], &[(META_SESSION, number.to_string().into_bytes())])?;
+    let prefix = format!("p{number}-");
+    let (stored_broker, stored_risk) = (store.meta(META_EXECUTOR)?, store.meta(META_RISK)?);
+    let broker = match &stored_broker {
+        Some(j) => serde_json::from_slice::<PaperBroker>(j)
             .context("the stored paper broker state is unreadable")?,
         None => PaperBroker::new(cfg.execution.clone(), &cfg.portfolio),
     };
-    let resumed_positions = broker.portfolio.positions.len();
-    let resumed_orders = broker.live_orders().count();
+    let (resumed_positions, resumed_orders) = (
+        broker.portfolio.positions.len(),
+        broker.live_orders().count(),
+    );
     if resumed_positions + resumed_orders > 0 {
         eprintln!(
             "resuming {resumed_positions} open paper positions and {resumed_orders} live orders from {}",
             store.path().display()
         );
     }
-    let view = broker.view(0);
-    let stored_risk = store.meta(META_RISK)?;
-    let mut rm = match &stored_risk {
+    let mut risk = match &stored_risk {
         Some(j) => RiskManager::restored(j, cfg.risk.clone()).map_err(anyhow::Error::msg)?,
         None => RiskManager::with_equivalents(
             cfg.risk.clone(),
@@ -202,212 +251,236 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
     if stored_risk.is_some() {
         eprintln!(
             "resuming trading state {:?} with run-time limits {:?}",
-            rm.state(),
-            rm.overrides()
+            risk.state(),
+            risk.overrides()
         );
     }
-    rm.id_prefix = prefix.clone();
-    let resumed_state = (store.meta(META_EXECUTOR)?, stored_risk);
-    let mut tape = match &opts.tape {
+    risk.id_prefix.clone_from(&prefix);
+    let tape = match &opts.tape {
         Some(p) => {
             let json =
                 |b: &Option<Vec<u8>>| b.as_ref().and_then(|b| serde_json::from_slice(b).ok());
             let h = TapeHeader {
                 smartflow_tape: 1,
-                session,
+                session: number,
                 id_prefix: prefix.clone(),
-                broker: json(&resumed_state.0),
-                risk: json(&resumed_state.1),
+                broker: json(&stored_broker),
+                risk: json(&stored_risk),
             };
             Some(TapeWriter::create(p, &h)?)
         }
         None => None,
     };
-    // What the control API shows before the first change.
     let initial_state = (
         serde_json::to_vec(&broker).ok(),
-        serde_json::to_vec(&rm).ok(),
+        serde_json::to_vec(&risk).ok(),
     );
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<CommandEvent>();
-    let hub = Arc::new(ControlHub::new(&prefix, cmd_tx));
-    rm.on_feedback(&view);
-    let mut strat = PrePumpStrategy::new(cfg.strategy.clone());
-    strat.id_prefix = prefix.clone();
-    strat.on_feedback(&view);
-    let det = DetectorKind::from_config(&cfg, &prefix)?;
+    let view = broker.view(0);
+    risk.on_feedback(&view);
+    let mut strategy = PrePumpStrategy::new(cfg.strategy.clone());
+    strategy.id_prefix.clone_from(&prefix);
+    strategy.on_feedback(&view);
+    let core = Core {
+        features: cfg.features.clone(),
+        detector: DetectorKind::from_config(cfg, &prefix)?,
+        strategy,
+        risk,
+        broker,
+    };
+    Ok(Session {
+        number,
+        prefix,
+        core,
+        tape,
+        initial_state,
+        resumed_positions,
+        resumed_orders,
+    })
+}
 
+/// The session on the actix system: control API, feeds, stages, journal, batcher; until the
+/// stop (duration or Ctrl-C) has drained the pipeline.
+async fn run_session(opts: PaperOptions, s: Session, live: Live) -> Result<SessionOut> {
+    let cfg = &opts.config;
+    let (venues, names) = resolve_venues(cfg).await?;
+    let api = match cfg.control.enabled {
+        true => Some(serve_api(&live.hub, &opts.state_dir, cfg.control.port).await?),
+        false => None,
+    };
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (tx, rx) = mpsc::channel::<FeedBatch>(8192);
+    let (feeds, feed_addrs, feed_restarts) =
+        start_feeds(cfg, &venues, tx, None, shutdown_rx, &opts.fault)?;
     let latency = Arc::new(Mutex::new(
         hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
     ));
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let control = Arc::new(RunControl::new(done_tx));
-    let fault = opts.fault.clone();
-    let ctl = control.clone();
-    let print_status = opts.print_status;
-    let duration = opts.duration;
-    let st = store.clone();
-    let state_dir = opts.state_dir.clone();
-    let out: Result<SessionOut> =
-        System::new().block_on(async move {
-            let (venues, names) = resolve_venues(&cfg).await?;
-            let api = if cfg.control.enabled {
-                let a = crate::control::api::serve(hub.clone(), &state_dir, cfg.control.port).await?;
-                eprintln!(
-                    "control API on {} (token in {}; try `smartflow status`)",
-                    a.url,
-                    state_dir.join(crate::control::api::TOKEN_FILE).display()
-                );
-                Some(a)
-            } else {
-                None
-            };
-            let (shutdown_tx, shutdown_rx) = watch::channel(false);
-            let (tx, mut rx) = mpsc::channel::<FeedBatch>(8192);
-            let (feeds, feed_addrs, feed_restarts) =
-                start_feeds(&cfg, &venues, tx, None, shutdown_rx, &fault)?;
+    let status = StatusReporter {
+        feeds,
+        latency: latency.clone(),
+        every: Duration::from_secs_f64(cfg.feeds.status_every_secs),
+        print: opts.print_status,
+        quote: cfg.portfolio.quote.clone(),
+    };
+    let journal = JournalActor::new(
+        live.store.clone(),
+        cfg.replay.journal_flush_records,
+        0,
+        live.control.clone(),
+        indicatif::ProgressBar::hidden(),
+    )
+    .with_status(status)
+    .with_hub(live.hub.clone())
+    .with_resumed(s.initial_state.0, s.initial_state.1)
+    .start();
+    // One thread for every stage: a hop to another arbiter costs more latency at a paced load
+    // than it saves (measured with examples/paper_latency.rs).
+    let wiring = Wiring {
+        fault: opts.fault.clone(),
+        control: live.control.clone(),
+        signal_arbiter: None,
+        latency: Some(latency),
+    };
+    let stages = start_stages(s.core, wiring, journal.clone().recipient());
+    let (chunk_tx, chunk_rx) = mpsc::channel::<Chunk>(64);
+    let (stamp_tx, stamp_rx) = mpsc::unbounded_channel::<Vec<std::time::Instant>>();
+    let batcher = spawn_batcher(Batcher {
+        rx,
+        commands: live.cmd_rx,
+        chunks: chunk_tx,
+        stamps: stamp_tx,
+        max: cfg.feeds.batch_max_events,
+        stop: shutdown_tx.subscribe(),
+        tape: s.tape,
+    });
+    let _feed = FeedActor::new(chunk_rx, stages.head.clone(), cfg.replay.max_in_flight)
+        .with_stamps(stamp_rx)
+        .start();
+    let res = until_stopped(opts.duration, live.done_rx, shutdown_tx, batcher).await;
+    drop(feed_addrs);
+    if let Some(a) = &api {
+        a.close();
+    }
+    let status = journal
+        .send(crate::actors::journal::Finish)
+        .await
+        .ok()
+        .flatten();
+    drop((stages, journal));
+    res.map_err(anyhow::Error::msg)?;
+    let fr = feed_restarts
+        .iter()
+        .map(|(k, v)| (k.clone(), v.load(std::sync::atomic::Ordering::SeqCst)))
+        .collect();
+    Ok((status, names, fr))
+}
 
-            let c = ctl;
-            let status = StatusReporter {
-                feeds,
-                latency: latency.clone(),
-                every: Duration::from_secs_f64(cfg.feeds.status_every_secs),
-                print: print_status,
-                quote: cfg.portfolio.quote.clone(),
-            };
-            let journal = JournalActor::new(
-                st.clone(),
-                cfg.replay.journal_flush_records,
-                0,
-                c.clone(),
-                indicatif::ProgressBar::hidden(),
-            )
-            .with_status(status)
-            .with_hub(hub.clone())
-            .with_resumed(initial_state.0, initial_state.1)
-            .start();
-            let (f, cc) = (fault.clone(), c.clone());
-            let exec = Supervisor::start(move |_| StageActor::new(ExecStage::new(broker), f, cc));
-            let (f, cc) = (fault.clone(), c.clone());
-            let risk = Supervisor::start(move |_| StageActor::new(RiskStage::new(rm), f, cc));
-            let (f, cc) = (fault.clone(), c.clone());
-            let strat = Supervisor::start(move |_| StageActor::new(StrategyStage::new(strat), f, cc));
-            let (f, cc, fc) = (fault.clone(), c.clone(), cfg.features.clone());
-            let feature_stage = FeatureStage::for_detector(fc, &det);
-            // One thread for every stage: a hop to another arbiter costs more latency at a
-            // paced load than it saves (measured with examples/paper_latency.rs).
-            let feat = Supervisor::start(move |_| StageActor::new(feature_stage, f, cc));
-            let (f, cc, lat) = (fault.clone(), c.clone(), latency.clone());
-            let det = Supervisor::start(move |_| {
-                StageActor::new(DetectorStage::new(det), f, cc).with_latency(lat)
-            });
-            feat.do_send(Wire { next: det.clone().recipient(), feedback: vec![] });
-            det.do_send(Wire { next: strat.clone().recipient(), feedback: vec![] });
-            strat.do_send(Wire { next: risk.clone().recipient(), feedback: vec![] });
-            risk.do_send(Wire { next: exec.clone().recipient(), feedback: vec![] });
-            exec.do_send(Wire {
-                next: journal.clone().recipient(),
-                feedback: vec![strat.clone().recipient(), risk.clone().recipient()],
-            });
+async fn serve_api(
+    hub: &Arc<ControlHub>,
+    state_dir: &std::path::Path,
+    port: u16,
+) -> Result<crate::control::api::Served> {
+    let a = crate::control::api::serve(hub.clone(), state_dir, port).await?;
+    eprintln!(
+        "control API on {} (token in {}; try `smartflow status`)",
+        a.url,
+        state_dir.join(crate::control::api::TOKEN_FILE).display()
+    );
+    Ok(a)
+}
 
-            // Batcher: whatever the feeds decoded goes on at once (no waiting to fill a batch),
-            // through the same credit-limited feed actor as replay.
-            let (chunk_tx, chunk_rx) = mpsc::channel::<Chunk>(64);
-            let (stamp_tx, stamp_rx) = mpsc::unbounded_channel::<Vec<std::time::Instant>>();
-            let max = cfg.feeds.batch_max_events;
-            let mut batch_stop = shutdown_tx.subscribe();
-            let mut cmd_rx = cmd_rx;
-            let batcher = actix::spawn(async move {
-                loop {
-                    // The feed actors keep senders alive for restarts: stop on the signal instead.
-                    // A command goes in between two batches of events: in-band, in event order.
-                    let first = tokio::select! {
-                        biased;
-                        _ = batch_stop.changed() => break,
-                        Some(c) = cmd_rx.recv() => {
-                            if let Some(Err(e)) = tape.as_mut().map(|t| t.command(&c)) {
-                                tracing::error!("tape write failed: {e:#}; tape stopped");
-                                tape = None;
-                            }
-                            if chunk_tx.send(Some(Input::Command(c))).await.is_err() {
-                                break;
-                            }
-                            continue;
-                        }
-                        b = rx.recv() => match b { Some(b) => b, None => break },
-                    };
-                    let mut events: Vec<MarketEvent> = Vec::with_capacity(first.events.len());
-                    let mut stamps = Vec::with_capacity(first.events.len());
-                    fn push(b: FeedBatch, ev: &mut Vec<MarketEvent>, st: &mut Vec<std::time::Instant>) {
-                        st.extend(std::iter::repeat_n(b.decoded_at, b.events.len()));
-                        ev.extend(b.events);
-                    }
-                    push(first, &mut events, &mut stamps);
-                    while events.len() < max {
-                        match rx.try_recv() {
-                            Ok(b) => push(b, &mut events, &mut stamps),
-                            Err(_) => break,
-                        }
-                    }
-                    if let Some(Err(e)) = tape.as_mut().map(|t| t.events(&events)) {
-                        tracing::error!("tape write failed: {e:#}; tape stopped");
-                        tape = None;
-                    }
-                    let _ = stamp_tx.send(stamps);
-                    if chunk_tx.send(Some(Input::Events(events))).await.is_err() {
+/// Waits for `duration` (or Ctrl-C), then stops the feeds and lets the pipeline drain: the
+/// batcher ends the stream with a last batch, which flushes the journal and the broker state.
+async fn until_stopped(
+    duration: Option<Duration>,
+    mut done_rx: tokio::sync::oneshot::Receiver<crate::actors::run::Outcome>,
+    shutdown_tx: watch::Sender<bool>,
+    batcher: tokio::task::JoinHandle<()>,
+) -> std::result::Result<(), String> {
+    let stop = async {
+        match duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+                eprintln!("stopping: flushing the journal…");
+            }
+        }
+    };
+    tokio::select! {
+        r = &mut done_rx => r
+            .unwrap_or_else(|_| Err("pipeline ended without a result".into()))
+            .map(|_| ()),
+        _ = stop => {
+            let _ = shutdown_tx.send(true);
+            let _ = batcher.await;
+            match tokio::time::timeout(Duration::from_secs(60), done_rx).await {
+                Ok(Ok(r)) => r.map(|_| ()),
+                _ => Err("the pipeline did not drain within 60 s".into()),
+            }
+        }
+    }
+}
+
+/// Feeds → pipeline: whatever the feeds decoded goes on at once (no waiting to fill a batch);
+/// an operator command goes in between two batches (in-band, in event order). Everything is
+/// written to the tape before the pipeline gets it.
+struct Batcher {
+    rx: mpsc::Receiver<FeedBatch>,
+    commands: mpsc::UnboundedReceiver<CommandEvent>,
+    chunks: mpsc::Sender<Chunk>,
+    stamps: mpsc::UnboundedSender<Vec<std::time::Instant>>,
+    max: usize,
+    stop: watch::Receiver<bool>,
+    tape: Option<TapeWriter>,
+}
+
+impl Batcher {
+    fn tape(&mut self, w: impl FnOnce(&mut TapeWriter) -> Result<()>) {
+        if let Some(Err(e)) = self.tape.as_mut().map(w) {
+            tracing::error!("tape write failed: {e:#}; tape stopped");
+            self.tape = None;
+        }
+    }
+
+    /// The first feed batch and whatever else is already decoded, up to `max` events.
+    fn take_events(&mut self, first: FeedBatch) -> (Vec<MarketEvent>, Vec<std::time::Instant>) {
+        let mut events: Vec<MarketEvent> = Vec::with_capacity(first.events.len());
+        let mut stamps = Vec::with_capacity(first.events.len());
+        let mut next = Some(first);
+        while let Some(b) = next.take() {
+            stamps.extend(std::iter::repeat_n(b.decoded_at, b.events.len()));
+            events.extend(b.events);
+            if events.len() < self.max {
+                next = self.rx.try_recv().ok();
+            }
+        }
+        (events, stamps)
+    }
+}
+
+/// Runs the batcher until the stop signal (the feed actors keep their senders for restarts).
+fn spawn_batcher(mut b: Batcher) -> tokio::task::JoinHandle<()> {
+    actix::spawn(async move {
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = b.stop.changed() => break,
+                Some(c) = b.commands.recv() => {
+                    b.tape(|t| t.command(&c));
+                    if b.chunks.send(Some(Input::Command(c))).await.is_err() {
                         break;
                     }
+                    continue;
                 }
-                let _ = chunk_tx.send(None).await;
-            });
-            let _feed = FeedActor::new(chunk_rx, feat.clone().recipient(), cfg.replay.max_in_flight)
-                .with_stamps(stamp_rx)
-                .start();
-
-            let stop = async {
-                match duration {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => {
-                        let _ = tokio::signal::ctrl_c().await;
-                        eprintln!("stopping: flushing the journal…");
-                    }
-                }
+                f = b.rx.recv() => match f { Some(f) => f, None => break },
             };
-            let mut done_rx = done_rx;
-            let res = tokio::select! {
-                r = &mut done_rx => r.unwrap_or_else(|_| Err("pipeline ended without a result".into())).map(|_| ()),
-                _ = stop => {
-                    // Stop the feeds; the batcher then ends the stream with a last batch, which
-                    // flushes the journal and the broker state when it reaches the journal.
-                    let _ = shutdown_tx.send(true);
-                    let _ = batcher.await;
-                    match tokio::time::timeout(Duration::from_secs(60), done_rx).await {
-                        Ok(Ok(r)) => r.map(|_| ()),
-                        _ => Err("the pipeline did not drain within 60 s".into()),
-                    }
-                }
-            };
-            drop(feed_addrs);
-            if let Some(a) = &api {
-                a.close();
+            let (events, stamps) = b.take_events(first);
+            b.tape(|t| t.events(&events));
+            let _ = b.stamps.send(stamps);
+            if b.chunks.send(Some(Input::Events(events))).await.is_err() {
+                break;
             }
-            let status = journal.send(crate::actors::journal::Finish).await.ok().flatten();
-            drop((feat, det, strat, risk, exec, journal));
-            res.map_err(anyhow::Error::msg)?;
-            let fr = feed_restarts
-                .iter()
-                .map(|(k, v)| (k.clone(), v.load(std::sync::atomic::Ordering::SeqCst)))
-                .collect();
-            Ok((status, names, fr))
-        });
-    let (status, instruments, feed_restarts) = out?;
-    Ok(PaperReport {
-        session,
-        resumed_positions,
-        resumed_orders,
-        instruments,
-        status,
-        feed_restarts,
-        stage_restarts: control.restarts(),
+        }
+        let _ = b.chunks.send(None).await;
     })
 }
 

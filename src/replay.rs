@@ -1,16 +1,15 @@
 //! `smartflow replay`: recorded trades → supervised actors → paper trades and a decision log.
 
+use crate::actors::builder::{start_stages, Core, Wiring};
 use crate::actors::feed::{Chunk, FeedActor, Input};
 use crate::actors::journal::JournalActor;
-use crate::actors::stage::StageActor;
-use crate::actors::Wire;
 use crate::config::Config;
 use crate::domain::MarketEvent;
 use crate::execution::PaperBroker;
 use crate::feeds::merge::{MergeStats, MergedStream};
 use crate::feeds::tape::{is_tape, TapeItem, TapeReader};
 use crate::feeds::{expand_paths, open_source, Malformed};
-use crate::pipeline::{DetectorStage, ExecStage, Fault, FeatureStage, RiskStage, StrategyStage};
+use crate::pipeline::Fault;
 use crate::risk::RiskManager;
 use crate::store::fingerprint::Fingerprint;
 use crate::store::{Store, META_FINGERPRINT, META_RUN, META_SUMMARY};
@@ -22,7 +21,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -142,59 +141,9 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     let input = open_input(&paths)?;
     let start = input.start(&cfg)?;
     let detector = DetectorKind::from_config(&cfg, &start.id_prefix)?;
-    let store = Arc::new(Store::open(&opts.state_dir)?);
     let print = Fingerprint::of(&cfg, &paths, detector.model_id())?;
-    let skip_records = if opts.resume {
-        match store.meta(META_RUN)?.as_deref() {
-            Some(b"running") => {
-                let stored = store
-                    .meta(META_FINGERPRINT)?
-                    .and_then(|b| serde_json::from_slice::<Fingerprint>(&b).ok());
-                match stored.map(|s| print.differs_from(&s)) {
-                    Some(None) => store.len()?,
-                    Some(Some(why)) => bail!(
-                        "cannot resume the run in {}: {why}; run without --resume to start over",
-                        opts.state_dir.display()
-                    ),
-                    None => bail!(
-                        "cannot resume the run in {}: it recorded no fingerprint of its inputs",
-                        opts.state_dir.display()
-                    ),
-                }
-            }
-            Some(_) => bail!(
-                "nothing to resume in {}: the last run completed",
-                opts.state_dir.display()
-            ),
-            None => bail!(
-                "nothing to resume in {}: no run recorded",
-                opts.state_dir.display()
-            ),
-        }
-    } else {
-        store.clear()?;
-        0
-    };
-    store.append(
-        &[],
-        &[
-            (META_RUN, b"running".to_vec()),
-            (META_FINGERPRINT, serde_json::to_vec(&print)?),
-        ],
-    )?;
-
-    let progress = if opts.progress {
-        let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {human_pos} events  {per_sec}  {elapsed}  {msg}",
-            )
-            .expect("valid template"),
-        );
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
+    let (store, skip_records) = open_run_store(&opts.state_dir, opts.resume, &print)?;
+    let progress = progress_bar(opts.progress);
 
     let started = Instant::now();
     let batch_size = cfg.replay.batch_size;
@@ -204,72 +153,40 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
         .spawn(move || input.read(batch_size, tx))
         .context("cannot start the reader thread")?;
 
-    let Start {
-        broker, rm, strat, ..
-    } = start;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let control = Arc::new(RunControl::new(done_tx));
-    let fault = opts.fault.clone();
-    let journal_store = store.clone();
-    let pb = progress.clone();
-    let ctl = control.clone();
+    let core = Core {
+        features: cfg.features.clone(),
+        detector,
+        strategy: start.strat,
+        risk: start.rm,
+        broker: start.broker,
+    };
+    let (journal_store, pb, ctl) = (store.clone(), progress.clone(), control.clone());
     let system = System::new();
     let detector_thread = Arbiter::new();
-    let det_arbiter = detector_thread.handle();
+    let wiring = Wiring {
+        fault: opts.fault.clone(),
+        control: control.clone(),
+        signal_arbiter: Some(detector_thread.handle()),
+        latency: None,
+    };
     let stop_detector = detector_thread.handle();
     let outcome: Outcome = system.block_on(async move {
-        let c = ctl;
         let journal = JournalActor::new(
             journal_store,
             cfg.replay.journal_flush_records,
             skip_records,
-            c.clone(),
+            ctl,
             pb,
         )
         .start();
-        let (f, cc) = (fault.clone(), c.clone());
-        let exec = Supervisor::start(move |_| StageActor::new(ExecStage::new(broker), f, cc));
-        let (f, cc) = (fault.clone(), c.clone());
-        let risk = Supervisor::start(move |_| StageActor::new(RiskStage::new(rm), f, cc));
-        let (f, cc) = (fault.clone(), c.clone());
-        let strat = Supervisor::start(move |_| StageActor::new(StrategyStage::new(strat), f, cc));
-        // Features and detector (the ensemble's scoring) on a thread of their own, so they run
-        // while the main arbiter's stages handle the batches before theirs.
-        let (f, cc, fc) = (fault.clone(), c.clone(), cfg.features.clone());
-        let feature_stage = FeatureStage::for_detector(fc, &detector);
-        let feat = Supervisor::start_in_arbiter(&det_arbiter, move |_| {
-            StageActor::new(feature_stage, f, cc)
-        });
-        let (f, cc) = (fault.clone(), c.clone());
-        let det = Supervisor::start_in_arbiter(&det_arbiter, move |_| {
-            StageActor::new(DetectorStage::new(detector), f, cc)
-        });
-        feat.do_send(Wire {
-            next: det.clone().recipient(),
-            feedback: vec![],
-        });
-        det.do_send(Wire {
-            next: strat.clone().recipient(),
-            feedback: vec![],
-        });
-        strat.do_send(Wire {
-            next: risk.clone().recipient(),
-            feedback: vec![],
-        });
-        risk.do_send(Wire {
-            next: exec.clone().recipient(),
-            feedback: vec![],
-        });
-        exec.do_send(Wire {
-            next: journal.clone().recipient(),
-            feedback: vec![strat.clone().recipient(), risk.clone().recipient()],
-        });
-        let _feed = FeedActor::new(rx, feat.clone().recipient(), cfg.replay.max_in_flight).start();
+        let stages = start_stages(core, wiring, journal.clone().recipient());
+        let _feed = FeedActor::new(rx, stages.head.clone(), cfg.replay.max_in_flight).start();
         let out = done_rx
             .await
             .unwrap_or_else(|_| Err("pipeline ended without a result".into()));
-        // Keep the supervised addresses alive until the end: a supervisor restarts only while one exists.
-        drop((feat, det, strat, risk, exec, journal));
+        drop((stages, journal));
         out
     });
     stop_detector.stop();
@@ -282,11 +199,85 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     let stats = reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
-    let wall = started.elapsed().as_secs_f64();
     let broker = broker.context("the executor reported no final state")?;
+    let summary = summarize(
+        &stats,
+        &counters,
+        &broker,
+        started,
+        &control,
+        &opts.state_dir,
+    );
+    write_summary(&store, &opts.state_dir, &summary)?;
+    Ok(summary)
+}
+
+/// Opens the run's store: cleared for a fresh run; for `--resume`, checked against the
+/// interrupted run's inputs. Returns the store and the records it already holds.
+fn open_run_store(dir: &Path, resume: bool, print: &Fingerprint) -> Result<(Arc<Store>, u64)> {
+    let store = Arc::new(Store::open(dir)?);
+    let skip = if resume {
+        match store.meta(META_RUN)?.as_deref() {
+            Some(b"running") => {
+                let stored = store
+                    .meta(META_FINGERPRINT)?
+                    .and_then(|b| serde_json::from_slice::<Fingerprint>(&b).ok());
+                match stored.map(|s| print.differs_from(&s)) {
+                    Some(None) => store.len()?,
+                    Some(Some(why)) => bail!(
+                        "cannot resume the run in {}: {why}; run without --resume to start over",
+                        dir.display()
+                    ),
+                    None => bail!(
+                        "cannot resume the run in {}: it recorded no fingerprint of its inputs",
+                        dir.display()
+                    ),
+                }
+            }
+            Some(_) => bail!(
+                "nothing to resume in {}: the last run completed",
+                dir.display()
+            ),
+            None => bail!("nothing to resume in {}: no run recorded", dir.display()),
+        }
+    } else {
+        store.clear()?;
+        0
+    };
+    store.append(
+        &[],
+        &[
+            (META_RUN, b"running".to_vec()),
+            (META_FINGERPRINT, serde_json::to_vec(print)?),
+        ],
+    )?;
+    Ok((store, skip))
+}
+
+fn progress_bar(show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {human_pos} events  {per_sec}  {elapsed}  {msg}")
+            .expect("valid template"),
+    );
+    pb
+}
+
+fn summarize(
+    stats: &MergeStats,
+    counters: &JournalCounters,
+    broker: &PaperBroker,
+    started: Instant,
+    control: &RunControl,
+    state_dir: &Path,
+) -> ReplaySummary {
+    let wall = started.elapsed().as_secs_f64();
     let pf = &broker.portfolio;
     let final_equity = pf.equity();
-    let summary = ReplaySummary {
+    ReplaySummary {
         files: stats.files,
         events: counters.events,
         trades: stats.trades_emitted,
@@ -318,9 +309,13 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
         open_positions: pf.positions.len(),
         restarts: control.restarts(),
         records: counters.records,
-        state: opts.state_dir.display().to_string(),
-    };
-    let json = serde_json::to_vec_pretty(&summary)?;
+        state: state_dir.display().to_string(),
+    }
+}
+
+/// Stores the summary (run complete) and writes `replay-summary.{json,md}`.
+fn write_summary(store: &Store, dir: &Path, summary: &ReplaySummary) -> Result<()> {
+    let json = serde_json::to_vec_pretty(summary)?;
     store.append(
         &[],
         &[
@@ -328,12 +323,9 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
             (META_RUN, b"complete".to_vec()),
         ],
     )?;
-    std::fs::write(opts.state_dir.join("replay-summary.json"), &json)?;
-    std::fs::write(
-        opts.state_dir.join("replay-summary.md"),
-        summary.to_markdown(),
-    )?;
-    Ok(summary)
+    std::fs::write(dir.join("replay-summary.json"), &json)?;
+    std::fs::write(dir.join("replay-summary.md"), summary.to_markdown())?;
+    Ok(())
 }
 
 /// What a replay reads: recorded market data (merged in event time), or a `paper` session's

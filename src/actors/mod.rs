@@ -7,6 +7,7 @@
 //! again. Nothing is lost or reordered: the mailbox is kept across restarts and the failed batch is
 //! retried first.
 
+pub mod builder;
 pub mod feed;
 pub mod journal;
 pub mod run;
