@@ -5,6 +5,7 @@ pub mod actors;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod decision;
 pub mod domain;
 pub mod execution;
 pub mod fault;

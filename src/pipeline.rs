@@ -7,19 +7,17 @@
 //! exact order.
 
 use crate::control::{Command, CommandEvent};
+use crate::decision::Decision;
 use crate::domain::Instrument;
-use crate::domain::{MarketEvent, Order, OrderType};
+use crate::domain::MarketEvent;
 use crate::execution::{ApprovedOrder, BrokerEvent, PaperBroker, PortfolioView};
 pub use crate::fault::{Fault, FAULT_TARGETS};
 use crate::features::{FeatureConfig, FeatureSnapshot, FeatureWindow};
-use crate::risk::{CommandOutcome, RiskManager};
-use crate::store::{Record, RecordKind};
+use crate::risk::RiskManager;
 use crate::strategies::detector::{Detector, Signal};
 use crate::strategies::ensemble_detector::{DetectorKind, EnsembleSaved};
 use crate::strategies::prepump::{OrderIntent, PrePumpStrategy};
 use rustc_hash::FxHashMap;
-use serde_json::json;
-use std::collections::BTreeMap;
 
 /// A run of consecutive market events and everything the stages derived from them.
 #[derive(Default)]
@@ -35,7 +33,7 @@ pub struct Batch {
     pub approved: Vec<(u32, ApprovedOrder)>,
     /// Decision records with the index of the event that caused them; the journal orders them
     /// by that index (stable, so a stage's records follow the upstream ones of the same event).
-    pub records: Vec<(u32, Record)>,
+    pub records: Vec<(u32, Decision)>,
     /// Operator commands, applied before `events[0]` (a command batch carries no events).
     pub commands: Vec<CommandEvent>,
     /// The broker's state after this batch (JSON), for the store.
@@ -265,41 +263,6 @@ pub enum DetectorSaved {
     Ensemble(EnsembleSaved),
 }
 
-fn signal_record(s: &Signal, threshold: f64) -> Record {
-    let features: BTreeMap<String, f64> = s.features.named().into_iter().collect();
-    let mut r = Record::new(
-        s.id.clone(),
-        RecordKind::Signal,
-        s.ts_ms,
-        s.instrument.as_str(),
-    );
-    r.signal_id = Some(s.id.clone());
-    r.detail = match &s.model {
-        None => json!({
-            "detector": "rules",
-            "score": s.score,
-            "threshold": threshold,
-            "price": s.price,
-            "drivers": s.drivers,
-            "features": features,
-        }),
-        Some(m) => json!({
-            "detector": "ensemble",
-            "model": m.version,
-            "score": s.score,
-            "probability": m.probability,
-            "threshold": m.threshold,
-            "row_ms": m.row_ms,
-            "price": s.price,
-            "drivers": s.drivers,
-            "members": m.members,
-            "inputs": m.inputs,
-            "features": features,
-        }),
-    };
-    r
-}
-
 impl Stage for DetectorStage {
     const NAME: &'static str = "detector";
     const SPLITS_AT_SIGNALS: bool = true;
@@ -328,7 +291,8 @@ impl Stage for DetectorStage {
                         continue;
                     };
                     if let Some(sig) = det.on_snapshot(trade, s) {
-                        b.records.push((*i, signal_record(&sig, det.cfg.threshold)));
+                        b.records
+                            .push((*i, Decision::signal(&sig, det.cfg.threshold)));
                         b.signals.push((*i, sig));
                     }
                 }
@@ -341,7 +305,7 @@ impl Stage for DetectorStage {
                     };
                     if let Some(sig) = det.on_trade(t) {
                         let thr = det.threshold();
-                        b.records.push((i as u32, signal_record(&sig, thr)));
+                        b.records.push((i as u32, Decision::signal(&sig, thr)));
                         b.signals.push((i as u32, sig));
                     }
                 }
@@ -384,35 +348,10 @@ impl Stage for StrategyStage {
             fault.check(Self::NAME, b.first_index + *i as u64);
             match self.strat.on_signal(sig) {
                 Ok(it) => {
-                    let mut r = Record::new(
-                        it.id.clone(),
-                        RecordKind::Intent,
-                        it.ts_ms,
-                        it.instrument.as_str(),
-                    );
-                    r.signal_id = Some(sig.id.clone());
-                    r.intent_id = Some(it.id.clone());
-                    r.detail = json!({
-                        "action": "enter",
-                        "side": it.side,
-                        "qty": it.qty,
-                        "ref_price": it.ref_price,
-                        "notional": it.notional(),
-                        "reduce_only": it.reduce_only,
-                        "bracket": it.bracket,
-                    });
-                    b.records.push((*i, r));
+                    b.records.push((*i, Decision::intent(&it)));
                     b.intents.push((*i, it));
                 }
-                Err(reason) => {
-                    let id = format!("{}-skip", sig.id);
-                    let mut r =
-                        Record::new(id, RecordKind::Intent, sig.ts_ms, sig.instrument.as_str());
-                    r.signal_id = Some(sig.id.clone());
-                    r.refused = true;
-                    r.detail = json!({ "action": "none", "reason": reason });
-                    b.records.push((*i, r));
-                }
+                Err(reason) => b.records.push((*i, Decision::skip(sig, reason))),
             }
         }
         None
@@ -451,7 +390,7 @@ impl Stage for RiskStage {
         for c in &b.commands {
             let outcome = self.rm.apply(c);
             let ts = self.rm.clock().max(0);
-            b.records.push((0, command_record(c, &outcome, ts)));
+            b.records.push((0, Decision::command(c, &outcome, ts)));
         }
         let mut changed = !b.commands.is_empty();
         let mut next = 0;
@@ -461,26 +400,7 @@ impl Stage for RiskStage {
                 fault.check(Self::NAME, b.first_index + i as u64);
                 let it = &b.intents[next].1;
                 let v = self.rm.check(it);
-                let mut r = Record::new(
-                    v.id.clone(),
-                    RecordKind::Verdict,
-                    v.ts_ms,
-                    v.instrument.as_str(),
-                );
-                r.signal_id = Some(it.signal_id.clone());
-                r.intent_id = Some(it.id.clone());
-                r.verdict_id = Some(v.id.clone());
-                r.refused = !v.approved;
-                r.detail = json!({
-                    "decision": if v.approved { "approved" } else { "refused" },
-                    "qty": v.qty,
-                    "notional": v.notional,
-                    "requested_qty": it.qty,
-                    "resized": v.resized,
-                    "reasons": v.reasons,
-                    "trading_state": v.trading_state,
-                });
-                b.records.push((i as u32, r));
+                b.records.push((i as u32, Decision::verdict(&v, it)));
                 changed = true;
                 if v.approved {
                     b.approved.push((
@@ -500,32 +420,6 @@ impl Stage for RiskStage {
         }
         None
     }
-}
-
-/// The decision record of an operator command: what was asked, by whom, and what it did.
-fn command_record(c: &CommandEvent, o: &CommandOutcome, ts: i64) -> Record {
-    let instrument = match &c.command {
-        Command::Flatten {
-            instrument: Some(i),
-        } => i.as_str(),
-        _ => "",
-    };
-    let mut r = Record::new(c.id.clone(), RecordKind::Command, ts, instrument);
-    r.refused = !o.applied;
-    let mut d = serde_json::to_value(&c.command).unwrap_or_default();
-    d["source"] = json!(c.source);
-    d["outcome"] = json!(if o.applied { "applied" } else { "refused" });
-    if let Some(why) = &o.reason {
-        d["reason"] = json!(why);
-    }
-    if let Some((name, old, new)) = &o.limit {
-        d["limit_before"] = json!(old);
-        d["limit_after"] = json!(new);
-        d["limit"] = json!(name);
-    }
-    d["trading_state"] = json!(o.trading_state);
-    r.detail = d;
-    r
 }
 
 // ---------------------------------------------------------------- executor
@@ -551,137 +445,9 @@ impl ExecStage {
     }
 }
 
-fn order_detail(o: &Order, event: &str) -> serde_json::Value {
-    let (limit, trigger) = match o.order_type {
-        OrderType::Limit { price } => (Some(price), None),
-        OrderType::Stop { trigger } => (None, Some(trigger)),
-        OrderType::Market => (None, None),
-    };
-    json!({
-        "event": event,
-        "side": o.side,
-        "type": match o.order_type { OrderType::Market => "market", OrderType::Limit { .. } => "limit", OrderType::Stop { .. } => "stop" },
-        "limit_price": limit,
-        "trigger_price": trigger,
-        "qty": o.qty,
-        "filled_qty": o.filled_qty,
-        "purpose": o.purpose,
-        "reduce_only": o.reduce_only,
-        "status": o.status,
-        "active_from_ms": o.active_from_ms,
-    })
-}
-
-/// Turns broker events into decision records at event time `ts`.
-pub fn broker_records(evs: &[BrokerEvent], ts: i64, index: u32, out: &mut Vec<(u32, Record)>) {
-    for e in evs {
-        let (id, kind, instrument, links, order_id, parent, detail) = match e {
-            BrokerEvent::OrderNew { order, links } => (
-                order.id.clone(),
-                RecordKind::Order,
-                &order.instrument,
-                links,
-                Some(order.id.clone()),
-                order.parent_order_id.clone(),
-                order_detail(order, "new"),
-            ),
-            BrokerEvent::OrderTriggered {
-                order,
-                links,
-                trade_price,
-            } => {
-                let mut d = order_detail(order, "triggered");
-                d["trade_price"] = json!(trade_price);
-                (
-                    format!("{}#triggered", order.id),
-                    RecordKind::Order,
-                    &order.instrument,
-                    links,
-                    Some(order.id.clone()),
-                    order.parent_order_id.clone(),
-                    d,
-                )
-            }
-            BrokerEvent::OrderDone {
-                order,
-                links,
-                reason,
-            } => {
-                let ev = if reason.starts_with("expired") {
-                    "expired"
-                } else {
-                    "canceled"
-                };
-                let mut d = order_detail(order, ev);
-                d["reason"] = json!(reason);
-                (
-                    format!("{}#{ev}", order.id),
-                    RecordKind::Order,
-                    &order.instrument,
-                    links,
-                    Some(order.id.clone()),
-                    order.parent_order_id.clone(),
-                    d,
-                )
-            }
-            BrokerEvent::Fill {
-                fill,
-                purpose,
-                links,
-            } => (
-                fill.id.clone(),
-                RecordKind::Fill,
-                &fill.instrument,
-                links,
-                Some(fill.order_id.clone()),
-                links.entry_order_id.clone().filter(|e| *e != fill.order_id),
-                json!({
-                    "side": fill.side,
-                    "price": fill.price,
-                    "qty": fill.qty,
-                    "notional": fill.price * fill.qty,
-                    "fee": fill.fee,
-                    "liquidity": fill.liquidity,
-                    "purpose": purpose,
-                }),
-            ),
-            BrokerEvent::Exit {
-                id,
-                round_trip: rt,
-                reason,
-                links,
-            } => (
-                id.clone(),
-                RecordKind::Exit,
-                &rt.instrument,
-                links,
-                Some(rt.entry_order_id.clone()),
-                None,
-                json!({
-                    "reason": reason,
-                    "pnl": rt.pnl,
-                    "fees": rt.fees,
-                    "avg_entry_price": rt.avg_entry_price,
-                    "opened_ts_ms": rt.opened_ts_ms,
-                    "hold_ms": rt.closed_ts_ms - rt.opened_ts_ms,
-                }),
-            ),
-        };
-        let mut r = Record::new(id, kind, ts, instrument.as_str());
-        if let BrokerEvent::OrderNew { order, .. } = e {
-            r.ts_ms = order.created_ts_ms;
-        }
-        if let BrokerEvent::Fill { fill, .. } = e {
-            r.ts_ms = fill.ts_ms;
-        }
-        r.signal_id = links.signal_id.clone();
-        r.intent_id = links.intent_id.clone();
-        r.verdict_id = links.verdict_id.clone();
-        r.order_id = order_id;
-        r.parent_order_id = parent;
-        r.detail = detail;
-        out.push((index, r));
-    }
+/// Turns broker events into decision records at event time `ts`, caused by event `index`.
+fn broker_records(evs: &[BrokerEvent], ts: i64, index: u32, out: &mut Vec<(u32, Decision)>) {
+    out.extend(evs.iter().map(|e| (index, Decision::from_broker(e, ts))));
 }
 
 impl Stage for ExecStage {

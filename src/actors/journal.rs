@@ -5,6 +5,7 @@
 use super::BatchMsg;
 use crate::actors::run::{JournalCounters, RunControl};
 use crate::control::hub::ControlHub;
+use crate::decision::{Decision, Detail};
 use crate::store::{Record, RecordKind, Store, META_EXECUTOR, META_RISK};
 use actix::prelude::*;
 use indicatif::ProgressBar;
@@ -294,31 +295,24 @@ impl JournalActor {
         }
     }
 
-    fn count(&mut self, r: &Record) {
+    fn count(&mut self, d: &Decision) {
         let c = &mut self.counters;
-        match r.kind {
-            RecordKind::Signal => c.signals += 1,
-            RecordKind::Intent if r.refused => c.skipped_signals += 1,
-            RecordKind::Intent => c.intents += 1,
-            RecordKind::Verdict => {
-                if r.refused {
-                    c.refused += 1;
-                    if let Some(rs) = r.detail["reasons"].as_array() {
-                        for x in rs {
-                            if let Some(code) = x["code"].as_str() {
-                                *c.refusals_by_reason.entry(code.to_string()).or_default() += 1;
-                            }
-                        }
-                    }
-                } else {
-                    c.approved += 1;
+        match &d.detail {
+            Detail::Signal(_) => c.signals += 1,
+            Detail::Skip(_) => c.skipped_signals += 1,
+            Detail::Intent(_) => c.intents += 1,
+            Detail::Verdict(_) if d.refused => {
+                c.refused += 1;
+                for code in d.refusal_codes() {
+                    *c.refusals_by_reason.entry(code.code()).or_default() += 1;
                 }
             }
-            RecordKind::Order if r.detail["event"] == "new" => c.orders += 1,
-            RecordKind::Order => {}
-            RecordKind::Fill => c.fills += 1,
-            RecordKind::Exit => c.exits += 1,
-            RecordKind::Command => c.commands += 1,
+            Detail::Verdict(_) => c.approved += 1,
+            Detail::Order(o) if o.event == "new" => c.orders += 1,
+            Detail::Order(_) => {}
+            Detail::Fill(_) => c.fills += 1,
+            Detail::Exit(_) => c.exits += 1,
+            Detail::Command(_) => c.commands += 1,
         }
         c.records += 1;
     }
@@ -365,11 +359,12 @@ impl Handler<BatchMsg> for JournalActor {
         }
         // A command is answered once its record is durable, with the status after it.
         let mut commands = Vec::new();
-        for (_, r) in b.records.drain(..) {
-            self.count(&r);
+        for (_, d) in b.records.drain(..) {
+            self.count(&d);
+            let r = d.to_record();
             if let Some(h) = &self.hub {
-                h.on_record(&r);
-                if r.kind == RecordKind::Command {
+                h.on_record(&d);
+                if d.kind() == RecordKind::Command {
                     commands.push(r.clone());
                 }
             }

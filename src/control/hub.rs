@@ -2,7 +2,8 @@
 //! journal keeps current, and the Prometheus metrics.
 
 use super::{Command, CommandEvent};
-use crate::store::{Record, RecordKind};
+use crate::decision::Decision;
+use crate::store::Record;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -142,17 +143,13 @@ impl ControlHub {
         Ok(rx)
     }
 
-    /// Called by the journal for every decision record: metrics, and the answer to a command.
-    pub fn on_record(&self, r: &Record) {
-        let kind = vec![("kind".to_string(), r.kind.as_str().to_string())];
+    /// Called by the journal for every decision record: metrics.
+    pub fn on_record(&self, d: &Decision) {
+        let kind = vec![("kind".to_string(), d.kind().as_str().to_string())];
         self.metrics.records.get_or_create(&kind).inc();
-        if r.kind == RecordKind::Verdict && r.refused {
-            for x in r.detail["reasons"].as_array().into_iter().flatten() {
-                if let Some(code) = x["code"].as_str() {
-                    let l = vec![("code".to_string(), code.to_string())];
-                    self.metrics.refusals.get_or_create(&l).inc();
-                }
-            }
+        for code in d.refusal_codes() {
+            let l = vec![("code".to_string(), code.code())];
+            self.metrics.refusals.get_or_create(&l).inc();
         }
     }
 

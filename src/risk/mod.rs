@@ -123,6 +123,16 @@ pub enum ReasonCode {
     BelowMinNotional,
 }
 
+impl ReasonCode {
+    /// The stable code, as in the decision log (`MAX_ORDER_NOTIONAL`): its serde name.
+    pub fn code(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(s)) => s,
+            _ => format!("{self:?}"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Reason {
     pub code: ReasonCode,
@@ -718,6 +728,12 @@ mod tests {
         });
         assert!(codes(&r.check(&intent("A/BTC", 5, dec!(1)))).contains(&ReasonCode::MaxDrawdown));
         assert_eq!(r.state(), TradingState::Halted);
+    }
+
+    #[test]
+    fn reason_codes_are_screaming_snake() {
+        assert_eq!(ReasonCode::MaxGrossExposure.code(), "MAX_GROSS_EXPOSURE");
+        assert_eq!(ReasonCode::Paused.code(), "PAUSED");
     }
 
     #[test]
