@@ -70,6 +70,8 @@ pub struct Config {
     pub models: ModelsConfig,
     pub train: TrainConfig,
     pub control: ControlConfig,
+    /// Trading rules by instrument name (`"hyperliquid:BTC/USDC"`), applied at the executor.
+    pub instruments: std::collections::BTreeMap<String, crate::domain::spec::InstrumentSpec>,
 }
 
 impl Config {
@@ -118,6 +120,9 @@ impl Config {
         self.feeds.validate()?;
         self.models.validate()?;
         self.train.validate()?;
+        for (name, spec) in &self.instruments {
+            spec.validate(name)?;
+        }
         if self.replay.batch_size == 0 {
             return Err("replay.batch_size: must be ≥ 1".into());
         }

@@ -368,10 +368,10 @@ impl Decision {
                 links,
                 reason,
             } => {
-                let ev = if reason.starts_with("expired") {
-                    "expired"
-                } else {
-                    "canceled"
+                let ev = match reason.split(':').next() {
+                    Some("expired") => "expired",
+                    Some("rejected") => "rejected",
+                    _ => "canceled",
                 };
                 let d = order_detail(order, ev, None, Some(reason.clone()));
                 (

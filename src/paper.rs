@@ -228,7 +228,8 @@ fn open_session(store: &Store, opts: &PaperOptions) -> Result<Session> {
         Some(j) => serde_json::from_slice::<PaperBroker>(j)
             .context("the stored paper broker state is unreadable")?,
         None => PaperBroker::new(cfg.execution.clone(), &cfg.portfolio),
-    };
+    }
+    .with_specs(&cfg.instruments);
     let (resumed_positions, resumed_orders) = (
         broker.portfolio.positions.len(),
         broker.live_orders().count(),

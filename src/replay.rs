@@ -372,6 +372,7 @@ impl ReplayInput {
             Some(b) => serde_json::from_value(b).context("the tape's broker state")?,
             None => PaperBroker::new(cfg.execution.clone(), &cfg.portfolio),
         };
+        let broker = broker.with_specs(&cfg.instruments);
         let mut rm = match h.and_then(|h| h.risk.as_ref()) {
             Some(r) => RiskManager::restored(r.to_string().as_bytes(), cfg.risk.clone())
                 .map_err(anyhow::Error::msg)?,

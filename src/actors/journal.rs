@@ -176,6 +176,17 @@ impl JournalActor {
                     "avg_entry_price": p.avg_entry_price,
                     "notional": p.notional(),
                 })).collect::<Vec<_>>(),
+                "perps": pf.perps.values().map(|p| serde_json::json!({
+                    "instrument": p.instrument,
+                    "qty": p.qty,
+                    "entry_price": p.entry_price,
+                    "mark_price": p.mark_price,
+                    "leverage": p.leverage,
+                    "margin_used": p.margin_used(),
+                    "unrealized_pnl": p.unrealized_pnl(),
+                    "funding": p.funding,
+                })).collect::<Vec<_>>(),
+                "margin_used": pf.margin_used(),
                 "orders": b.live_orders().collect::<Vec<_>>(),
             }));
         }

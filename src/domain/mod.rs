@@ -5,6 +5,7 @@
 
 pub mod command;
 pub mod intent;
+pub mod spec;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,8 @@
-//! Order execution: the paper broker with its fill model, and the portfolio it keeps.
+//! Order execution: the paper broker with its fill model, and the portfolio it keeps (spot and
+//! perpetual positions).
 
 pub mod paper;
+pub mod perp;
 pub mod portfolio;
 
 pub use paper::{ApprovedOrder, BrokerEvent, ExecConfig, PaperBroker};

@@ -16,6 +16,7 @@
 
 use super::portfolio::{Portfolio, PortfolioConfig, PortfolioView, RoundTrip};
 use crate::domain::intent::{BracketSpec, OrderIntent};
+use crate::domain::spec::InstrumentSpec;
 use crate::domain::{
     Fill, Instrument, Liquidity, Order, OrderPurpose, OrderStatus, OrderType, Side, Trade,
 };
@@ -155,6 +156,9 @@ pub struct PaperBroker {
     /// Set by a `halt` command: no order is placed (time stops and brackets wait) until resume.
     #[serde(default)]
     halted: bool,
+    /// Venue trading rules applied to orders (lot, tick, minimum notional); none: unrounded.
+    #[serde(default)]
+    specs: BTreeMap<Instrument, InstrumentSpec>,
 }
 
 fn bps(x: Decimal) -> Decimal {
@@ -179,7 +183,17 @@ impl PaperBroker {
             next_exit: 1,
             clock: i64::MIN,
             halted: false,
+            specs: BTreeMap::new(),
         }
+    }
+
+    /// The broker with the config's instrument specs (replacing any it was saved with).
+    pub fn with_specs(mut self, specs: &BTreeMap<String, InstrumentSpec>) -> Self {
+        self.specs = specs
+            .iter()
+            .map(|(k, v)| (Instrument::new(k), v.clone()))
+            .collect();
+        self
     }
 
     /// `halt`: cancels every live order (entries and bracket exits); places none until
@@ -291,6 +305,10 @@ impl PaperBroker {
             positions.insert(i.clone(), p.notional());
             gross += p.notional();
         }
+        for (i, p) in &self.portfolio.perps {
+            positions.insert(i.clone(), p.notional());
+            gross += p.notional();
+        }
         for o in self.orders.values() {
             if o.purpose == OrderPurpose::Entry {
                 let px = self
@@ -304,6 +322,7 @@ impl PaperBroker {
         let mut busy: std::collections::BTreeSet<Instrument> =
             self.brackets.keys().cloned().collect();
         busy.extend(self.portfolio.positions.keys().cloned());
+        busy.extend(self.portfolio.perps.keys().cloned());
         PortfolioView {
             batch_seq,
             cash: self.portfolio.cash,
@@ -369,8 +388,17 @@ impl PaperBroker {
         };
         let id = format!("ord-{}", self.next_order);
         links.entry_order_id = Some(id.clone());
-        if self.brackets.contains_key(&it.instrument) {
+        let qty = match self.specs.get(&it.instrument) {
+            Some(spec) => spec.entry_qty(a.qty, it.ref_price),
+            None => Ok(a.qty),
+        };
+        let refusal = match (&qty, self.brackets.contains_key(&it.instrument)) {
+            (Err(why), _) => Some(format!("rejected: {why}")),
             // The strategy keeps one position per instrument; refuse rather than stack brackets.
+            (_, true) => Some("canceled: instrument already has an open bracket".to_string()),
+            _ => None,
+        };
+        if let Some(reason) = refusal {
             self.next_order += 1;
             let order = Order {
                 id,
@@ -390,10 +418,11 @@ impl PaperBroker {
             out.push(BrokerEvent::OrderDone {
                 order,
                 links,
-                reason: "canceled: instrument already has an open bracket".into(),
+                reason,
             });
             return;
         }
+        let qty = qty.unwrap_or(a.qty);
         self.brackets.insert(
             it.instrument.clone(),
             Bracket {
@@ -411,7 +440,7 @@ impl PaperBroker {
         self.new_order(
             &it.instrument,
             it.side,
-            a.qty,
+            qty,
             OrderType::Market,
             OrderPurpose::Entry,
             links,
@@ -712,12 +741,19 @@ impl PaperBroker {
         }
         let b = self.brackets.get(inst).expect("caller checked").clone();
         let now = self.clock;
+        let spec = self.specs.get(inst).cloned();
         for step in &b.spec.take_profit {
-            let q = floor8(qty * step.fraction);
+            let q = match &spec {
+                Some(s) => s.round_qty(qty * step.fraction),
+                None => floor8(qty * step.fraction),
+            };
             if q <= Decimal::ZERO {
                 continue;
             }
-            let price = (avg * (Decimal::ONE + step.gain_pct / dec!(100))).round_dp(12);
+            let mut price = (avg * (Decimal::ONE + step.gain_pct / dec!(100))).round_dp(12);
+            if let Some(s) = &spec {
+                price = s.round_limit(price, Side::Sell);
+            }
             self.new_order(
                 inst,
                 Side::Sell,
@@ -730,7 +766,10 @@ impl PaperBroker {
                 out,
             );
         }
-        let trigger = (avg * (Decimal::ONE - b.spec.stop_loss_pct / dec!(100))).round_dp(12);
+        let mut trigger = (avg * (Decimal::ONE - b.spec.stop_loss_pct / dec!(100))).round_dp(12);
+        if let Some(s) = &spec {
+            trigger = s.round_trigger(trigger, Side::Sell);
+        }
         self.new_order(
             inst,
             Side::Sell,
@@ -860,6 +899,58 @@ mod tests {
         assert_eq!(p.qty, dec!(100));
         assert_eq!(p.avg_entry_price, dec!(3.0015));
         assert_eq!(b.portfolio.cash, dec!(1) - dec!(300.15) - dec!(0.30015));
+    }
+
+    #[test]
+    fn instrument_specs_round_orders_and_reject_small_ones_at_the_edge() {
+        use crate::domain::spec::{InstrumentSpec, MarketKind};
+        let specs = [(
+            "X/BTC".to_string(),
+            InstrumentSpec {
+                kind: MarketKind::Spot,
+                tick_size: dec!(0.01),
+                lot_size: dec!(10),
+                min_notional: dec!(25),
+                max_leverage: dec!(1),
+            },
+        )]
+        .into_iter()
+        .collect();
+        let mut b =
+            PaperBroker::new(ExecConfig::default(), &PortfolioConfig::default()).with_specs(&specs);
+        let mut ev = vec![];
+        // 20 units at ref price 1: notional 20 < 25, rejected before it reaches the book.
+        b.place_entry(&approved(dec!(20), vec![], dec!(50), 1_000_000), 0, &mut ev);
+        assert!(matches!(&ev[0], BrokerEvent::OrderDone { reason, .. }
+            if reason.starts_with("rejected: notional 20")));
+        assert_eq!(b.live_orders().count(), 0);
+        // 37 units round down to the lot: 30; the take-profit and stop prices to the tick.
+        ev.clear();
+        b.place_entry(
+            &approved(
+                dec!(37),
+                vec![(dec!(3.333), dec!(1))],
+                dec!(4.444),
+                1_000_000,
+            ),
+            0,
+            &mut ev,
+        );
+        assert!(matches!(&ev[0], BrokerEvent::OrderNew { order, .. } if order.qty == dec!(30)));
+        b.on_trade(&tr(300, dec!(1), dec!(1000)), &mut ev);
+        let limits: Vec<OrderType> = b.live_orders().map(|o| o.order_type).collect();
+        // Entry at 1 × 1.0005 (slippage) = 1.0005: take-profit 1.0005 × 1.03333 = 1.03384…
+        // rounded up to 1.04; stop 1.0005 × 0.95556 = 0.95604… rounded down to 0.95.
+        assert!(
+            limits.contains(&OrderType::Limit { price: dec!(1.04) }),
+            "{limits:?}"
+        );
+        assert!(
+            limits.contains(&OrderType::Stop {
+                trigger: dec!(0.95)
+            }),
+            "{limits:?}"
+        );
     }
 
     #[test]

@@ -90,6 +90,12 @@ pub struct Portfolio {
     pub last_exit_ts: BTreeMap<Instrument, i64>,
     pub round_trips: u64,
     pub wins: u64,
+    /// Open perpetual positions ([`super::perp`]).
+    #[serde(default)]
+    pub perps: BTreeMap<Instrument, super::perp::PerpPosition>,
+    /// Funding received (> 0) or paid (< 0) on perpetuals, quote currency.
+    #[serde(default)]
+    pub funding: Decimal,
 }
 
 impl Portfolio {
@@ -107,10 +113,12 @@ impl Portfolio {
             last_exit_ts: BTreeMap::new(),
             round_trips: 0,
             wins: 0,
+            perps: BTreeMap::new(),
+            funding: Decimal::ZERO,
         }
     }
 
-    /// Cash plus positions at their last prices.
+    /// Cash plus spot positions at their last prices plus the unrealized PnL of perpetuals.
     pub fn equity(&self) -> Decimal {
         self.cash
             + self
@@ -118,6 +126,7 @@ impl Portfolio {
                 .values()
                 .map(|p| p.notional())
                 .sum::<Decimal>()
+            + self.perp_unrealized_pnl()
     }
 
     pub fn unrealized_pnl(&self) -> Decimal {
@@ -132,7 +141,7 @@ impl Portfolio {
         }
     }
 
-    fn update_drawdown(&mut self) {
+    pub(super) fn update_drawdown(&mut self) {
         let eq = self.equity();
         if eq > self.peak_equity {
             self.peak_equity = eq;
@@ -144,7 +153,7 @@ impl Portfolio {
         }
     }
 
-    fn add_realized(&mut self, ts_ms: i64, pnl: Decimal) {
+    pub(super) fn add_realized(&mut self, ts_ms: i64, pnl: Decimal) {
         self.realized_pnl += pnl;
         *self
             .realized_by_day
