@@ -12,8 +12,8 @@ use crate::execution::paper::Links;
 use crate::execution::BrokerEvent;
 use crate::risk::{CommandOutcome, Reason, ReasonCode, TradingState, Verdict};
 use crate::store::{Record, RecordKind};
-use crate::strategies::detector::{Driver, Signal};
 use crate::strategies::prepump::SkipReason;
+use crate::strategies::signal::{Driver, Signal, SignalContext};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -234,8 +234,9 @@ impl Decision {
     }
 
     pub fn signal(s: &Signal, threshold: f64) -> Self {
-        let features = s.features.named().into_iter().collect();
-        let m = s.model.as_deref();
+        let SignalContext::PrePump { features, model } = &s.context;
+        let features = features.named().into_iter().collect();
+        let m = model.as_deref();
         let d = SignalDetail {
             detector: if m.is_some() { "ensemble" } else { "rules" },
             drivers: s.drivers.clone(),

@@ -6,17 +6,20 @@
 //! position of the event that caused it, so the executor sees market events and orders in one
 //! exact order.
 
-use crate::control::{Command, CommandEvent};
+use crate::control::CommandEvent;
 use crate::decision::Decision;
 use crate::domain::Instrument;
 use crate::domain::MarketEvent;
-use crate::execution::{ApprovedOrder, BrokerEvent, PaperBroker, PortfolioView};
+use crate::execution::{
+    ApprovedOrder, BrokerEvent, ExecutionClient, PaperBroker, Portfolio, PortfolioView,
+};
 pub use crate::fault::{Fault, FAULT_TARGETS};
 use crate::features::{FeatureConfig, FeatureSnapshot, FeatureWindow};
 use crate::risk::RiskManager;
-use crate::strategies::detector::{Detector, Signal};
-use crate::strategies::ensemble_detector::{DetectorKind, EnsembleSaved};
+use crate::strategies::detector::Signal;
+use crate::strategies::ensemble_detector::DetectorKind;
 use crate::strategies::prepump::{OrderIntent, PrePumpStrategy};
+use crate::strategies::signal::{SignalSource, SourceInput, Strategy};
 use rustc_hash::FxHashMap;
 
 /// A run of consecutive market events and everything the stages derived from them.
@@ -40,8 +43,8 @@ pub struct Batch {
     pub executor_state: Option<Vec<u8>>,
     /// The risk manager's state after this batch (JSON), when it changed.
     pub risk_state: Option<Vec<u8>>,
-    /// Final broker state, on the last batch only.
-    pub final_broker: Option<Box<PaperBroker>>,
+    /// Final portfolio, on the last batch only.
+    pub final_portfolio: Option<Box<Portfolio>>,
     /// True on the stream's last batch (possibly with no events).
     pub last: bool,
     /// Released when the batch is dropped (flow control between feed and journal).
@@ -122,7 +125,7 @@ impl Batch {
             commands: Vec::new(),
             executor_state: None,
             risk_state: None,
-            final_broker: None,
+            final_portfolio: None,
             last: std::mem::take(&mut self.last),
             guard: self.guard.take(),
             decoded_at,
@@ -137,7 +140,7 @@ impl Batch {
         self.records.truncate(m.records);
         if !m.has_state {
             self.executor_state = None;
-            self.final_broker = None;
+            self.final_portfolio = None;
         }
         if !m.has_risk_state {
             self.risk_state = None;
@@ -188,11 +191,11 @@ impl FeatureStage {
         }
     }
 
-    /// The stage a run with `detector` needs: a pass-through for the ensemble, which keeps its
-    /// own feature windows.
-    pub fn for_detector(cfg: FeatureConfig, detector: &DetectorKind) -> Self {
+    /// The stage a run with `source` needs: a pass-through for a source that keeps its own
+    /// feature windows (the ensemble).
+    pub fn for_source(cfg: FeatureConfig, source: &impl SignalSource) -> Self {
         let mut s = Self::new(cfg);
-        s.enabled = matches!(detector, DetectorKind::Rules(_));
+        s.enabled = source.uses_snapshots();
         s
     }
 }
@@ -247,69 +250,39 @@ impl Stage for FeatureStage {
 
 // ---------------------------------------------------------------- detector
 
-pub struct DetectorStage {
-    det: DetectorKind,
+/// The signal source's stage: signals and their decision records.
+pub struct DetectorStage<S: SignalSource = DetectorKind> {
+    source: S,
 }
 
-impl DetectorStage {
-    pub fn new(det: DetectorKind) -> Self {
-        Self { det }
+impl<S: SignalSource> DetectorStage<S> {
+    pub fn new(source: S) -> Self {
+        Self { source }
     }
 }
 
-/// State a detector batch rolls back to.
-pub enum DetectorSaved {
-    Rules(Detector),
-    Ensemble(EnsembleSaved),
-}
-
-impl Stage for DetectorStage {
+impl<S: SignalSource> Stage for DetectorStage<S> {
     const NAME: &'static str = "detector";
     const SPLITS_AT_SIGNALS: bool = true;
-    type Saved = DetectorSaved;
-    fn save(&self, b: &Batch) -> DetectorSaved {
-        match &self.det {
-            DetectorKind::Rules(d) => DetectorSaved::Rules(d.clone()),
-            DetectorKind::Ensemble(d) => {
-                DetectorSaved::Ensemble(d.save(b.events.iter().map(|e| e.instrument())))
-            }
-        }
+    type Saved = S::Saved;
+    fn save(&self, b: &Batch) -> S::Saved {
+        self.source.save(&b.events)
     }
-    fn restore(&mut self, s: DetectorSaved) {
-        match (&mut self.det, s) {
-            (DetectorKind::Rules(d), DetectorSaved::Rules(s)) => *d = s,
-            (DetectorKind::Ensemble(d), DetectorSaved::Ensemble(s)) => d.restore(s),
-            _ => {}
-        }
+    fn restore(&mut self, s: S::Saved) {
+        self.source.restore(s);
     }
     fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
-        match &mut self.det {
-            DetectorKind::Rules(det) => {
-                for (i, s) in &b.snapshots {
-                    fault.check(Self::NAME, b.first_index + *i as u64);
-                    let Some(trade) = b.events[*i as usize].as_trade() else {
-                        continue;
-                    };
-                    if let Some(sig) = det.on_snapshot(trade, s) {
-                        b.records
-                            .push((*i, Decision::signal(&sig, det.cfg.threshold)));
-                        b.signals.push((*i, sig));
-                    }
-                }
-            }
-            DetectorKind::Ensemble(det) => {
-                for (i, e) in b.events.iter().enumerate() {
-                    fault.check(Self::NAME, b.first_index + i as u64);
-                    let MarketEvent::Trade(t) = e else {
-                        continue;
-                    };
-                    if let Some(sig) = det.on_trade(t) {
-                        let thr = det.threshold();
-                        b.records.push((i as u32, Decision::signal(&sig, thr)));
-                        b.signals.push((i as u32, sig));
-                    }
-                }
-            }
+        let mut out = Vec::new();
+        let input = SourceInput {
+            first_index: b.first_index,
+            events: &b.events,
+            snapshots: &b.snapshots,
+        };
+        self.source.on_batch(&input, fault, &mut out);
+        let thr = self.source.threshold();
+        for (i, sig) in out {
+            b.records.push((i, Decision::signal(&sig, thr)));
+            b.signals.push((i, sig));
         }
         None
     }
@@ -317,27 +290,27 @@ impl Stage for DetectorStage {
 
 // ---------------------------------------------------------------- strategy
 
-pub struct StrategyStage {
-    strat: PrePumpStrategy,
+pub struct StrategyStage<T: Strategy = PrePumpStrategy> {
+    strat: T,
 }
 
-impl StrategyStage {
-    pub fn new(strat: PrePumpStrategy) -> Self {
+impl<T: Strategy> StrategyStage<T> {
+    pub fn new(strat: T) -> Self {
         Self { strat }
     }
 }
 
-impl Stage for StrategyStage {
+impl<T: Strategy> Stage for StrategyStage<T> {
     const NAME: &'static str = "strategy";
     const GATED: bool = true;
     fn needs_view(&self, b: &Batch) -> bool {
         !b.signals.is_empty()
     }
-    type Saved = PrePumpStrategy;
-    fn save(&self, _: &Batch) -> PrePumpStrategy {
+    type Saved = T;
+    fn save(&self, _: &Batch) -> T {
         self.strat.clone()
     }
-    fn restore(&mut self, s: PrePumpStrategy) {
+    fn restore(&mut self, s: T) {
         self.strat = s;
     }
     fn on_feedback(&mut self, v: &PortfolioView) {
@@ -424,8 +397,8 @@ impl Stage for RiskStage {
 
 // ---------------------------------------------------------------- executor
 
-pub struct ExecStage {
-    broker: PaperBroker,
+pub struct ExecStage<C: ExecutionClient = PaperBroker> {
+    broker: C,
     events: Vec<BrokerEvent>,
     /// Batches since the broker's state was last handed to the journal.
     unsaved: u32,
@@ -435,8 +408,8 @@ pub struct ExecStage {
 /// at least every this many batches (fresher marks for `smartflow status`).
 const SAVE_EVERY_BATCHES: u32 = 64;
 
-impl ExecStage {
-    pub fn new(broker: PaperBroker) -> Self {
+impl<C: ExecutionClient> ExecStage<C> {
+    pub fn new(broker: C) -> Self {
         Self {
             broker,
             events: Vec::new(),
@@ -450,28 +423,20 @@ fn broker_records(evs: &[BrokerEvent], ts: i64, index: u32, out: &mut Vec<(u32, 
     out.extend(evs.iter().map(|e| (index, Decision::from_broker(e, ts))));
 }
 
-impl Stage for ExecStage {
+impl<C: ExecutionClient> Stage for ExecStage<C> {
     const NAME: &'static str = "executor";
-    type Saved = PaperBroker;
-    fn save(&self, _: &Batch) -> PaperBroker {
+    type Saved = C;
+    fn save(&self, _: &Batch) -> C {
         self.broker.clone()
     }
-    fn restore(&mut self, s: PaperBroker) {
+    fn restore(&mut self, s: C) {
         self.broker = s;
     }
     fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
         let records_before = b.records.len();
         for c in &b.commands {
             self.events.clear();
-            match &c.command {
-                Command::Halt => self.broker.halt(&mut self.events),
-                Command::Resume => self.broker.resume(&mut self.events),
-                Command::Flatten { instrument } => {
-                    let i = instrument.as_deref().map(Instrument::new);
-                    self.broker.flatten(i.as_ref(), &mut self.events)
-                }
-                Command::Pause | Command::Set { .. } => {}
-            }
+            self.broker.on_command(&c.command, &mut self.events);
             let ts = self.broker.clock().max(0);
             broker_records(&self.events, ts, 0, &mut b.records);
         }
@@ -479,15 +444,10 @@ impl Stage for ExecStage {
         for (i, e) in b.events.iter().enumerate() {
             fault.check(Self::NAME, b.first_index + i as u64);
             self.events.clear();
-            match e {
-                MarketEvent::Trade(t) => self.broker.on_trade(t, &mut self.events),
-                MarketEvent::Book(b) => self.broker.on_clock(b.ts_ms, &mut self.events),
-                // Feed health is observation time, not market time: no clock move.
-                MarketEvent::Status(_) => {}
-            }
+            self.broker.on_market(e, &mut self.events);
             while next < b.approved.len() && b.approved[next].0 as usize == i {
                 self.broker
-                    .place_entry(&b.approved[next].1, e.ts_ms(), &mut self.events);
+                    .submit(&b.approved[next].1, e.ts_ms(), &mut self.events);
                 next += 1;
             }
             if !self.events.is_empty() {
@@ -497,11 +457,11 @@ impl Stage for ExecStage {
         }
         self.unsaved += 1;
         if b.records.len() > records_before || b.last || self.unsaved >= SAVE_EVERY_BATCHES {
-            b.executor_state = serde_json::to_vec(&self.broker).ok();
+            b.executor_state = self.broker.state();
             self.unsaved = 0;
         }
         if b.last {
-            b.final_broker = Some(Box::new(self.broker.clone()));
+            b.final_portfolio = Some(Box::new(self.broker.portfolio().clone()));
         }
         Some(self.broker.view(b.seq))
     }

@@ -5,7 +5,7 @@ use crate::actors::feed::{Chunk, FeedActor, Input};
 use crate::actors::journal::JournalActor;
 use crate::config::Config;
 use crate::domain::MarketEvent;
-use crate::execution::PaperBroker;
+use crate::execution::{PaperBroker, Portfolio};
 use crate::feeds::merge::{MergeStats, MergedStream};
 use crate::feeds::tape::{is_tape, TapeItem, TapeReader};
 use crate::feeds::{expand_paths, open_source, Malformed};
@@ -192,18 +192,18 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     stop_detector.stop();
     let _ = detector_thread.join();
     progress.finish_and_clear();
-    let (counters, broker) = match outcome {
+    let (counters, portfolio) = match outcome {
         Ok(x) => x,
         Err(e) => bail!("replay failed: {e}"),
     };
     let stats = reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
-    let broker = broker.context("the executor reported no final state")?;
+    let portfolio = portfolio.context("the executor reported no final state")?;
     let summary = summarize(
         &stats,
         &counters,
-        &broker,
+        &portfolio,
         started,
         &control,
         &opts.state_dir,
@@ -269,13 +269,12 @@ fn progress_bar(show: bool) -> ProgressBar {
 fn summarize(
     stats: &MergeStats,
     counters: &JournalCounters,
-    broker: &PaperBroker,
+    pf: &Portfolio,
     started: Instant,
     control: &RunControl,
     state_dir: &Path,
 ) -> ReplaySummary {
     let wall = started.elapsed().as_secs_f64();
-    let pf = &broker.portfolio;
     let final_equity = pf.equity();
     ReplaySummary {
         files: stats.files,

@@ -5,23 +5,25 @@
 use super::run::RunControl;
 use super::stage::StageActor;
 use super::{BatchMsg, Wire};
-use crate::execution::PaperBroker;
+use crate::execution::{ExecutionClient, PaperBroker};
 use crate::fault::Fault;
 use crate::features::FeatureConfig;
 use crate::pipeline::{DetectorStage, ExecStage, FeatureStage, RiskStage, StrategyStage};
 use crate::risk::RiskManager;
 use crate::strategies::ensemble_detector::DetectorKind;
 use crate::strategies::prepump::PrePumpStrategy;
+use crate::strategies::signal::{SignalSource, Strategy};
 use actix::prelude::*;
 use std::sync::{Arc, Mutex};
 
-/// The deterministic core a run starts from.
-pub struct Core {
+/// The deterministic core a run starts from: a signal source, a strategy and an execution
+/// client (today: the pre-pump detector, the pre-pump strategy, the paper simulator).
+pub struct Core<S = DetectorKind, T = PrePumpStrategy, C = PaperBroker> {
     pub features: FeatureConfig,
-    pub detector: DetectorKind,
-    pub strategy: PrePumpStrategy,
+    pub detector: S,
+    pub strategy: T,
     pub risk: RiskManager,
-    pub broker: PaperBroker,
+    pub broker: C,
 }
 
 /// How the stage actors run.
@@ -63,12 +65,16 @@ fn supervise<S: crate::pipeline::Stage>(
 }
 
 /// Starts the five stage actors, wired to each other and to `journal`.
-pub fn start_stages(core: Core, w: Wiring, journal: Recipient<BatchMsg>) -> Stages {
+pub fn start_stages<S: SignalSource, T: Strategy, C: ExecutionClient>(
+    core: Core<S, T, C>,
+    w: Wiring,
+    journal: Recipient<BatchMsg>,
+) -> Stages {
     let arb = w.signal_arbiter.as_ref();
     let exec = supervise(ExecStage::new(core.broker), &w, None);
     let risk = supervise(RiskStage::new(core.risk), &w, None);
     let strat = supervise(StrategyStage::new(core.strategy), &w, None);
-    let feature_stage = FeatureStage::for_detector(core.features, &core.detector);
+    let feature_stage = FeatureStage::for_source(core.features, &core.detector);
     let feat = supervise(feature_stage, &w, arb);
     let det = supervise(DetectorStage::new(core.detector), &w, arb);
     let wire = |next: Recipient<BatchMsg>| Wire {

@@ -401,7 +401,7 @@ impl Handler<BatchMsg> for JournalActor {
             self.report();
             self.close();
             self.control
-                .finish(self.counters.clone(), b.final_broker.take());
+                .finish(self.counters.clone(), b.final_portfolio.take());
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What the actors of one run share: completion, fatal errors, restart counters, and the
 //! journal's counts.
 
-use crate::execution::PaperBroker;
+use crate::execution::Portfolio;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +24,7 @@ pub struct JournalCounters {
     pub refusals_by_reason: BTreeMap<String, u64>,
 }
 
-pub type Outcome = std::result::Result<(JournalCounters, Option<Box<PaperBroker>>), String>;
+pub type Outcome = std::result::Result<(JournalCounters, Option<Box<Portfolio>>), String>;
 
 /// Shared by the actors of one run: completion, fatal errors, restart counters.
 pub struct RunControl {
@@ -39,7 +39,7 @@ impl RunControl {
             restarts: Mutex::new(BTreeMap::new()),
         }
     }
-    pub fn finish(&self, c: JournalCounters, broker: Option<Box<PaperBroker>>) {
+    pub fn finish(&self, c: JournalCounters, broker: Option<Box<Portfolio>>) {
         if let Some(tx) = self.done.lock().expect("not poisoned").take() {
             let _ = tx.send(Ok((c, broker)));
         }

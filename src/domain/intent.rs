@@ -49,3 +49,15 @@ impl OrderIntent {
 pub fn round_down(qty: Decimal, step: Decimal) -> Decimal {
     ((qty / step).floor() * step).normalize()
 }
+
+/// Why a signal produced no intent (stable codes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SkipReason {
+    /// A position or entry order on this instrument is already open.
+    InPosition,
+    /// The instrument's position closed less than `cooldown_secs` ago.
+    Cooldown,
+    /// `entry_notional / price` rounds down to zero quantity.
+    QtyTooSmall,
+}

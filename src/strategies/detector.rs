@@ -118,30 +118,8 @@ impl DetectorConfig {
     }
 }
 
-/// One input's part in a score.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Driver {
-    pub name: String,
-    /// The raw input (z-score, or a fraction for price moves).
-    pub value: f64,
-    /// Points of the 0–100 score it contributed.
-    pub contribution: f64,
-}
-
-/// A detected pre-pump signal at the trade `ts_ms` of `instrument`.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Signal {
-    pub id: String,
-    pub ts_ms: i64,
-    pub instrument: Instrument,
-    /// Price of the triggering trade (quote per base).
-    pub price: rust_decimal::Decimal,
-    pub score: f64,
-    pub drivers: Vec<Driver>,
-    pub features: FeatureSnapshot,
-    /// Set when the ensemble produced the signal: member scores, inputs, threshold, version.
-    pub model: Option<Box<super::ensemble_detector::ModelDetail>>,
-}
+use super::signal::SignalContext;
+pub use super::signal::{Driver, Signal};
 
 fn input_value(name: &str, s: &FeatureSnapshot) -> f64 {
     let c = |i: usize| &s.chunks[i];
@@ -245,10 +223,13 @@ impl Detector {
             ts_ms: s.ts_ms,
             instrument: trade.instrument.clone(),
             price: trade.price,
+            side: crate::domain::Side::Buy,
             score,
             drivers,
-            features: s.clone(),
-            model: None,
+            context: SignalContext::PrePump {
+                features: Box::new(s.clone()),
+                model: None,
+            },
         })
     }
 }

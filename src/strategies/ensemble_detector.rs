@@ -8,8 +8,11 @@
 //! top drivers.
 
 use super::detector::{self, Detector, DetectorConfig, Signal};
+use super::signal::{SignalContext, SignalSource, SourceInput};
 use crate::config::Config;
+use crate::domain::MarketEvent;
 use crate::domain::{Instrument, Trade};
+use crate::fault::Fault;
 use crate::features::{feature_names, ChunkConfig, ChunkEngine, FeatureConfig};
 use crate::models::metrics::AlertGate;
 use crate::models::{artifact, DetectorMode, Ensemble, MEMBERS};
@@ -159,17 +162,20 @@ impl EnsembleDetector {
             ts_ms: t.ts_ms,
             instrument: t.instrument.clone(),
             price: t.price,
+            side: crate::domain::Side::Buy,
             score: 100.0 * scores.prob,
             drivers,
-            features: snap,
-            model: Some(Box::new(ModelDetail {
-                version: self.ens.manifest.version.clone(),
-                probability: scores.prob,
-                threshold,
-                row_ms: row.ts_ms,
-                members,
-                inputs,
-            })),
+            context: SignalContext::PrePump {
+                features: Box::new(snap),
+                model: Some(Box::new(ModelDetail {
+                    version: self.ens.manifest.version.clone(),
+                    probability: scores.prob,
+                    threshold,
+                    row_ms: row.ts_ms,
+                    members,
+                    inputs,
+                })),
+            },
         })
     }
 }
@@ -217,6 +223,74 @@ impl DetectorKind {
         match self {
             DetectorKind::Rules(_) => "rules",
             DetectorKind::Ensemble(_) => "ensemble",
+        }
+    }
+}
+
+/// State a detector batch rolls back to.
+pub enum DetectorSaved {
+    Rules(Detector),
+    Ensemble(EnsembleSaved),
+}
+
+/// The pre-pump detector as a signal source: the rule score on the feature window's snapshots,
+/// or the ensemble on every trade (with its own chunk windows).
+impl SignalSource for DetectorKind {
+    type Saved = DetectorSaved;
+
+    fn name(&self) -> &'static str {
+        DetectorKind::name(self)
+    }
+    fn uses_snapshots(&self) -> bool {
+        matches!(self, DetectorKind::Rules(_))
+    }
+    fn model_id(&self) -> String {
+        DetectorKind::model_id(self)
+    }
+    fn threshold(&self) -> f64 {
+        match self {
+            DetectorKind::Rules(d) => d.cfg.threshold,
+            DetectorKind::Ensemble(d) => d.threshold(),
+        }
+    }
+    fn on_batch(&mut self, b: &SourceInput<'_>, fault: &Fault, out: &mut Vec<(u32, Signal)>) {
+        match self {
+            DetectorKind::Rules(det) => {
+                for (i, s) in b.snapshots {
+                    fault.check("detector", b.first_index + *i as u64);
+                    let Some(trade) = b.events[*i as usize].as_trade() else {
+                        continue;
+                    };
+                    if let Some(sig) = det.on_snapshot(trade, s) {
+                        out.push((*i, sig));
+                    }
+                }
+            }
+            DetectorKind::Ensemble(det) => {
+                for (i, e) in b.events.iter().enumerate() {
+                    fault.check("detector", b.first_index + i as u64);
+                    if let MarketEvent::Trade(t) = e {
+                        if let Some(sig) = det.on_trade(t) {
+                            out.push((i as u32, sig));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    fn save(&self, events: &[MarketEvent]) -> DetectorSaved {
+        match self {
+            DetectorKind::Rules(d) => DetectorSaved::Rules(d.clone()),
+            DetectorKind::Ensemble(d) => {
+                DetectorSaved::Ensemble(d.save(events.iter().map(|e| e.instrument())))
+            }
+        }
+    }
+    fn restore(&mut self, s: DetectorSaved) {
+        match (self, s) {
+            (DetectorKind::Rules(d), DetectorSaved::Rules(s)) => *d = s,
+            (DetectorKind::Ensemble(d), DetectorSaved::Ensemble(s)) => d.restore(s),
+            _ => {}
         }
     }
 }

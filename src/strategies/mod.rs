@@ -3,3 +3,4 @@
 pub mod detector;
 pub mod ensemble_detector;
 pub mod prepump;
+pub mod signal;

@@ -2,7 +2,7 @@
 //! market, with a bracket the broker manages (take-profit ladder of limit sells, a stop-loss and a
 //! time stop; pumps collapse within minutes). One position per instrument, cooldown after exit.
 
-pub use crate::domain::intent::{round_down, BracketSpec, OrderIntent, TakeProfitStep};
+pub use crate::domain::intent::{round_down, BracketSpec, OrderIntent, SkipReason, TakeProfitStep};
 use crate::domain::{Instrument, Side};
 use crate::execution::PortfolioView;
 use crate::strategies::detector::Signal;
@@ -86,18 +86,6 @@ impl StrategyConfig {
     }
 }
 
-/// Why a signal produced no intent (stable codes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SkipReason {
-    /// A position or entry order on this instrument is already open.
-    InPosition,
-    /// The instrument's position closed less than `cooldown_secs` ago.
-    Cooldown,
-    /// `entry_notional / price` rounds down to zero quantity.
-    QtyTooSmall,
-}
-
 #[derive(Clone, Debug)]
 pub struct PrePumpStrategy {
     pub cfg: StrategyConfig,
@@ -161,6 +149,15 @@ impl PrePumpStrategy {
     }
 }
 
+impl super::signal::Strategy for PrePumpStrategy {
+    fn on_signal(&mut self, s: &Signal) -> Result<OrderIntent, SkipReason> {
+        PrePumpStrategy::on_signal(self, s)
+    }
+    fn on_feedback(&mut self, v: &PortfolioView) {
+        PrePumpStrategy::on_feedback(self, v)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,19 +168,22 @@ mod tests {
             id: "sig-1".into(),
             ts_ms: ts,
             instrument: Instrument::new("X/BTC"),
+            side: Side::Buy,
             price: px,
             score: 90.0,
             drivers: vec![],
-            model: None,
-            features: FeatureSnapshot {
-                ts_ms: ts,
-                price: 0.0,
-                chunks: [ChunkFeatures::default(); 3],
-                ret_1m: 0.0,
-                ret_5m: 0.0,
-                vwap_5m: 0.0,
-                vwap_dev: 0.0,
-                warm: true,
+            context: crate::strategies::signal::SignalContext::PrePump {
+                model: None,
+                features: Box::new(FeatureSnapshot {
+                    ts_ms: ts,
+                    price: 0.0,
+                    chunks: [ChunkFeatures::default(); 3],
+                    ret_1m: 0.0,
+                    ret_5m: 0.0,
+                    vwap_5m: 0.0,
+                    vwap_dev: 0.0,
+                    warm: true,
+                }),
             },
         }
     }

@@ -1,0 +1,85 @@
+//! The seams between signal sources, strategies and the rest of the core.
+//!
+//! A [`SignalSource`] turns the event stream into [`Signal`]s (the pre-pump detector today; the
+//! whale-follow source next); a [`Strategy`] turns a signal into an order intent or says why not.
+//! The stages call them through these traits only, so a new source or strategy plugs in without
+//! touching the pre-pump code.
+
+use crate::domain::intent::{OrderIntent, SkipReason};
+use crate::domain::{Instrument, Side};
+use crate::execution::PortfolioView;
+use crate::fault::Fault;
+use crate::features::FeatureSnapshot;
+use serde::{Deserialize, Serialize};
+
+/// One input's part in a score.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Driver {
+    pub name: String,
+    /// The raw input (z-score, or a fraction for price moves).
+    pub value: f64,
+    /// Points of the 0–100 score it contributed.
+    pub contribution: f64,
+}
+
+/// What the source saw behind a signal.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub enum SignalContext {
+    /// The pre-pump detector: the feature window at the trigger and, for the ensemble, its
+    /// member scores, inputs, threshold and model version.
+    PrePump {
+        features: Box<FeatureSnapshot>,
+        model: Option<Box<super::ensemble_detector::ModelDetail>>,
+    },
+}
+
+/// A trading signal at the event `ts_ms` of `instrument`, from any source.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Signal {
+    pub id: String,
+    pub ts_ms: i64,
+    pub instrument: Instrument,
+    /// The way the source expects the price to go: `Buy` (long) or `Sell` (short).
+    pub side: Side,
+    /// Price of the triggering trade (quote per base).
+    pub price: rust_decimal::Decimal,
+    /// Strength, 0–100.
+    pub score: f64,
+    pub drivers: Vec<Driver>,
+    pub context: SignalContext,
+}
+
+/// What a source sees of one batch: its events (the first one is event `first_index` of the
+/// stream) and the feature window's snapshots, by event index in the batch.
+pub struct SourceInput<'a> {
+    pub first_index: u64,
+    pub events: &'a [crate::domain::MarketEvent],
+    pub snapshots: &'a [(u32, FeatureSnapshot)],
+}
+
+/// Raises signals from the event stream. Deterministic: the same events give the same signals.
+pub trait SignalSource: Send + Unpin + 'static {
+    /// State a batch can be rolled back to after a panic.
+    type Saved: Send + Unpin;
+    /// `rules`, `ensemble`, …, for logs.
+    fn name(&self) -> &'static str;
+    /// Reads the feature window's snapshots (otherwise the window stage passes events through).
+    fn uses_snapshots(&self) -> bool;
+    /// The model a run depends on (for `replay --resume`).
+    fn model_id(&self) -> String;
+    /// Signals raised by the batch's events, with the index of the event that raised each.
+    fn on_batch(&mut self, b: &SourceInput<'_>, fault: &Fault, out: &mut Vec<(u32, Signal)>);
+    /// The score threshold of its signals (decision log).
+    fn threshold(&self) -> f64;
+    /// Saves what a batch of `events` may change.
+    fn save(&self, events: &[crate::domain::MarketEvent]) -> Self::Saved;
+    fn restore(&mut self, s: Self::Saved);
+}
+
+/// Decides entries (size, exit plan) from signals and the portfolio.
+pub trait Strategy: Clone + Send + Unpin + 'static {
+    /// An entry intent, or why the signal is skipped.
+    fn on_signal(&mut self, s: &Signal) -> Result<OrderIntent, SkipReason>;
+    /// The portfolio as of the signal's event.
+    fn on_feedback(&mut self, v: &PortfolioView);
+}
