@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 /// A pre-pump signal: score, drivers and feature values; the ensemble's members and inputs.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SignalDetail {
-    /// `rules` or `ensemble`.
+    /// The source: `rules`, `ensemble`, or another [`crate::strategies::signal::SignalSource`].
     pub detector: &'static str,
     pub drivers: Vec<Driver>,
     pub features: BTreeMap<String, f64>,
@@ -234,11 +234,16 @@ impl Decision {
     }
 
     pub fn signal(s: &Signal, threshold: f64) -> Self {
-        let SignalContext::PrePump { features, model } = &s.context;
-        let features = features.named().into_iter().collect();
-        let m = model.as_deref();
+        let (detector, features, m) = match &s.context {
+            SignalContext::PrePump { features, model } => {
+                let m = model.as_deref();
+                let name = if m.is_some() { "ensemble" } else { "rules" };
+                (name, features.named().into_iter().collect(), m)
+            }
+            SignalContext::Named { source, values } => (*source, values.clone(), None),
+        };
         let d = SignalDetail {
-            detector: if m.is_some() { "ensemble" } else { "rules" },
+            detector,
             drivers: s.drivers.clone(),
             features,
             inputs: m.map(|m| m.inputs.clone()),

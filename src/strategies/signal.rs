@@ -31,6 +31,12 @@ pub enum SignalContext {
         features: Box<FeatureSnapshot>,
         model: Option<Box<super::ensemble_detector::ModelDetail>>,
     },
+    /// Any other source: its name and the named values behind the signal (they go to the
+    /// decision record's `features`).
+    Named {
+        source: &'static str,
+        values: std::collections::BTreeMap<String, f64>,
+    },
 }
 
 /// A trading signal at the event `ts_ms` of `instrument`, from any source.
