@@ -47,7 +47,7 @@ impl SignalSource for EveryNth {
         for (i, e) in b.events.iter().enumerate() {
             let MarketEvent::Trade(t) = e else { continue };
             self.seen += 1;
-            if self.seen % self.n == 0 {
+            if self.seen.is_multiple_of(self.n) {
                 let values = BTreeMap::from([("trades_seen".to_string(), self.seen as f64)]);
                 out.push((
                     i as u32,
