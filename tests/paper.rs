@@ -575,6 +575,8 @@ fn control_api_commands_survive_a_restart_and_the_tape_replays_to_the_same_log()
         "{m}"
     );
     assert!(m.contains("smartflow_trading_state 2"), "{m}");
+    assert!(m.contains("smartflow_latency_p99_us "), "{m}");
+    assert!(m.contains("smartflow_market_events_total "), "{m}");
     let report = run.join().unwrap();
     assert_eq!(report.session, 1);
     assert!(

@@ -151,7 +151,11 @@ impl JournalActor {
             .as_ref()
             .and_then(|j| serde_json::from_slice::<crate::risk::RiskManager>(j).ok());
         let m = &hub.metrics;
-        let mut status = serde_json::to_value(self.live_status()).unwrap_or_default();
+        let live = self.live_status();
+        if let Some(l) = &live {
+            m.latency_p99_us.set(l.latency_p99_us as i64);
+        }
+        let mut status = serde_json::to_value(live).unwrap_or_default();
         if let Some(rm) = &risk {
             m.trading_state.set(rm.state() as i64);
             status["trading_state"] = serde_json::json!(rm.state());
