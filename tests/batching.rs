@@ -10,13 +10,7 @@ use smartflow::replay::{run_replay, ReplayOptions, ReplaySummary};
 use smartflow::store::Store;
 use std::path::Path;
 
-const FILES: &[&str] = &[
-    "AST_2020-05-09_16.00.csv.gz",
-    "YOYOW_2020-05-14_16.00.csv.gz",
-    "QLC_2020-03-12_16.00.csv.gz",
-    "BNT_2019-09-09_20.00.csv.gz",
-    "FUEL_2020-03-27_21.00.csv.gz",
-];
+const FILES: &[&str] = common::FIVE_PUMPS;
 
 /// Rules detector with short cooldowns and time stops, so one pump gives several signals, entries
 /// and exits close together: decisions that read positions, exits and exposure made moments before.

@@ -11,13 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const FILES: &[&str] = &[
-    "AST_2020-05-09_16.00.csv.gz",
-    "YOYOW_2020-05-14_16.00.csv.gz",
-    "QLC_2020-03-12_16.00.csv.gz",
-    "BNT_2019-09-09_20.00.csv.gz",
-    "FUEL_2020-03-27_21.00.csv.gz",
-];
+const FILES: &[&str] = common::FIVE_PUMPS;
 
 fn bin() -> PathBuf {
     std::env::var_os("SMARTFLOW_BIN")

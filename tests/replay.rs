@@ -10,14 +10,7 @@ use smartflow::store::{Record, RecordKind, Store, META_FINGERPRINT, META_RUN};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-/// Five small pump files of different coins and dates.
-const FILES: &[&str] = &[
-    "AST_2020-05-09_16.00.csv.gz",
-    "YOYOW_2020-05-14_16.00.csv.gz",
-    "QLC_2020-03-12_16.00.csv.gz",
-    "BNT_2019-09-09_20.00.csv.gz",
-    "FUEL_2020-03-27_21.00.csv.gz",
-];
+const FILES: &[&str] = common::FIVE_PUMPS;
 
 /// The spine's rule detector (the ensemble has its own tests in tests/models.rs).
 fn rules_config() -> Config {

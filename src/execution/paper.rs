@@ -268,19 +268,22 @@ impl PaperBroker {
                 }
                 None => Links::default(),
             };
-            let now = self.clock;
-            self.new_order(
-                &inst,
-                Side::Sell,
-                qty,
-                OrderType::Market,
-                OrderPurpose::Flatten,
-                links,
-                None,
-                now,
-                out,
-            );
+            self.sell_at_market(&inst, qty, OrderPurpose::Flatten, links, out);
         }
+    }
+
+    /// A reduce-only market sell of `qty` (time stop, flatten) at the broker's clock.
+    fn sell_at_market(
+        &mut self,
+        inst: &Instrument,
+        qty: Decimal,
+        purpose: OrderPurpose,
+        links: Links,
+        out: &mut Vec<BrokerEvent>,
+    ) {
+        let now = self.clock;
+        let (kind, side) = (OrderType::Market, Side::Sell);
+        self.new_order(inst, side, qty, kind, purpose, links, None, now, out);
     }
 
     /// True between a `halt` and the next `resume`.
@@ -804,18 +807,7 @@ impl PaperBroker {
             b.time_stopped = true;
             let links = b.links.clone();
             if let Some(qty) = self.portfolio.positions.get(&inst).map(|p| p.qty) {
-                let now = self.clock;
-                self.new_order(
-                    &inst,
-                    Side::Sell,
-                    qty,
-                    OrderType::Market,
-                    OrderPurpose::TimeStop,
-                    links,
-                    None,
-                    now,
-                    out,
-                );
+                self.sell_at_market(&inst, qty, OrderPurpose::TimeStop, links, out);
             }
         }
     }

@@ -57,3 +57,12 @@ pub fn announced_ms(data: &std::path::Path, file: &str) -> i64 {
     }
     panic!("{file} not in events_index.csv")
 }
+
+/// Five small pump files of different coins and dates (replay, batching and crash tests).
+pub const FIVE_PUMPS: &[&str] = &[
+    "AST_2020-05-09_16.00.csv.gz",
+    "YOYOW_2020-05-14_16.00.csv.gz",
+    "QLC_2020-03-12_16.00.csv.gz",
+    "BNT_2019-09-09_20.00.csv.gz",
+    "FUEL_2020-03-27_21.00.csv.gz",
+];
