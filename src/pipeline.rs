@@ -406,7 +406,7 @@ pub struct ExecStage<C: ExecutionClient = PaperBroker> {
 
 /// The broker's state goes to the store with every batch that changed orders or positions, and
 /// at least every this many batches (fresher marks for `smartflow status`).
-const SAVE_EVERY_BATCHES: u32 = 64;
+const SAVE_EVERY_BATCHES: u32 = 1024;
 
 impl<C: ExecutionClient> ExecStage<C> {
     pub fn new(broker: C) -> Self {

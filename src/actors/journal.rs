@@ -373,6 +373,7 @@ impl Handler<BatchMsg> for JournalActor {
             h.metrics.events.inc_by(b.events.len() as u64);
         }
         // A command is answered once its record is durable, with the status after it.
+        let had_records = !b.records.is_empty();
         let mut commands = Vec::new();
         for (_, d) in b.records.drain(..) {
             self.count(&d);
@@ -392,7 +393,9 @@ impl Handler<BatchMsg> for JournalActor {
         if !commands.is_empty() {
             self.write(true);
         }
-        if changed {
+        // Parsing the state for the API is not free: at once when decisions were made, else at
+        // the next status tick (the periodic broker save only refreshes marks).
+        if changed && had_records {
             self.publish();
         }
         if let Some(h) = &self.hub {
