@@ -82,6 +82,7 @@ enabled = false
 enabled = false
 [feeds.hyperliquid]
 ws_url = "{url}"
+rest_url = "http://127.0.0.1:9"
 instruments = ["BTC/USDC"]
 "#
     );

@@ -195,7 +195,8 @@ struct Session {
     number: u64,
     prefix: String,
     core: Core,
-    tape: Option<TapeWriter>,
+    /// Where the tape goes and its header (the specs are added once the venues are known).
+    tape: Option<(PathBuf, TapeHeader)>,
     /// Broker and risk state at the start (JSON), for the control API's first status.
     initial_state: (Option<Vec<u8>>, Option<Vec<u8>>),
     resumed_positions: usize,
@@ -257,21 +258,18 @@ fn open_session(store: &Store, opts: &PaperOptions) -> Result<Session> {
         );
     }
     risk.id_prefix.clone_from(&prefix);
-    let tape = match &opts.tape {
-        Some(p) => {
-            let json =
-                |b: &Option<Vec<u8>>| b.as_ref().and_then(|b| serde_json::from_slice(b).ok());
-            let h = TapeHeader {
-                smartflow_tape: 1,
-                session: number,
-                id_prefix: prefix.clone(),
-                broker: json(&stored_broker),
-                risk: json(&stored_risk),
-            };
-            Some(TapeWriter::create(p, &h)?)
-        }
-        None => None,
-    };
+    let tape = opts.tape.clone().map(|p| {
+        let json = |b: &Option<Vec<u8>>| b.as_ref().and_then(|b| serde_json::from_slice(b).ok());
+        let h = TapeHeader {
+            smartflow_tape: 1,
+            session: number,
+            id_prefix: prefix.clone(),
+            broker: json(&stored_broker),
+            risk: json(&stored_risk),
+            specs: Default::default(),
+        };
+        (p, h)
+    });
     let initial_state = (
         serde_json::to_vec(&broker).ok(),
         serde_json::to_vec(&risk).ok(),
@@ -304,6 +302,16 @@ fn open_session(store: &Store, opts: &PaperOptions) -> Result<Session> {
 async fn run_session(opts: PaperOptions, s: Session, live: Live) -> Result<SessionOut> {
     let cfg = &opts.config;
     let (venues, names) = resolve_venues(cfg).await?;
+    let mut s = s;
+    let specs = instrument_specs(cfg, &venues).await;
+    s.core.broker = s.core.broker.with_specs(&specs);
+    let tape = match s.tape.take() {
+        Some((path, mut header)) => {
+            header.specs = specs;
+            Some(TapeWriter::create(&path, &header)?)
+        }
+        None => None,
+    };
     let api = match cfg.control.enabled {
         true => Some(serve_api(&live.hub, &opts.state_dir, cfg.control.port).await?),
         false => None,
@@ -351,7 +359,7 @@ async fn run_session(opts: PaperOptions, s: Session, live: Live) -> Result<Sessi
         stamps: stamp_tx,
         max: cfg.feeds.batch_max_events,
         stop: shutdown_tx.subscribe(),
-        tape: s.tape,
+        tape,
     });
     let _feed = FeedActor::new(chunk_rx, stages.head.clone(), cfg.replay.max_in_flight)
         .with_stamps(stamp_rx)
@@ -373,6 +381,31 @@ async fn run_session(opts: PaperOptions, s: Session, live: Live) -> Result<Sessi
         .map(|(k, v)| (k.clone(), v.load(std::sync::atomic::Ordering::SeqCst)))
         .collect();
     Ok((status, names, fr))
+}
+
+/// The trading rules of the session's instruments: Hyperliquid's from its `meta` endpoint when
+/// that venue is on (a failure is a warning: orders then go unrounded), under the config's
+/// `[instruments]`, which win.
+async fn instrument_specs(
+    cfg: &Config,
+    venues: &BTreeMap<Venue, Vec<String>>,
+) -> BTreeMap<String, crate::domain::spec::InstrumentSpec> {
+    let mut specs = BTreeMap::new();
+    if venues.contains_key(&Venue::Hyperliquid) {
+        let vc = &cfg.feeds.hyperliquid;
+        let rest = RestClient::new(&vc.rest_url, vc.rest_per_second);
+        let meta = rest
+            .post_json("/info", serde_json::json!({"type": "meta"}))
+            .await
+            .and_then(|b| serde_json::from_str(&b).map_err(|e| e.to_string()))
+            .and_then(|v| crate::feeds::venues::hyperliquid::perp_specs(&v));
+        match meta {
+            Ok(m) => specs.extend(m),
+            Err(e) => tracing::warn!("hyperliquid meta unavailable ({e}); its orders go unrounded"),
+        }
+    }
+    specs.extend(cfg.instruments.clone());
+    specs
 }
 
 async fn serve_api(

@@ -371,7 +371,12 @@ impl ReplayInput {
             Some(b) => serde_json::from_value(b).context("the tape's broker state")?,
             None => PaperBroker::new(cfg.execution.clone(), &cfg.portfolio),
         };
-        let broker = broker.with_specs(&cfg.instruments);
+        // A tape carries the specs its session traded with; else the config's.
+        let specs = h
+            .map(|h| h.specs.clone())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| cfg.instruments.clone());
+        let broker = broker.with_specs(&specs);
         let mut rm = match h.and_then(|h| h.risk.as_ref()) {
             Some(r) => RiskManager::restored(r.to_string().as_bytes(), cfg.risk.clone())
                 .map_err(anyhow::Error::msg)?,

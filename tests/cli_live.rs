@@ -63,6 +63,8 @@ enabled = false
 enabled = false
 [feeds.hyperliquid]
 ws_url = "{url}"
+# No metadata endpoint here: instrument specs are skipped with a warning.
+rest_url = "http://127.0.0.1:9"
 instruments = ["BTC/USDC"]
 "#
         ),

@@ -40,6 +40,7 @@ fn replay_with(dir: &Path, events: &[MarketEvent], commands: &[(usize, Command)]
         id_prefix: String::new(),
         broker: None,
         risk: None,
+        specs: Default::default(),
     };
     let mut w = TapeWriter::create(&tape, &header).unwrap();
     let mut from = 0;

@@ -17,6 +17,7 @@ struct Venues {
     binance_rest: String,
     bybit_ws: String,
     hl_ws: String,
+    hl_rest: String,
 }
 
 /// Fake venues on their own runtime thread (the paper run owns this thread's actix system).
@@ -129,11 +130,27 @@ fn start_venues_paced(data: std::path::PathBuf, pace: Option<Duration>) -> Venue
                 pace,
             }])
             .await;
+            // Hyperliquid `POST /info {"type":"meta"}`: the real captured answer (first 6 coins).
+            let meta = std::fs::read_to_string(
+                data.join("hyperliquid/bytex_live_payloads/info_meta_first6.json"),
+            )
+            .unwrap();
+            let app = axum::Router::new().route(
+                "/info",
+                axum::routing::post(move || {
+                    let m = meta.clone();
+                    async move { ([("content-type", "application/json")], m) }
+                }),
+            );
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let hl_rest = format!("http://{}", l.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
             tx.send(Venues {
                 binance_ws: format!("{}/stream", binance.url),
                 binance_rest,
                 bybit_ws: bybit.url,
                 hl_ws: hyper.url,
+                hl_rest,
             })
             .unwrap();
             std::future::pending::<()>().await;
@@ -195,10 +212,10 @@ rest_url = "http://127.0.0.1:9"
 instruments = ["BTC/USDT", "ETH/USDT"]
 [feeds.hyperliquid]
 ws_url = "{}"
-rest_url = "http://127.0.0.1:9"
+rest_url = "{}"
 instruments = ["BTC/USDC"]
 "#,
-        v.binance_ws, v.binance_rest, v.bybit_ws, v.hl_ws
+        v.binance_ws, v.binance_rest, v.bybit_ws, v.hl_ws, v.hl_rest
     );
     Config::from_toml(&toml, "test").unwrap()
 }
@@ -284,6 +301,21 @@ fn paper_session_trades_heals_and_resumes() {
         "max_hold is long: positions stay open at the end"
     );
 
+    // Hyperliquid's trading rules came from its metadata endpoint and went into the tape.
+    let tape1 = std::fs::read_to_string(dir.path().join("tape1.jsonl")).unwrap();
+    let header: serde_json::Value = serde_json::from_str(tape1.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        header["specs"]["hyperliquid:BTC/USDC"]["lot_size"],
+        "0.00001"
+    );
+    for o in recs.iter().filter(|r| {
+        r.kind == RecordKind::Order
+            && r.instrument == "hyperliquid:BTC/USDC"
+            && r.detail["event"] == "new"
+    }) {
+        let q: rust_decimal::Decimal = o.detail["qty"].as_str().unwrap().parse().unwrap();
+        assert_eq!(q, q.round_dp(5), "BTC quantities on the 0.00001 lot: {o:?}");
+    }
     // The session's tape replays to its byte-identical decision log (fills included).
     let log1 = paper_log(dir.path());
     assert_eq!(

@@ -34,6 +34,9 @@ pub struct InstrumentSpec {
     /// Highest leverage (perpetuals; 1 for spot).
     #[serde(default = "one")]
     pub max_leverage: Decimal,
+    /// At most this many significant figures in a price (Hyperliquid: 5), on top of the tick.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sig_figs: Option<u32>,
 }
 
 impl InstrumentSpec {
@@ -65,14 +68,27 @@ impl InstrumentSpec {
         ((qty / self.lot_size).floor() * self.lot_size).normalize()
     }
 
-    /// A limit price on the passive side of the tick: buys round down, sells up.
+    /// A limit price on the passive side of the tick (and of the significant-figure limit):
+    /// buys round down, sells up.
     pub fn round_limit(&self, price: Decimal, side: Side) -> Decimal {
-        let t = price / self.tick_size;
+        let mut step = self.tick_size;
+        if let Some(n) = self.max_sig_figs.filter(|_| price > Decimal::ZERO) {
+            // The unit of the n-th significant figure of `price`, if coarser than the tick.
+            let digits = price.trunc().to_string().trim_start_matches('0').len() as i64;
+            let exp = digits - n as i64;
+            let unit = if exp >= 0 {
+                Decimal::from(10u64.pow(exp as u32))
+            } else {
+                Decimal::new(1, (-exp).min(28) as u32)
+            };
+            step = step.max(unit);
+        }
+        let t = price / step;
         let t = match side {
             Side::Buy => t.floor(),
             Side::Sell => t.ceil(),
         };
-        (t * self.tick_size).normalize()
+        (t * step).normalize()
     }
 
     /// A stop trigger rounded away from the market: a sell stop down, a buy stop up.
@@ -116,6 +132,7 @@ mod tests {
             lot_size: dec!(0.001),
             min_notional: dec!(10),
             max_leverage: dec!(20),
+            max_sig_figs: None,
         }
     }
 
@@ -135,6 +152,17 @@ mod tests {
             .entry_qty(dec!(0.0004), dec!(100))
             .unwrap_err()
             .contains("lot size"));
+    }
+
+    #[test]
+    fn significant_figures_coarsen_the_tick_for_large_prices() {
+        let mut s = spec();
+        s.tick_size = dec!(0.1);
+        s.max_sig_figs = Some(5);
+        // 83 712.37 has 5 integer digits: whole units; 1.234567 keeps the 0.1 tick.
+        assert_eq!(s.round_limit(dec!(83712.37), Side::Sell), dec!(83713));
+        assert_eq!(s.round_limit(dec!(183712.37), Side::Buy), dec!(183710));
+        assert_eq!(s.round_limit(dec!(1.234567), Side::Buy), dec!(1.2));
     }
 
     #[test]

@@ -904,6 +904,7 @@ mod tests {
                 lot_size: dec!(10),
                 min_notional: dec!(25),
                 max_leverage: dec!(1),
+                max_sig_figs: None,
             },
         )]
         .into_iter()

@@ -27,6 +27,9 @@ pub struct TapeHeader {
     /// Risk manager state (JSON) the session resumed, if any.
     #[serde(default)]
     pub risk: Option<serde_json::Value>,
+    /// Instrument specs the session traded with (config and venue metadata).
+    #[serde(default)]
+    pub specs: std::collections::BTreeMap<String, crate::domain::spec::InstrumentSpec>,
 }
 
 /// One input of the session.

@@ -7,14 +7,16 @@
 //! Instruments are perpetuals quoted in USDC: `hyperliquid:BTC/USDC`.
 
 use super::{split_pair, venue_instrument, Control, DepthSnapshot, Venue, VenueCodec};
+use crate::domain::spec::{InstrumentSpec, MarketKind};
 use crate::domain::{
     BookTop, FeedState, FeedStatus, Instrument, MarketEvent, Side, Trade, TradeUsers,
 };
 use crate::feeds::decimal::parse_positive_fast as parse_positive;
+use rust_decimal::Decimal;
 use rustc_hash::FxHashMap as HashMap;
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 #[derive(Deserialize)]
 struct Frame<'a> {
@@ -214,5 +216,60 @@ impl VenueCodec for HyperliquidCodec {
             )),
             _ => Ok(Control::None),
         }
+    }
+}
+
+/// Hyperliquid's perpetual trading rules from `POST /info {"type":"meta"}` (or the first element
+/// of `metaAndAssetCtxs`): per listed coin, `hyperliquid:COIN/USDC` with lot `10^-szDecimals`,
+/// prices of at most 5 significant figures and `6 − szDecimals` decimals, a 10 USDC minimum order
+/// value and `maxLeverage`. Delisted coins are left out. Errors on a payload without `universe`.
+pub fn perp_specs(meta: &serde_json::Value) -> Result<BTreeMap<String, InstrumentSpec>, String> {
+    let universe = meta["universe"]
+        .as_array()
+        .ok_or("meta: no universe array")?;
+    let mut out = BTreeMap::new();
+    for m in universe {
+        let (Some(name), Some(sz)) = (m["name"].as_str(), m["szDecimals"].as_u64()) else {
+            return Err(format!("meta: bad universe entry {m}"));
+        };
+        if m["isDelisted"] == true || sz > 6 {
+            continue;
+        }
+        let lev = m["maxLeverage"].as_u64().unwrap_or(1).max(1);
+        out.insert(
+            format!("hyperliquid:{name}/USDC"),
+            InstrumentSpec {
+                kind: MarketKind::Perpetual,
+                tick_size: Decimal::new(1, 6 - sz as u32),
+                lot_size: Decimal::new(1, sz as u32),
+                min_notional: Decimal::TEN,
+                max_leverage: Decimal::from(lev),
+                max_sig_figs: Some(5),
+            },
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    /// The first 6 coins of a real `meta` answer (captured 2026-09-25; see PROVENANCE.md of
+    /// `hyperliquid/bytex_live_payloads`), copied here in part.
+    const META: &str = r#"{"universe":[{"szDecimals":5,"name":"BTC","maxLeverage":40,"marginTableId":56},{"szDecimals":4,"name":"ETH","maxLeverage":25,"marginTableId":55},{"szDecimals":1,"name":"MATIC","maxLeverage":20,"marginTableId":20,"isDelisted":true},{"szDecimals":2,"name":"SOL","maxLeverage":20,"marginTableId":54}]}"#;
+
+    #[test]
+    fn specs_from_the_venue_metadata() {
+        let s = perp_specs(&serde_json::from_str(META).unwrap()).unwrap();
+        assert_eq!(s.len(), 3, "delisted MATIC left out");
+        let btc = &s["hyperliquid:BTC/USDC"];
+        assert_eq!(btc.kind, MarketKind::Perpetual);
+        assert_eq!((btc.lot_size, btc.tick_size), (dec!(0.00001), dec!(0.1)));
+        assert_eq!(btc.max_leverage, dec!(40));
+        assert_eq!(btc.round_limit(dec!(83712.37), Side::Buy), dec!(83712));
+        assert_eq!(s["hyperliquid:SOL/USDC"].lot_size, dec!(0.01));
+        assert!(perp_specs(&serde_json::json!({"nope": 1})).is_err());
     }
 }
