@@ -31,9 +31,6 @@ struct EveryNth {
 
 impl SignalSource for EveryNth {
     type Saved = u64;
-    fn name(&self) -> &'static str {
-        "every-nth"
-    }
     fn uses_snapshots(&self) -> bool {
         false
     }

@@ -45,17 +45,6 @@ impl Command {
             )),
         }
     }
-
-    /// The command's name as in the decision log.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Pause => "pause",
-            Self::Resume => "resume",
-            Self::Halt => "halt",
-            Self::Flatten { .. } => "flatten",
-            Self::Set { .. } => "set",
-        }
-    }
 }
 
 /// A command with the id it is journaled under and who sent it (`api`, `telegram`, …).

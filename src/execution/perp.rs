@@ -141,12 +141,7 @@ impl Portfolio {
 
     fn close_perp(&mut self, i: &Instrument, ts_ms: i64) -> Option<RoundTrip> {
         let p = self.perps.remove(i)?;
-        self.last_exit_ts.insert(i.clone(), ts_ms);
-        self.round_trips += 1;
-        if p.realized_pnl > Decimal::ZERO {
-            self.wins += 1;
-        }
-        Some(RoundTrip {
+        Some(self.round_trip_closed(RoundTrip {
             instrument: p.instrument,
             entry_order_id: p.entry_order_id,
             opened_ts_ms: p.opened_ts_ms,
@@ -154,7 +149,7 @@ impl Portfolio {
             avg_entry_price: p.entry_price,
             pnl: p.realized_pnl,
             fees: p.fees,
-        })
+        }))
     }
 
     /// Marks a perpetual position at `price` (mark price).

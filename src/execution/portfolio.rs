@@ -153,6 +153,17 @@ impl Portfolio {
         }
     }
 
+    /// Counts a closed round trip (spot or perpetual) and notes the instrument's exit time.
+    pub(super) fn round_trip_closed(&mut self, rt: RoundTrip) -> RoundTrip {
+        self.last_exit_ts
+            .insert(rt.instrument.clone(), rt.closed_ts_ms);
+        self.round_trips += 1;
+        if rt.pnl > Decimal::ZERO {
+            self.wins += 1;
+        }
+        rt
+    }
+
     pub(super) fn add_realized(&mut self, ts_ms: i64, pnl: Decimal) {
         self.realized_pnl += pnl;
         *self
@@ -213,13 +224,8 @@ impl Portfolio {
                 self.add_realized(f.ts_ms, pnl);
                 if flat {
                     let p = self.positions.remove(&f.instrument).expect("present");
-                    self.last_exit_ts.insert(f.instrument.clone(), f.ts_ms);
-                    self.round_trips += 1;
-                    if p.realized_pnl > Decimal::ZERO {
-                        self.wins += 1;
-                    }
                     self.update_drawdown();
-                    return Some(RoundTrip {
+                    return Some(self.round_trip_closed(RoundTrip {
                         instrument: p.instrument,
                         entry_order_id: p.entry_order_id,
                         opened_ts_ms: p.opened_ts_ms,
@@ -227,7 +233,7 @@ impl Portfolio {
                         avg_entry_price: p.avg_entry_price,
                         pnl: p.realized_pnl,
                         fees: p.fees,
-                    });
+                    }));
                 }
                 self.update_drawdown();
                 None

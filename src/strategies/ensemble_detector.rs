@@ -218,13 +218,6 @@ impl DetectorKind {
             }
         }
     }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            DetectorKind::Rules(_) => "rules",
-            DetectorKind::Ensemble(_) => "ensemble",
-        }
-    }
 }
 
 /// State a detector batch rolls back to.
@@ -238,9 +231,6 @@ pub enum DetectorSaved {
 impl SignalSource for DetectorKind {
     type Saved = DetectorSaved;
 
-    fn name(&self) -> &'static str {
-        DetectorKind::name(self)
-    }
     fn uses_snapshots(&self) -> bool {
         matches!(self, DetectorKind::Rules(_))
     }

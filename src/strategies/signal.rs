@@ -67,8 +67,6 @@ pub struct SourceInput<'a> {
 pub trait SignalSource: Send + Unpin + 'static {
     /// State a batch can be rolled back to after a panic.
     type Saved: Send + Unpin;
-    /// `rules`, `ensemble`, …, for logs.
-    fn name(&self) -> &'static str;
     /// Reads the feature window's snapshots (otherwise the window stage passes events through).
     fn uses_snapshots(&self) -> bool;
     /// The model a run depends on (for `replay --resume`).
