@@ -8,7 +8,7 @@
 use crate::domain::command::{Command, CommandEvent};
 use crate::domain::intent::{BracketSpec, OrderIntent};
 use crate::domain::{Liquidity, Order, OrderPurpose, OrderStatus, OrderType, Side};
-use crate::execution::paper::Links;
+use crate::execution::events::Links;
 use crate::execution::BrokerEvent;
 use crate::risk::{CommandOutcome, Reason, ReasonCode, TradingState, Verdict};
 use crate::store::{Record, RecordKind};
@@ -497,6 +497,7 @@ mod tests {
                 stop_loss_pct: dec!(5),
                 max_hold_ms: 1,
             },
+            leverage: None,
         }
     }
 

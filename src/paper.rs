@@ -232,7 +232,7 @@ fn open_session(store: &Store, opts: &PaperOptions) -> Result<Session> {
     }
     .with_specs(&cfg.instruments);
     let (resumed_positions, resumed_orders) = (
-        broker.portfolio.positions.len(),
+        broker.portfolio.open_positions(),
         broker.live_orders().count(),
     );
     if resumed_positions + resumed_orders > 0 {

@@ -305,7 +305,7 @@ fn summarize(
         unrealized_pnl: pf.unrealized_pnl(),
         fees: pf.fees,
         max_drawdown_pct: (pf.max_drawdown * Decimal::ONE_HUNDRED).round_dp(4),
-        open_positions: pf.positions.len(),
+        open_positions: pf.open_positions(),
         restarts: control.restarts(),
         records: counters.records,
         state: state_dir.display().to_string(),

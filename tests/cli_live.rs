@@ -364,9 +364,8 @@ fn paper_state(
         .map(|b| {
             let pos = b
                 .portfolio
-                .positions
-                .iter()
-                .map(|(i, p)| (i.to_string(), p.qty))
+                .holdings()
+                .map(|h| (h.instrument.to_string(), h.qty))
                 .collect();
             (pos, b.live_orders().count())
         })

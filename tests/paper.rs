@@ -295,7 +295,14 @@ fn paper_session_trades_heals_and_resumes() {
         .unwrap()
         .1
         .unwrap();
-    let n_open = open_before.portfolio.positions.len();
+    let n_open = open_before.portfolio.open_positions();
+    // Hyperliquid's meta says its instruments are perpetuals: they are held as perps, not spot.
+    let spot = &open_before.portfolio.positions;
+    assert!(
+        spot.keys()
+            .all(|i| !i.to_string().starts_with("hyperliquid:")),
+        "{spot:?}"
+    );
     assert!(
         n_open > 0,
         "max_hold is long: positions stay open at the end"

@@ -166,7 +166,7 @@ impl JournalActor {
         if let Some(b) = &broker {
             let pf = &b.portfolio;
             m.equity.set(pf.equity().try_into().unwrap_or(f64::NAN));
-            m.open_positions.set(pf.positions.len() as i64);
+            m.open_positions.set(pf.open_positions() as i64);
             status["halted_orders"] = serde_json::json!(b.halted());
             hub.set_positions(serde_json::json!({
                 "quote": pf.quote,
@@ -213,12 +213,9 @@ impl JournalActor {
             .and_then(|j| serde_json::from_slice::<crate::execution::PaperBroker>(j).ok())
         {
             equity = b.portfolio.equity().round_dp(4).to_string();
-            for (i, p) in &b.portfolio.positions {
-                positions.push((
-                    i.to_string(),
-                    p.qty.to_string(),
-                    p.avg_entry_price.to_string(),
-                ));
+            for h in b.portfolio.holdings() {
+                let (qty, entry) = (h.qty.to_string(), h.entry_price.to_string());
+                positions.push((h.instrument.to_string(), qty, entry));
             }
         }
         Some(LiveStatus {

@@ -133,14 +133,16 @@ fn print_stored(state: &Path) -> Result<()> {
         st.latency_p50_us, st.latency_p99_us, st.latency_max_us, st.latency_samples
     );
     if let Some(b) = broker {
-        println!("  open positions: {}", b.portfolio.positions.len());
-        for (i, p) in &b.portfolio.positions {
+        println!("  open positions: {}", b.portfolio.open_positions());
+        for h in b.portfolio.holdings() {
+            let kind = if h.perpetual { " (perpetual)" } else { "" };
             println!(
-                "    {i}: qty {} avg entry {} last {} unrealized PnL {}",
-                p.qty,
-                p.avg_entry_price,
-                p.last_price,
-                p.unrealized_pnl().round_dp(8)
+                "    {}{kind}: qty {} avg entry {} last {} unrealized PnL {}",
+                h.instrument,
+                h.qty,
+                h.entry_price,
+                h.mark_price,
+                h.unrealized_pnl.round_dp(8)
             );
         }
         println!("  live orders: {}", b.live_orders().count());

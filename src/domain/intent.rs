@@ -37,6 +37,9 @@ pub struct OrderIntent {
     pub ref_price: Decimal,
     pub reduce_only: bool,
     pub bracket: BracketSpec,
+    /// Leverage for a perpetual position (≥ 1); `None`: 1. Ignored on spot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leverage: Option<Decimal>,
 }
 
 impl OrderIntent {

@@ -1,11 +1,13 @@
-//! The execution seam: commands go out (submit, cancel via halt/flatten), and acks, fills,
-//! rejects, cancels and expiries come back as [`BrokerEvent`]s. The paper simulator is one
-//! client; a venue client (Hyperliquid) returns its events when they arrive, from
-//! [`ExecutionClient::on_market`] (called for every event in the stream, so they enter the
-//! decision log in event order).
+//! The execution seam the executor stage drives: approved entries and commands go in, and
+//! acks, fills, rejects, cancels, expiries and exits come back as [`BrokerEvent`]s. Order
+//! management over any [`Venue`] is a client (the paper broker is it over the fill simulator);
+//! a live venue returns its events when they arrive, from [`ExecutionClient::on_market`]
+//! (called for every event in the stream, so they enter the decision log in event order).
 
-use super::paper::{ApprovedOrder, BrokerEvent, PaperBroker};
+use super::events::{ApprovedOrder, BrokerEvent};
+use super::oms::OrderManager;
 use super::portfolio::{Portfolio, PortfolioView};
+use super::venue::Venue;
 use crate::domain::command::Command;
 use crate::domain::{Instrument, MarketEvent};
 
@@ -27,14 +29,9 @@ pub trait ExecutionClient: Clone + Send + Unpin + 'static {
     fn state(&self) -> Option<Vec<u8>>;
 }
 
-impl ExecutionClient for PaperBroker {
+impl<V: Venue + serde::Serialize> ExecutionClient for OrderManager<V> {
     fn on_market(&mut self, e: &MarketEvent, out: &mut Vec<BrokerEvent>) {
-        match e {
-            MarketEvent::Trade(t) => self.on_trade(t, out),
-            MarketEvent::Book(b) => self.on_clock(b.ts_ms, out),
-            // Feed health is observation time, not market time: no clock move.
-            MarketEvent::Status(_) => {}
-        }
+        OrderManager::on_market(self, e, out);
     }
     fn submit(&mut self, order: &ApprovedOrder, now: i64, out: &mut Vec<BrokerEvent>) {
         self.place_entry(order, now, out);
@@ -51,10 +48,10 @@ impl ExecutionClient for PaperBroker {
         }
     }
     fn clock(&self) -> i64 {
-        PaperBroker::clock(self)
+        OrderManager::clock(self)
     }
     fn view(&self, batch_seq: u64) -> PortfolioView {
-        PaperBroker::view(self, batch_seq)
+        OrderManager::view(self, batch_seq)
     }
     fn portfolio(&self) -> &Portfolio {
         &self.portfolio

@@ -1,11 +1,17 @@
-//! Order execution: the paper broker with its fill model, and the portfolio it keeps (spot and
-//! perpetual positions).
+//! Order execution: order management (brackets, exits, commands) over a venue — the fill
+//! simulator today — and the portfolio it keeps (spot and perpetual positions).
 
 pub mod client;
+pub mod events;
+pub mod oms;
 pub mod paper;
 pub mod perp;
 pub mod portfolio;
+pub mod sim;
+pub mod venue;
 
 pub use client::ExecutionClient;
-pub use paper::{ApprovedOrder, BrokerEvent, ExecConfig, PaperBroker};
-pub use portfolio::{Portfolio, PortfolioConfig, PortfolioView};
+pub use events::{ApprovedOrder, BrokerEvent, Links};
+pub use paper::PaperBroker;
+pub use portfolio::{Holding, Portfolio, PortfolioConfig, PortfolioView};
+pub use sim::ExecConfig;

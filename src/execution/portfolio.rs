@@ -62,6 +62,18 @@ pub struct PortfolioView {
     pub realized_by_day: BTreeMap<i64, Decimal>,
 }
 
+/// One open position, spot or perpetual: `qty` in base units, signed (short < 0); prices quote
+/// per base; `unrealized_pnl` in the quote currency.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Holding<'a> {
+    pub instrument: &'a Instrument,
+    pub qty: Decimal,
+    pub entry_price: Decimal,
+    pub mark_price: Decimal,
+    pub unrealized_pnl: Decimal,
+    pub perpetual: bool,
+}
+
 /// A closed round trip (entry to flat).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RoundTrip {
@@ -129,8 +141,38 @@ impl Portfolio {
             + self.perp_unrealized_pnl()
     }
 
+    /// Unrealized PnL of spot and perpetual positions at their last prices.
     pub fn unrealized_pnl(&self) -> Decimal {
-        self.positions.values().map(|p| p.unrealized_pnl()).sum()
+        self.positions
+            .values()
+            .map(|p| p.unrealized_pnl())
+            .sum::<Decimal>()
+            + self.perp_unrealized_pnl()
+    }
+
+    /// Number of open positions, spot and perpetual.
+    pub fn open_positions(&self) -> usize {
+        self.positions.len() + self.perps.len()
+    }
+
+    /// Open positions, spot then perpetual, for display.
+    pub fn holdings(&self) -> impl Iterator<Item = Holding<'_>> {
+        let spot = self.positions.values().map(|p| Holding {
+            instrument: &p.instrument,
+            qty: p.qty,
+            entry_price: p.avg_entry_price,
+            mark_price: p.last_price,
+            unrealized_pnl: p.unrealized_pnl(),
+            perpetual: false,
+        });
+        spot.chain(self.perps.values().map(|p| Holding {
+            instrument: &p.instrument,
+            qty: p.qty,
+            entry_price: p.entry_price,
+            mark_price: p.mark_price,
+            unrealized_pnl: p.unrealized_pnl(),
+            perpetual: true,
+        }))
     }
 
     /// Marks the instrument's position at `price` and updates peak equity and drawdown.

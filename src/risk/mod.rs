@@ -634,6 +634,7 @@ mod tests {
                 stop_loss_pct: dec!(5),
                 max_hold_ms: 1,
             },
+            leverage: None,
         }
     }
     fn rm() -> RiskManager {

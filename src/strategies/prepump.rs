@@ -145,6 +145,7 @@ impl PrePumpStrategy {
                 stop_loss_pct: self.cfg.stop_loss_pct,
                 max_hold_ms: self.cfg.max_hold_secs * 1000,
             },
+            leverage: None,
         })
     }
 }
