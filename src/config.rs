@@ -70,6 +70,8 @@ pub struct Config {
     pub models: ModelsConfig,
     pub train: TrainConfig,
     pub control: ControlConfig,
+    /// Smart-money wallet selection and following (`evaluate-wallets`, `wallets`).
+    pub wallets: crate::wallets::WalletsConfig,
     /// Trading rules by instrument name (`"hyperliquid:BTC/USDC"`), applied at the executor.
     pub instruments: std::collections::BTreeMap<String, crate::domain::spec::InstrumentSpec>,
 }
@@ -120,6 +122,7 @@ impl Config {
         self.feeds.validate()?;
         self.models.validate()?;
         self.train.validate()?;
+        self.wallets.validate()?;
         for (name, spec) in &self.instruments {
             spec.validate(name)?;
         }

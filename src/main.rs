@@ -91,6 +91,15 @@ enum Command {
     /// false alarms per instrument-week, precision/recall/F1, PR-AUC with a 95 % interval, hard
     /// negatives; writes report.md, evaluation.json and PNG plots to --out.
     Evaluate(EvaluateArgs),
+    /// Does following Hyperliquid smart money pay? On recorded wallet snapshots: scores wallets at
+    /// each snapshot on what is known by then, follows the top wallets' weighted consensus to the
+    /// next snapshot, and compares with random wallets of similar size and leverage, holding BTC
+    /// and doing nothing, after taker fees, with a day-resampled 95 % interval; writes report.md,
+    /// evaluation.json and equity.png to --out.
+    EvaluateWallets(smartflow::cli::wallets::EvaluateWalletsArgs),
+    /// List the wallets the [wallets] rules would follow at the last snapshot of --data, with
+    /// each dimension of their weight and why each was picked or left out.
+    Wallets(smartflow::cli::wallets::WalletsArgs),
 }
 
 #[derive(Args)]
@@ -310,6 +319,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Models => smartflow::cli::models::run_models(&config),
         Command::Evaluate(a) => evaluate(config, a),
+        Command::EvaluateWallets(a) => smartflow::cli::wallets::evaluate_wallets(&config, a),
+        Command::Wallets(a) => smartflow::cli::wallets::wallets(&config, a),
         Command::Replay(a) => replay(config, &state, a),
         Command::Log(a) => log(&state, a),
     }

@@ -1,5 +1,6 @@
-//! Command-line front end helpers (argument types live in main.rs).
+//! Command-line front end helpers (most argument types live in main.rs).
 
 pub mod log;
 pub mod models;
 pub mod session;
+pub mod wallets;

@@ -267,56 +267,20 @@ fn per_event(
     out
 }
 
-fn font() {
-    use std::sync::Once;
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = plotters::style::register_font(
-            "sans-serif",
-            FontStyle::Normal,
-            dejavu::sans::regular(),
-        );
-    });
-}
-
 fn plot_pr(path: &Path, curves: &[(String, Vec<(f64, f64)>)]) -> Result<()> {
-    font();
-    let root = BitMapBackend::new(path, (800, 600)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Precision–recall (rows at checkpoint buys, pump vs normal)",
-            ("sans-serif", 22),
-        )
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
-    chart
-        .configure_mesh()
-        .x_desc("recall")
-        .y_desc("precision")
-        .draw()?;
-    for (i, (name, pts)) in curves.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?
-            .label(name.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
-    Ok(())
+    let axes = crate::plot::Axes {
+        caption: "Precision–recall (rows at checkpoint buys, pump vs normal)",
+        x_desc: "recall",
+        y_desc: "precision",
+        x: 0.0..1.0,
+        y: 0.0..1.0,
+        size: (800, 600),
+    };
+    crate::plot::lines(path, &axes, curves)
 }
 
 fn plot_delays(path: &Path, delays: &[f64], pre: i64) -> Result<()> {
-    font();
+    crate::plot::font();
     let root = BitMapBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let lo = -(pre as i32);

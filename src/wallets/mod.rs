@@ -1,0 +1,14 @@
+//! Smart money on Hyperliquid: wallet snapshots, wallet weighting, consensus following and its
+//! evaluation (`smartflow evaluate-wallets`).
+
+pub mod config;
+pub mod evaluate;
+pub mod follow;
+pub mod report;
+pub mod score;
+pub mod snapshot;
+
+pub use config::WalletsConfig;
+
+#[cfg(test)]
+mod tests;
