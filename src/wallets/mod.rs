@@ -3,6 +3,8 @@
 
 pub mod config;
 pub mod evaluate;
+pub mod events;
+pub mod flow;
 pub mod follow;
 pub mod report;
 pub mod score;

@@ -1,0 +1,243 @@
+//! A tracked wallet's fills become position changes (open, add, reduce, close, flip) with signed
+//! size and notional; a change past a notional threshold is a **whale alert**.
+//!
+//! Fills come from Hyperliquid's public `trades` stream (`users: [buyer, seller]` names both
+//! sides: the buyer's fill is a buy, the seller's a sell) or from `userFills` /
+//! `userFillsByTime` (which carry `startPosition`, the wallet's position before the fill). The
+//! key of a fill is (wallet, `tid`): both sides of a trade share the `tid`, and the same fill
+//! arriving twice (a backfill after a disconnect overlapping the stream) counts once.
+
+use crate::domain::{Side, Trade};
+use rust_decimal::Decimal;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// One fill of one wallet: `price` USD per coin, `size` coins (> 0), `ts_ms` Unix ms;
+/// `start_position` (signed coins) when the source gives it (`userFills`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WalletFill {
+    pub wallet: String,
+    pub coin: String,
+    pub side: Side,
+    pub price: Decimal,
+    pub size: Decimal,
+    pub ts_ms: i64,
+    pub tid: u64,
+    pub start_position: Option<Decimal>,
+}
+
+/// Why a `userFills` row was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FillError {
+    Missing(&'static str),
+    BadNumber(&'static str),
+    BadSide(String),
+}
+
+impl std::fmt::Display for FillError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FillError::Missing(k) => write!(f, "fill without {k}"),
+            FillError::BadNumber(k) => write!(f, "fill with a malformed {k}"),
+            FillError::BadSide(s) => write!(f, "fill with side {s:?} (want \"B\" or \"A\")"),
+        }
+    }
+}
+
+fn dec(v: &serde_json::Value, key: &'static str) -> Result<Decimal, FillError> {
+    let s = v[key].as_str().ok_or(FillError::Missing(key))?;
+    s.parse().map_err(|_| FillError::BadNumber(key))
+}
+
+impl WalletFill {
+    /// The fills of the two wallets a public trade names (buyer buys, seller sells); none when
+    /// the trade names no wallets. `coin` is the venue's coin name (`BTC`).
+    pub fn from_trade(t: &Trade, coin: &str) -> Option<[WalletFill; 2]> {
+        let u = t.users.as_ref()?;
+        let fill = |wallet: &str, side| WalletFill {
+            wallet: wallet.to_ascii_lowercase(),
+            coin: coin.to_string(),
+            side,
+            price: t.price,
+            size: t.qty,
+            ts_ms: t.ts_ms,
+            tid: t.trade_id.unwrap_or_default(),
+            start_position: None,
+        };
+        Some([fill(&u.buyer, Side::Buy), fill(&u.seller, Side::Sell)])
+    }
+
+    /// One `userFills` element (`{coin, px, sz, side: "B"|"A", time, startPosition, tid, …}`,
+    /// numbers as decimal strings) of `wallet`.
+    pub fn from_user_fill(wallet: &str, v: &serde_json::Value) -> Result<WalletFill, FillError> {
+        let side = match v["side"].as_str().ok_or(FillError::Missing("side"))? {
+            "B" => Side::Buy,
+            "A" => Side::Sell,
+            other => return Err(FillError::BadSide(other.to_string())),
+        };
+        let size = dec(v, "sz")?;
+        if size <= Decimal::ZERO {
+            return Err(FillError::BadNumber("sz"));
+        }
+        Ok(WalletFill {
+            wallet: wallet.to_ascii_lowercase(),
+            coin: v["coin"]
+                .as_str()
+                .ok_or(FillError::Missing("coin"))?
+                .to_string(),
+            side,
+            price: dec(v, "px")?,
+            size,
+            ts_ms: v["time"].as_i64().ok_or(FillError::Missing("time"))?,
+            tid: v["tid"].as_u64().ok_or(FillError::Missing("tid"))?,
+            start_position: v
+                .get("startPosition")
+                .map(|_| dec(v, "startPosition"))
+                .transpose()?,
+        })
+    }
+
+    /// Signed size: buy > 0, sell < 0.
+    pub fn delta(&self) -> Decimal {
+        match self.side {
+            Side::Buy => self.size,
+            Side::Sell => -self.size,
+        }
+    }
+}
+
+/// What a fill did to the wallet's position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Open,
+    Add,
+    Reduce,
+    Close,
+    /// Through zero: closed one side and opened the other.
+    Flip,
+}
+
+/// A position change of a tracked wallet: positions in signed coins (long > 0), `notional`
+/// = |delta| × price in USD.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PositionChange {
+    pub wallet: String,
+    pub coin: String,
+    pub ts_ms: i64,
+    pub tid: u64,
+    pub kind: ChangeKind,
+    pub before: Decimal,
+    pub after: Decimal,
+    pub delta: Decimal,
+    pub price: Decimal,
+    pub notional: Decimal,
+}
+
+fn kind(before: Decimal, after: Decimal) -> ChangeKind {
+    if before.is_zero() {
+        ChangeKind::Open
+    } else if after.is_zero() {
+        ChangeKind::Close
+    } else if (before > Decimal::ZERO) != (after > Decimal::ZERO) {
+        ChangeKind::Flip
+    } else if after.abs() > before.abs() {
+        ChangeKind::Add
+    } else {
+        ChangeKind::Reduce
+    }
+}
+
+/// Positions of the tracked wallets, from their fills, with duplicate fills dropped.
+#[derive(Clone, Debug, Default)]
+pub struct WalletBook {
+    positions: FxHashMap<(String, String), Decimal>,
+    seen: FxHashSet<(String, u64)>,
+    /// (time, key) of the remembered fills, oldest first, to forget them after `memory_ms`.
+    seen_order: VecDeque<(i64, (String, u64))>,
+    memory_ms: i64,
+    /// Fills whose `start_position` disagreed with the book (missed fills); the book took it.
+    pub resyncs: u64,
+    pub duplicates: u64,
+}
+
+impl WalletBook {
+    /// A book that remembers fill keys for `memory_ms` of event time (a backfill reaches back
+    /// at most that far).
+    pub fn new(memory_ms: i64) -> Self {
+        Self {
+            memory_ms,
+            ..Self::default()
+        }
+    }
+
+    /// The wallet's position in `coin` (signed coins; 0 when unknown).
+    pub fn position(&self, wallet: &str, coin: &str) -> Decimal {
+        let key = (wallet.to_string(), coin.to_string());
+        self.positions.get(&key).copied().unwrap_or_default()
+    }
+
+    /// Sets a position from a `clearinghouseState` poll.
+    pub fn set_position(&mut self, wallet: &str, coin: &str, signed: Decimal) {
+        self.positions
+            .insert((wallet.to_string(), coin.to_string()), signed);
+    }
+
+    /// Applies a fill; `None` for a fill already applied (same wallet and `tid`).
+    pub fn apply(&mut self, f: &WalletFill) -> Option<PositionChange> {
+        let key = (f.wallet.clone(), f.tid);
+        if !self.seen.insert(key.clone()) {
+            self.duplicates += 1;
+            return None;
+        }
+        self.seen_order.push_back((f.ts_ms, key));
+        while let Some((ts, _)) = self.seen_order.front() {
+            if f.ts_ms - ts <= self.memory_ms {
+                break;
+            }
+            let (_, old) = self.seen_order.pop_front().expect("non-empty");
+            self.seen.remove(&old);
+        }
+        let slot = self
+            .positions
+            .entry((f.wallet.clone(), f.coin.clone()))
+            .or_default();
+        let before = match f.start_position {
+            Some(start) if start != *slot => {
+                self.resyncs += 1;
+                start
+            }
+            _ => *slot,
+        };
+        let after = before + f.delta();
+        *slot = after;
+        Some(PositionChange {
+            wallet: f.wallet.clone(),
+            coin: f.coin.clone(),
+            ts_ms: f.ts_ms,
+            tid: f.tid,
+            kind: kind(before, after),
+            before,
+            after,
+            delta: f.delta(),
+            price: f.price,
+            notional: f.size * f.price,
+        })
+    }
+}
+
+/// A position change whose notional reached the alert threshold, with the wallet's weight.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WhaleAlert {
+    pub change: PositionChange,
+    pub weight: f64,
+}
+
+/// The alert for `change` when its notional is at least `threshold` USD.
+pub fn whale_alert(change: &PositionChange, weight: f64, threshold: Decimal) -> Option<WhaleAlert> {
+    (change.notional >= threshold).then(|| WhaleAlert {
+        change: change.clone(),
+        weight,
+    })
+}
