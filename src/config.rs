@@ -72,6 +72,8 @@ pub struct Config {
     pub control: ControlConfig,
     /// Smart-money wallet selection and following (`evaluate-wallets`, `wallets`).
     pub wallets: crate::wallets::WalletsConfig,
+    /// The whale-follow signal source (off by default).
+    pub whales: crate::strategies::whale::WhaleConfig,
     /// Trading rules by instrument name (`"hyperliquid:BTC/USDC"`), applied at the executor.
     pub instruments: std::collections::BTreeMap<String, crate::domain::spec::InstrumentSpec>,
 }
@@ -123,6 +125,7 @@ impl Config {
         self.models.validate()?;
         self.train.validate()?;
         self.wallets.validate()?;
+        self.whales.validate()?;
         for (name, spec) in &self.instruments {
             spec.validate(name)?;
         }

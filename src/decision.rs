@@ -38,6 +38,8 @@ pub struct SignalDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub row_ms: Option<i64>,
     pub score: f64,
+    /// The way the source expects the price to go: `buy` (long) or `sell` (short).
+    pub side: Side,
     pub threshold: f64,
 }
 
@@ -253,6 +255,7 @@ impl Decision {
             probability: m.map(|m| m.probability),
             row_ms: m.map(|m| m.row_ms),
             score: s.score,
+            side: s.side,
             threshold: m.map_or(threshold, |m| m.threshold),
         };
         let mut r = Self::new(

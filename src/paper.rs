@@ -18,8 +18,8 @@ use crate::feeds::ws::{FeedBatch, FeedCounters, RawFrame, WsFeed};
 use crate::pipeline::Fault;
 use crate::risk::RiskManager;
 use crate::store::{Store, META_EXECUTOR, META_RISK, META_SESSION, META_STATUS, PAPER_STORE};
-use crate::strategies::ensemble_detector::DetectorKind;
-use crate::strategies::prepump::PrePumpStrategy;
+use crate::strategies::signal::Strategy;
+use crate::strategies::sources;
 use actix::prelude::*;
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
@@ -276,12 +276,11 @@ fn open_session(store: &Store, opts: &PaperOptions) -> Result<Session> {
     );
     let view = broker.view(0);
     risk.on_feedback(&view);
-    let mut strategy = PrePumpStrategy::new(cfg.strategy.clone());
-    strategy.id_prefix.clone_from(&prefix);
+    let mut strategy = sources::strategies(cfg, &prefix);
     strategy.on_feedback(&view);
     let core = Core {
         features: cfg.features.clone(),
-        detector: DetectorKind::from_config(cfg, &prefix)?,
+        detector: sources::sources(cfg, &prefix)?,
         strategy,
         risk,
         broker,

@@ -279,8 +279,8 @@ impl<S: SignalSource> Stage for DetectorStage<S> {
             snapshots: &b.snapshots,
         };
         self.source.on_batch(&input, fault, &mut out);
-        let thr = self.source.threshold();
         for (i, sig) in out {
+            let thr = self.source.threshold_of(&sig);
             b.records.push((i, Decision::signal(&sig, thr)));
             b.signals.push((i, sig));
         }

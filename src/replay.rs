@@ -13,8 +13,8 @@ use crate::pipeline::Fault;
 use crate::risk::RiskManager;
 use crate::store::fingerprint::Fingerprint;
 use crate::store::{Store, META_FINGERPRINT, META_RUN, META_SUMMARY};
-use crate::strategies::ensemble_detector::DetectorKind;
-use crate::strategies::prepump::PrePumpStrategy;
+use crate::strategies::signal::{SignalSource, Strategy};
+use crate::strategies::sources::{self, Strategies};
 use actix::prelude::*;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -140,7 +140,7 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     let paths = expand_paths(&opts.data)?;
     let input = open_input(&paths)?;
     let start = input.start(&cfg)?;
-    let detector = DetectorKind::from_config(&cfg, &start.id_prefix)?;
+    let detector = sources::sources(&cfg, &start.id_prefix)?;
     let print = Fingerprint::of(&cfg, &paths, detector.model_id())?;
     let (store, skip_records) = open_run_store(&opts.state_dir, opts.resume, &print)?;
     let progress = progress_bar(opts.progress);
@@ -358,7 +358,7 @@ struct Start {
     id_prefix: String,
     broker: PaperBroker,
     rm: RiskManager,
-    strat: PrePumpStrategy,
+    strat: Strategies,
 }
 
 impl ReplayInput {
@@ -388,9 +388,8 @@ impl ReplayInput {
             ),
         };
         let id_prefix = h.map(|h| h.id_prefix.clone()).unwrap_or_default();
-        let mut strat = PrePumpStrategy::new(cfg.strategy.clone());
+        let mut strat = sources::strategies(cfg, &id_prefix);
         rm.id_prefix.clone_from(&id_prefix);
-        strat.id_prefix.clone_from(&id_prefix);
         if h.is_some() {
             // As the paper session did at its start.
             let view = broker.view(0);

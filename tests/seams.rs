@@ -4,11 +4,7 @@
 
 mod common;
 
-use actix::prelude::*;
-use smartflow::actors::builder::{start_stages, Core, Wiring};
-use smartflow::actors::feed::{FeedActor, Input};
-use smartflow::actors::journal::JournalActor;
-use smartflow::actors::run::RunControl;
+use smartflow::actors::builder::Core;
 use smartflow::config::Config;
 use smartflow::domain::{MarketEvent, Side};
 use smartflow::execution::PaperBroker;
@@ -89,35 +85,7 @@ fn a_new_signal_source_runs_through_strategy_risk_execution_and_the_log() {
         risk: RiskManager::new(cfg.risk.clone(), "BTC", cfg.portfolio.starting_balance),
         broker: PaperBroker::new(cfg.execution.clone(), &cfg.portfolio),
     };
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let control = Arc::new(RunControl::new(done_tx));
-    let st = store.clone();
-    let outcome = System::new().block_on(async move {
-        let journal = JournalActor::new(
-            st,
-            100,
-            0,
-            control.clone(),
-            indicatif::ProgressBar::hidden(),
-        )
-        .start();
-        let wiring = Wiring {
-            fault: Fault::default(),
-            control,
-            signal_arbiter: None,
-            latency: None,
-        };
-        let stages = start_stages(core, wiring, journal.clone().recipient());
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let _feed = FeedActor::new(rx, stages.head.clone(), 4).start();
-        for chunk in events.chunks(500) {
-            tx.send(Some(Input::Events(chunk.to_vec()))).await.unwrap();
-        }
-        tx.send(None).await.unwrap();
-        let out = done_rx.await.unwrap();
-        drop((stages, journal));
-        out
-    });
+    let outcome = common::core::run_core(core, events, 500, store.clone());
     let (counters, portfolio) = outcome.expect("the run completes");
     let n_trades = 6765; // BNT file
     assert_eq!(counters.signals, n_trades / 1000);

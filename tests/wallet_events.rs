@@ -5,7 +5,7 @@
 mod common;
 
 use rust_decimal::Decimal;
-use smartflow::domain::{Instrument, Side, Trade, TradeUsers};
+use smartflow::domain::Side;
 use smartflow::wallets::events::{whale_alert, ChangeKind, FillError, WalletBook, WalletFill};
 use std::io::Read;
 use std::path::Path;
@@ -102,31 +102,7 @@ fn the_real_whales_fills_follow_the_start_position_chain() {
 #[test]
 fn fills_of_tracked_wallets_in_the_public_trades_stream_become_position_changes() {
     let data = require_data!();
-    let path = data.join("hyperliquid/praanaavvv_liquidity_console/ws_trades_BTC.json");
-    let raw: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let trades: Vec<Trade> = raw
-        .iter()
-        .map(|t| {
-            let users = t["users"].as_array().unwrap();
-            Trade {
-                ts_ms: t["time"].as_i64().unwrap(),
-                instrument: Instrument::new("hyperliquid:BTC/USDC"),
-                price: t["px"].as_str().unwrap().parse().unwrap(),
-                qty: t["sz"].as_str().unwrap().parse().unwrap(),
-                aggressor: if t["side"] == "B" {
-                    Side::Buy
-                } else {
-                    Side::Sell
-                },
-                trade_id: t["tid"].as_u64(),
-                users: Some(Box::new(TradeUsers {
-                    buyer: users[0].as_str().unwrap().into(),
-                    seller: users[1].as_str().unwrap().into(),
-                })),
-            }
-        })
-        .collect();
+    let trades = common::core::hyperliquid_btc_trades(&data);
     assert_eq!(trades.len(), 50);
     // Track the wallets of the first trade: one bought, one sold.
     let first = trades[0].users.as_ref().unwrap();

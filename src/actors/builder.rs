@@ -10,15 +10,14 @@ use crate::fault::Fault;
 use crate::features::FeatureConfig;
 use crate::pipeline::{DetectorStage, ExecStage, FeatureStage, RiskStage, StrategyStage};
 use crate::risk::RiskManager;
-use crate::strategies::ensemble_detector::DetectorKind;
-use crate::strategies::prepump::PrePumpStrategy;
 use crate::strategies::signal::{SignalSource, Strategy};
+use crate::strategies::sources::{Sources, Strategies};
 use actix::prelude::*;
 use std::sync::{Arc, Mutex};
 
 /// The deterministic core a run starts from: a signal source, a strategy and an execution
 /// client (today: the pre-pump detector, the pre-pump strategy, the paper simulator).
-pub struct Core<S = DetectorKind, T = PrePumpStrategy, C = PaperBroker> {
+pub struct Core<S = Sources, T = Strategies, C = PaperBroker> {
     pub features: FeatureConfig,
     pub detector: S,
     pub strategy: T,

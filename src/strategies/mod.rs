@@ -4,3 +4,5 @@ pub mod detector;
 pub mod ensemble_detector;
 pub mod prepump;
 pub mod signal;
+pub mod sources;
+pub mod whale;

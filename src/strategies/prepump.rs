@@ -3,7 +3,7 @@
 //! time stop; pumps collapse within minutes). One position per instrument, cooldown after exit.
 
 pub use crate::domain::intent::{round_down, BracketSpec, OrderIntent, SkipReason, TakeProfitStep};
-use crate::domain::{Instrument, Side};
+use crate::domain::Instrument;
 use crate::execution::PortfolioView;
 use crate::strategies::detector::Signal;
 use rust_decimal::Decimal;
@@ -26,6 +26,10 @@ pub struct StrategyConfig {
     /// No new entry on an instrument for this long after its position closed.
     pub cooldown_secs: i64,
     pub take_profit: Vec<TakeProfitStep>,
+    /// Leverage of entries on perpetuals (≥ 1; none: 1). Take-profit and stop distances are
+    /// price moves, whatever the leverage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leverage: Option<Decimal>,
 }
 
 impl Default for StrategyConfig {
@@ -46,6 +50,7 @@ impl Default for StrategyConfig {
                     fraction: dec!(0.5),
                 },
             ],
+            leverage: None,
         }
     }
 }
@@ -66,6 +71,9 @@ impl StrategyConfig {
         }
         if self.cooldown_secs < 0 {
             return Err("strategy.cooldown_secs: must be ≥ 0".into());
+        }
+        if self.leverage.is_some_and(|l| l < Decimal::ONE) {
+            return Err("strategy.leverage: must be ≥ 1".into());
         }
         let mut total = Decimal::ZERO;
         for (i, s) in self.take_profit.iter().enumerate() {
@@ -136,7 +144,7 @@ impl PrePumpStrategy {
             signal_id: s.id.clone(),
             ts_ms: s.ts_ms,
             instrument: s.instrument.clone(),
-            side: Side::Buy,
+            side: s.side,
             qty,
             ref_price: s.price,
             reduce_only: false,
@@ -145,7 +153,7 @@ impl PrePumpStrategy {
                 stop_loss_pct: self.cfg.stop_loss_pct,
                 max_hold_ms: self.cfg.max_hold_secs * 1000,
             },
-            leverage: None,
+            leverage: self.cfg.leverage,
         })
     }
 }
@@ -162,6 +170,7 @@ impl super::signal::Strategy for PrePumpStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Side;
     use crate::features::{ChunkFeatures, FeatureSnapshot};
 
     fn sig(ts: i64, px: Decimal) -> Signal {

@@ -75,6 +75,11 @@ pub trait SignalSource: Send + Unpin + 'static {
     fn on_batch(&mut self, b: &SourceInput<'_>, fault: &Fault, out: &mut Vec<(u32, Signal)>);
     /// The score threshold of its signals (decision log).
     fn threshold(&self) -> f64;
+    /// The threshold `s` passed (a source of several kinds of signal tells them apart).
+    fn threshold_of(&self, s: &Signal) -> f64 {
+        let _ = s;
+        self.threshold()
+    }
     /// Saves what a batch of `events` may change.
     fn save(&self, events: &[crate::domain::MarketEvent]) -> Self::Saved;
     fn restore(&mut self, s: Self::Saved);
@@ -86,4 +91,83 @@ pub trait Strategy: Clone + Send + Unpin + 'static {
     fn on_signal(&mut self, s: &Signal) -> Result<OrderIntent, SkipReason>;
     /// The portfolio as of the signal's event.
     fn on_feedback(&mut self, v: &PortfolioView);
+}
+
+/// Two signal sources on one stream (the pre-pump detector and the whale-follow source): their
+/// signals in event order, the first source's first at the same event.
+pub struct Both<A, B> {
+    pub first: A,
+    pub second: B,
+}
+
+/// Which source raised a signal, by its context: `second` names its signals `second_name`.
+fn from_second(s: &Signal, second_name: &str) -> bool {
+    matches!(&s.context, SignalContext::Named { source, .. } if *source == second_name)
+}
+
+impl<A: SignalSource, B: SignalSource + Named> SignalSource for Both<A, B> {
+    type Saved = (A::Saved, B::Saved);
+    fn uses_snapshots(&self) -> bool {
+        self.first.uses_snapshots() || self.second.uses_snapshots()
+    }
+    /// The first's model, and the second's after a `+` when it has one.
+    fn model_id(&self) -> String {
+        match self.second.model_id() {
+            s if s.is_empty() => self.first.model_id(),
+            s => format!("{}+{s}", self.first.model_id()),
+        }
+    }
+    fn on_batch(&mut self, b: &SourceInput<'_>, fault: &Fault, out: &mut Vec<(u32, Signal)>) {
+        self.first.on_batch(b, fault, out);
+        let n = out.len();
+        self.second.on_batch(b, fault, out);
+        if n > 0 && out.len() > n {
+            out.sort_by_key(|(i, _)| *i); // stable: the first source's signal first
+        }
+    }
+    fn threshold(&self) -> f64 {
+        self.first.threshold()
+    }
+    fn threshold_of(&self, s: &Signal) -> f64 {
+        if from_second(s, B::NAME) {
+            self.second.threshold_of(s)
+        } else {
+            self.first.threshold_of(s)
+        }
+    }
+    fn save(&self, events: &[crate::domain::MarketEvent]) -> Self::Saved {
+        (self.first.save(events), self.second.save(events))
+    }
+    fn restore(&mut self, s: Self::Saved) {
+        self.first.restore(s.0);
+        self.second.restore(s.1);
+    }
+}
+
+/// A source whose signals carry `SignalContext::Named { source: NAME, .. }`.
+pub trait Named {
+    const NAME: &'static str;
+}
+
+/// Two strategies: signals of source `second_source` go to `second`, all others to `first`;
+/// both see every portfolio view.
+#[derive(Clone)]
+pub struct Route<A, B> {
+    pub first: A,
+    pub second: B,
+    pub second_source: &'static str,
+}
+
+impl<A: Strategy, B: Strategy> Strategy for Route<A, B> {
+    fn on_signal(&mut self, s: &Signal) -> Result<OrderIntent, SkipReason> {
+        if from_second(s, self.second_source) {
+            self.second.on_signal(s)
+        } else {
+            self.first.on_signal(s)
+        }
+    }
+    fn on_feedback(&mut self, v: &PortfolioView) {
+        self.first.on_feedback(v);
+        self.second.on_feedback(v);
+    }
 }

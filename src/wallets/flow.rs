@@ -86,26 +86,53 @@ impl Flow {
     }
 }
 
+/// One wallet's part in a coin's flow over a window: its weight and net signed notional (USD).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WalletFlow {
+    pub wallet: String,
+    pub weight: f64,
+    pub net_notional: f64,
+}
+
+/// Over (from, to]: each wallet's net, by address.
+fn per_wallet(q: &VecDeque<Entry>, from: i64, to: i64) -> Vec<WalletFlow> {
+    let mut m: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    for e in q.iter().filter(|e| e.ts_ms > from && e.ts_ms <= to) {
+        m.entry(&e.wallet).or_insert((0.0, e.weight)).0 += e.signed_notional;
+    }
+    m.into_iter()
+        .map(|(w, (net, weight))| WalletFlow {
+            wallet: w.to_string(),
+            weight,
+            net_notional: net,
+        })
+        .collect()
+}
+
 /// Over (from, to]: weighted net notional, wallets long and short (by their net), their weights.
 fn tally(q: &VecDeque<Entry>, from: i64, to: i64) -> (f64, usize, usize, f64, f64) {
-    let mut per_wallet: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
-    let mut net = 0.0;
-    for e in q.iter().filter(|e| e.ts_ms > from && e.ts_ms <= to) {
-        net += e.weight * e.signed_notional;
-        let w = per_wallet.entry(&e.wallet).or_insert((0.0, e.weight));
-        w.0 += e.signed_notional;
-    }
-    let mut t = (net, 0, 0, 0.0, 0.0);
-    for (n, weight) in per_wallet.values() {
-        if *n > 0.0 {
+    let mut t = (0.0, 0, 0, 0.0, 0.0);
+    for w in per_wallet(q, from, to) {
+        t.0 += w.weight * w.net_notional;
+        if w.net_notional > 0.0 {
             t.1 += 1;
-            t.3 += weight;
-        } else if *n < 0.0 {
+            t.3 += w.weight;
+        } else if w.net_notional < 0.0 {
             t.2 += 1;
-            t.4 += weight;
+            t.4 += w.weight;
         }
     }
     t
+}
+
+impl Flow {
+    /// Each wallet's part in the coin's flow over the `window_ms` ending at `now_ms`.
+    pub fn wallets(&self, coin: &str, now_ms: i64, window_ms: i64) -> Vec<WalletFlow> {
+        match self.by_coin.get(coin) {
+            Some(q) => per_wallet(q, now_ms - window_ms, now_ms),
+            None => vec![],
+        }
+    }
 }
 
 #[cfg(test)]

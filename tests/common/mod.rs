@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod core;
 pub mod fake;
 
 use std::path::PathBuf;

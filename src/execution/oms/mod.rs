@@ -225,8 +225,13 @@ impl<V: Venue> OrderManager<V> {
             Some(spec) => spec.entry_qty(a.qty, it.ref_price),
             None => Ok(a.qty),
         };
+        let spot_short = it.side == Side::Sell && !self.is_perp(&it.instrument);
         let qty = match (qty, self.brackets.contains_key(&it.instrument)) {
             (Err(why), _) => Err(format!("rejected: {why}")),
+            // Spot is long only: a short needs the instrument's perpetual spec.
+            _ if spot_short => {
+                Err("rejected: a short entry needs a perpetual instrument spec".into())
+            }
             // One position per instrument: refuse rather than stack brackets.
             (_, true) => Err("canceled: instrument already has an open bracket".to_string()),
             (Ok(q), false) => Ok(q),

@@ -219,3 +219,17 @@ fn brackets_work_the_same_over_a_venue_whose_reports_arrive_late() {
     assert_eq!(sync_perps[&Instrument::new(BTC)].qty, dec!(1));
     assert_eq!((late_perps, late_cash), (sync_perps, sync_cash));
 }
+
+#[test]
+fn a_short_entry_on_a_spot_instrument_is_rejected_at_the_edge() {
+    let pf = PortfolioConfig::default();
+    let mut m = OrderManager::with_venue(venue(), Portfolio::new(&pf));
+    let mut ev = vec![];
+    m.place_entry(&entry(Side::Sell), 0, &mut ev);
+    assert!(
+        matches!(&ev[..], [BrokerEvent::OrderDone { reason, .. }]
+            if reason == "rejected: a short entry needs a perpetual instrument spec"),
+        "{ev:?}"
+    );
+    assert!(m.live_orders().next().is_none() && m.view(1).busy.is_empty());
+}

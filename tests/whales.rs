@@ -1,0 +1,181 @@
+//! Whale-follow signals through the trading core: tracked wallets' fills in Hyperliquid's real
+//! public trades stream (50 BTC trades with `users`, praanaavvv_liquidity_console) become a
+//! weighted consensus, a long or short signal, an intent, a risk verdict and a paper order on the
+//! perpetual — next to the pre-pump detector, in one decision log.
+
+mod common;
+
+use rust_decimal_macros::dec;
+use smartflow::actors::builder::Core;
+use smartflow::config::Config;
+use smartflow::domain::spec::{InstrumentSpec, MarketKind};
+use smartflow::domain::MarketEvent;
+use smartflow::execution::{PaperBroker, PortfolioConfig};
+use smartflow::risk::{RiskManager, TradingState};
+use smartflow::store::{Record, RecordKind, Store};
+use smartflow::strategies::detector::Detector;
+use smartflow::strategies::ensemble_detector::DetectorKind;
+use smartflow::strategies::prepump::PrePumpStrategy;
+use smartflow::strategies::signal::{Both, Named, Route};
+use smartflow::strategies::whale::WhaleSource;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+const BTC: &str = "hyperliquid:BTC/USDC";
+
+fn trades(data: &Path) -> Vec<MarketEvent> {
+    common::core::hyperliquid_btc_trades(data)
+        .into_iter()
+        .map(MarketEvent::Trade)
+        .collect()
+}
+
+/// A USDC account trading Hyperliquid's BTC perpetual; whale signals on a 10 000 USD weighted
+/// flow of two wallets within 60 s.
+fn config(state: TradingState) -> Config {
+    let mut c = Config {
+        portfolio: PortfolioConfig {
+            quote: "USDC".into(),
+            starting_balance: dec!(10000),
+            quote_equivalents: vec![],
+        },
+        ..Config::default()
+    };
+    c.risk.max_order_notional = dec!(1000);
+    c.risk.max_position_notional = dec!(1000);
+    c.risk.max_gross_exposure = dec!(5000);
+    c.risk.min_order_notional = dec!(10);
+    c.risk.qty_step = dec!(0.00001);
+    c.risk.initial_state = state;
+    c.whales.window_secs = 60;
+    c.whales.min_net_notional = dec!(10000);
+    c.whales.min_wallets = 2;
+    c.instruments.insert(
+        BTC.into(),
+        InstrumentSpec {
+            kind: MarketKind::Perpetual,
+            tick_size: dec!(1),
+            lot_size: dec!(0.00001),
+            min_notional: dec!(10),
+            max_leverage: dec!(40),
+            max_sig_figs: Some(5),
+        },
+    );
+    c.validate().expect("valid test config");
+    c
+}
+
+/// Runs the 50 trades through pre-pump rules + whale source, the routed strategies, risk and
+/// the paper broker; returns the decision log.
+fn run(events: Vec<MarketEvent>, cfg: &Config, tracked: &[(&str, f64)]) -> Vec<Record> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let tracked: BTreeMap<String, f64> = tracked.iter().map(|(a, w)| (a.to_string(), *w)).collect();
+    let mut whale_strategy = PrePumpStrategy::new(cfg.whales.strategy.clone());
+    whale_strategy.id_prefix = "w".into();
+    let core = Core {
+        features: cfg.features.clone(),
+        detector: Both {
+            first: DetectorKind::Rules(Detector::new(cfg.detector.clone())),
+            second: WhaleSource::new(cfg.whales.clone(), tracked),
+        },
+        strategy: Route {
+            first: PrePumpStrategy::new(cfg.strategy.clone()),
+            second: whale_strategy,
+            second_source: WhaleSource::NAME,
+        },
+        risk: RiskManager::new(cfg.risk.clone(), "USDC", cfg.portfolio.starting_balance),
+        broker: PaperBroker::new(cfg.execution.clone(), &cfg.portfolio)
+            .with_specs(&cfg.instruments),
+    };
+    common::core::run_core(core, events, 7, store.clone()).expect("the run completes");
+    store.records().unwrap()
+}
+
+fn first(recs: &[Record], kind: RecordKind) -> &Record {
+    recs.iter()
+        .find(|r| r.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind:?} record"))
+}
+
+/// The three wallets that bought most in the recording, and the three that sold most.
+const BUYERS: [(&str, f64); 3] = [
+    ("0x9aa589355bf745db9784c8ef3c646360f11b58af", 0.9),
+    ("0x936cf4fb95c30ce83f658b5bbb247e4bb381bb0f", 0.8),
+    ("0x8a9683697f7e534d86d9e5e433ed725047991954", 0.7),
+];
+const SELLERS: [(&str, f64); 3] = [
+    ("0xf5d81a135f756ca16544e53c20fc20643ec3ad53", 0.9),
+    ("0x6df636c93b1a3f33fe1c4a21b45f82173b6238f3", 0.8),
+    ("0x2ca4927174ba283d8a57f60ef3589844035a2930", 0.7),
+];
+
+#[test]
+fn buying_whales_give_a_long_paper_order_with_its_drivers() {
+    let data = require_data!();
+    let recs = run(trades(&data), &config(TradingState::Active), &BUYERS);
+    let sig = first(&recs, RecordKind::Signal);
+    assert_eq!(sig.detail["detector"], "whale_follow");
+    assert_eq!(sig.detail["side"], "buy");
+    assert_eq!(sig.instrument, BTC);
+    assert!(sig.detail["features"]["net_notional"].as_f64().unwrap() >= 10_000.0);
+    assert!(sig.detail["features"]["long_wallets"].as_f64().unwrap() >= 2.0);
+    // Drivers name the wallets with their weights and notional.
+    let drivers = sig.detail["drivers"].as_array().unwrap();
+    assert!(drivers
+        .iter()
+        .any(|d| d["name"].as_str().unwrap().starts_with(BUYERS[0].0)));
+    let intent = first(&recs, RecordKind::Intent);
+    assert_eq!(
+        (intent.detail["side"].as_str(), intent.signal_id.as_deref()),
+        (Some("buy"), Some(sig.id.as_str()))
+    );
+    let verdict = first(&recs, RecordKind::Verdict);
+    assert!(!verdict.refused, "{verdict:?}");
+    let order = first(&recs, RecordKind::Order);
+    assert_eq!(order.detail["side"], "buy");
+    assert_eq!(order.detail["purpose"], "entry");
+}
+
+#[test]
+fn selling_whales_give_a_short_paper_order_on_the_perpetual() {
+    let data = require_data!();
+    let recs = run(trades(&data), &config(TradingState::Active), &SELLERS);
+    let sig = first(&recs, RecordKind::Signal);
+    assert_eq!(
+        (sig.detail["detector"].as_str(), sig.detail["side"].as_str()),
+        (Some("whale_follow"), Some("sell"))
+    );
+    assert!(sig.detail["features"]["short_wallets"].as_f64().unwrap() >= 2.0);
+    assert!(!first(&recs, RecordKind::Verdict).refused);
+    let order = first(&recs, RecordKind::Order);
+    assert_eq!(
+        (
+            order.detail["side"].as_str(),
+            order.detail["purpose"].as_str()
+        ),
+        (Some("sell"), Some("entry"))
+    );
+    // 100 USD at ~84 100 USD/BTC: 0.00118 BTC at the 0.00001 lot, short.
+    let fills: Vec<&Record> = recs.iter().filter(|r| r.kind == RecordKind::Fill).collect();
+    assert!(
+        !fills.is_empty(),
+        "the short entry filled on the trades after it"
+    );
+    assert!(fills.iter().all(|f| f.detail["side"] == "sell"));
+}
+
+#[test]
+fn a_refusal_by_risk_is_logged_with_its_reason() {
+    let data = require_data!();
+    let recs = run(trades(&data), &config(TradingState::Reducing), &BUYERS);
+    assert_eq!(
+        first(&recs, RecordKind::Signal).detail["detector"],
+        "whale_follow"
+    );
+    let verdict = first(&recs, RecordKind::Verdict);
+    assert!(verdict.refused);
+    assert_eq!(verdict.detail["reasons"][0]["code"], "TRADING_REDUCING");
+    assert!(recs.iter().all(|r| r.kind != RecordKind::Order));
+}
