@@ -113,3 +113,73 @@ fn a_missing_snapshot_path_is_refused_with_its_name() {
         "{err}"
     );
 }
+
+/// A leaderboard in Hyperliquid's layout (numbers as decimal strings), derived from the first
+/// recorded snapshot's rows (day and week windows; the real file also has month and allTime).
+fn leaderboard_fixture(data: &Path) -> serde_json::Value {
+    let snaps = smartflow::wallets::snapshot::load_snapshots(&[archive(data)]).unwrap();
+    let rows: Vec<serde_json::Value> = snaps[0]
+        .wallets
+        .iter()
+        .map(|w| {
+            let win = |name: &str, x: Option<smartflow::wallets::snapshot::Window>| {
+                x.map(|x| {
+                    serde_json::json!([name, {"pnl": x.pnl.to_string(),
+                    "roi": x.roi.to_string(), "vlm": x.volume.to_string()}])
+                })
+            };
+            let perf: Vec<_> = [win("day", w.day), win("week", w.week)]
+                .into_iter()
+                .flatten()
+                .collect();
+            serde_json::json!({"ethAddress": w.address, "accountValue": w.account_value.to_string(),
+                "windowPerformances": perf, "prize": 0, "displayName": w.name})
+        })
+        .collect();
+    serde_json::json!({"leaderboardRows": rows})
+}
+
+#[test]
+fn a_leaderboard_is_read_row_by_row_and_its_vaults_are_recognised() {
+    let data = require_data!();
+    let dir = tempfile::tempdir().unwrap();
+    let doc = leaderboard_fixture(&data);
+    let n_rows = doc["leaderboardRows"].as_array().unwrap().len();
+    let file = dir.path().join("leaderboard.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let o = smartflow(&["wallets", "--all", "--leaderboard", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("{n_rows} rows")), "{err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let vault = out
+        .lines()
+        .find(|l| l.starts_with(VAULT))
+        .expect("the vault is listed");
+    assert!(vault.ends_with("left out: VAULT"), "{vault}");
+    assert_eq!(out.matches("followed: #").count(), 20);
+    // Library use: rows arrive one at a time, classified.
+    let cfg = smartflow::wallets::WalletsConfig::default();
+    let mut kinds = std::collections::BTreeMap::new();
+    let n = smartflow::wallets::leaderboard::read_leaderboard(
+        std::fs::File::open(&file).unwrap(),
+        &cfg,
+        |r| *kinds.entry(format!("{:?}", r.kind)).or_insert(0) += 1,
+    )
+    .unwrap();
+    assert_eq!(n, n_rows);
+    assert!(
+        kinds["Trader"] > kinds["Vault"] && kinds["Vault"] >= 1,
+        "{kinds:?}"
+    );
+    // A malformed number is refused with its row.
+    let mut bad = doc.clone();
+    bad["leaderboardRows"][3]["windowPerformances"][0][1]["roi"] = "x".into();
+    let err =
+        smartflow::wallets::leaderboard::read_leaderboard(bad.to_string().as_bytes(), &cfg, |_| {})
+            .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("row 3: roi \"x\" is not a number"),
+        "{err:#}"
+    );
+}

@@ -3,9 +3,10 @@
 use crate::config::Config;
 use crate::wallets::evaluate::evaluate_wallets as run_evaluation;
 use crate::wallets::follow::score_all;
+use crate::wallets::leaderboard::{as_snapshot, read_leaderboard, AccountKind};
 use crate::wallets::report::write_report;
-use crate::wallets::snapshot::load_snapshots;
-use anyhow::Result;
+use crate::wallets::snapshot::{load_snapshots, Snapshot};
+use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -39,6 +40,10 @@ pub struct WalletsArgs {
     /// Also list the wallets left out (vaults, market makers, too new) and those past top_n.
     #[arg(long)]
     pub all: bool,
+    /// Score a Hyperliquid leaderboard instead of snapshots: a file, or an http(s) URL such as
+    /// https://stats-data.hyperliquid.xyz/Mainnet/leaderboard (read as it streams in).
+    #[arg(long, value_name = "FILE|URL", conflicts_with = "data")]
+    pub leaderboard: Option<String>,
 }
 
 fn paths(given: Vec<PathBuf>) -> Vec<PathBuf> {
@@ -61,9 +66,40 @@ pub fn evaluate_wallets(cfg: &Config, a: EvaluateWalletsArgs) -> Result<()> {
     Ok(())
 }
 
+/// A leaderboard as one snapshot (its four windows stand for the history snapshots give).
+fn leaderboard_snapshot(src: &str, cfg: &crate::wallets::WalletsConfig) -> Result<Snapshot> {
+    let started = std::time::Instant::now();
+    let mut rows = Vec::new();
+    let n = if src.starts_with("http://") || src.starts_with("https://") {
+        let resp = ureq::get(src)
+            .call()
+            .with_context(|| format!("GET {src}"))?;
+        read_leaderboard(resp.into_body().into_reader(), cfg, |r| rows.push(r))?
+    } else {
+        let f = std::fs::File::open(src).with_context(|| format!("cannot open {src}"))?;
+        read_leaderboard(f, cfg, |r| rows.push(r))?
+    };
+    let kinds = |k| rows.iter().filter(|r| r.kind == k).count();
+    eprintln!(
+        "leaderboard {src}: {n} rows in {:.2} s ({} vaults, {} market makers)",
+        started.elapsed().as_secs_f64(),
+        kinds(AccountKind::Vault),
+        kinds(AccountKind::MarketMaker),
+    );
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    Ok(as_snapshot(&rows, now, src))
+}
+
 pub fn wallets(cfg: &Config, a: WalletsArgs) -> Result<()> {
-    let snaps = load_snapshots(&paths(a.data))?;
-    let scores = score_all(&snaps, &cfg.wallets).pop().unwrap_or_default();
+    let mut wcfg = cfg.wallets.clone();
+    let snaps = match &a.leaderboard {
+        Some(src) => {
+            wcfg.min_observations = 1;
+            vec![leaderboard_snapshot(src, &wcfg)?]
+        }
+        None => load_snapshots(&paths(a.data))?,
+    };
+    let scores = score_all(&snaps, &wcfg).pop().unwrap_or_default();
     let last = snaps.last().map(|s| s.source.clone()).unwrap_or_default();
     println!("wallets at {last} ({} scored)", scores.len());
     println!(
@@ -74,7 +110,7 @@ pub fn wallets(cfg: &Config, a: WalletsArgs) -> Result<()> {
     for s in &scores {
         let why = match s.excluded {
             Some(x) => format!("left out: {}", serde_json::to_string(&x)?.trim_matches('"')),
-            None if followed < cfg.wallets.top_n => {
+            None if followed < wcfg.top_n => {
                 followed += 1;
                 format!("followed: #{followed} by weight")
             }

@@ -10,12 +10,11 @@ use super::signal::{Driver, Named, Signal, SignalContext, SignalSource, SourceIn
 use crate::domain::intent::TakeProfitStep;
 use crate::domain::{MarketEvent, Side, Trade};
 use crate::fault::Fault;
-use crate::wallets::events::{whale_alert, WalletBook, WalletFill};
+use crate::wallets::events::{whale_alert, WalletBook, WalletFill, WalletFilter};
 use crate::wallets::flow::Flow;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -107,7 +106,7 @@ impl WhaleConfig {
 #[derive(Clone, Debug)]
 pub struct WhaleSource {
     cfg: WhaleConfig,
-    tracked: FxHashMap<String, f64>,
+    tracked: WalletFilter,
     book: WalletBook,
     flow: Flow,
     last_signal: BTreeMap<String, i64>,
@@ -133,10 +132,7 @@ impl WhaleSource {
     pub fn new(cfg: WhaleConfig, tracked: BTreeMap<String, f64>) -> Self {
         let window = cfg.window_secs * 1000;
         Self {
-            tracked: tracked
-                .into_iter()
-                .map(|(a, w)| (a.to_ascii_lowercase(), w))
-                .collect(),
+            tracked: WalletFilter::new(tracked),
             book: WalletBook::new(24 * 3_600_000),
             flow: Flow::new(vec![window]),
             last_signal: BTreeMap::new(),
@@ -149,14 +145,16 @@ impl WhaleSource {
 
     /// Applies the trade's fills of tracked wallets; true when one changed a position.
     fn track(&mut self, t: &Trade, coin: &str) -> bool {
+        let weights = self.tracked.sides(t);
+        if weights == [None, None] {
+            return false;
+        }
         let Some(fills) = WalletFill::from_trade(t, coin) else {
             return false;
         };
         let mut changed = false;
-        for f in &fills {
-            let Some(&w) = self.tracked.get(&f.wallet) else {
-                continue;
-            };
+        for (f, w) in fills.iter().zip(weights) {
+            let Some(w) = w else { continue };
             let Some(c) = self.book.apply(f) else {
                 continue;
             };
@@ -235,15 +233,9 @@ impl SignalSource for WhaleSource {
         false
     }
     fn model_id(&self) -> String {
-        let mut w: Vec<(&String, &f64)> = self.tracked.iter().collect();
-        w.sort_by(|a, b| a.0.cmp(b.0));
-        format!(
-            "whales:{}",
-            w.iter()
-                .map(|(a, x)| format!("{a}={x:.6}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        )
+        let w = self.tracked.sorted();
+        let parts: Vec<String> = w.iter().map(|(a, x)| format!("{a}={x:.6}")).collect();
+        format!("whales:{}", parts.join(","))
     }
     fn on_batch(&mut self, b: &SourceInput<'_>, _: &Fault, out: &mut Vec<(u32, Signal)>) {
         for (i, e) in b.events.iter().enumerate() {

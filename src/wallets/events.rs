@@ -149,13 +149,43 @@ fn kind(before: Decimal, after: Decimal) -> ChangeKind {
     }
 }
 
+/// Small ids for names seen over and over (wallet addresses, coins): memory per position,
+/// remembered fill and flow entry stays a few bytes at thousands of wallets.
+#[derive(Clone, Debug, Default)]
+pub struct Interner {
+    ids: FxHashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    /// The id of `name`, new or known.
+    pub fn id(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.ids.get(name) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), i);
+        i
+    }
+    /// The id of a known name.
+    pub fn get(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+    pub fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+}
+
 /// Positions of the tracked wallets, from their fills, with duplicate fills dropped.
 #[derive(Clone, Debug, Default)]
 pub struct WalletBook {
-    positions: FxHashMap<(String, String), Decimal>,
-    seen: FxHashSet<(String, u64)>,
-    /// (time, key) of the remembered fills, oldest first, to forget them after `memory_ms`.
-    seen_order: VecDeque<(i64, (String, u64))>,
+    names: Interner,
+    /// (wallet id, coin id) → signed coins.
+    positions: FxHashMap<(u32, u32), Decimal>,
+    seen: FxHashSet<(u32, u64)>,
+    /// (time, wallet id, tid) of the remembered fills, oldest first, forgotten after `memory_ms`.
+    seen_order: VecDeque<(i64, u32, u64)>,
     memory_ms: i64,
     /// Fills whose `start_position` disagreed with the book (missed fills); the book took it.
     pub resyncs: u64,
@@ -174,35 +204,42 @@ impl WalletBook {
 
     /// The wallet's position in `coin` (signed coins; 0 when unknown).
     pub fn position(&self, wallet: &str, coin: &str) -> Decimal {
-        let key = (wallet.to_string(), coin.to_string());
-        self.positions.get(&key).copied().unwrap_or_default()
+        let key = self.names.get(wallet).zip(self.names.get(coin));
+        key.and_then(|k| self.positions.get(&k).copied())
+            .unwrap_or_default()
     }
 
     /// Sets a position from a `clearinghouseState` poll.
     pub fn set_position(&mut self, wallet: &str, coin: &str, signed: Decimal) {
-        self.positions
-            .insert((wallet.to_string(), coin.to_string()), signed);
+        let key = (self.names.id(wallet), self.names.id(coin));
+        self.positions.insert(key, signed);
+    }
+
+    /// Remembers the fill key; false when it was seen already.
+    fn first_time(&mut self, wallet: u32, f: &WalletFill) -> bool {
+        if !self.seen.insert((wallet, f.tid)) {
+            self.duplicates += 1;
+            return false;
+        }
+        self.seen_order.push_back((f.ts_ms, wallet, f.tid));
+        while let Some(&(ts, w, tid)) = self.seen_order.front() {
+            if f.ts_ms - ts <= self.memory_ms {
+                break;
+            }
+            self.seen_order.pop_front();
+            self.seen.remove(&(w, tid));
+        }
+        true
     }
 
     /// Applies a fill; `None` for a fill already applied (same wallet and `tid`).
     pub fn apply(&mut self, f: &WalletFill) -> Option<PositionChange> {
-        let key = (f.wallet.clone(), f.tid);
-        if !self.seen.insert(key.clone()) {
-            self.duplicates += 1;
+        let wallet = self.names.id(&f.wallet);
+        if !self.first_time(wallet, f) {
             return None;
         }
-        self.seen_order.push_back((f.ts_ms, key));
-        while let Some((ts, _)) = self.seen_order.front() {
-            if f.ts_ms - ts <= self.memory_ms {
-                break;
-            }
-            let (_, old) = self.seen_order.pop_front().expect("non-empty");
-            self.seen.remove(&old);
-        }
-        let slot = self
-            .positions
-            .entry((f.wallet.clone(), f.coin.clone()))
-            .or_default();
+        let coin = self.names.id(&f.coin);
+        let slot = self.positions.entry((wallet, coin)).or_default();
         let before = match f.start_position {
             Some(start) if start != *slot => {
                 self.resyncs += 1;
@@ -240,4 +277,50 @@ pub fn whale_alert(change: &PositionChange, weight: f64, threshold: Decimal) -> 
         change: change.clone(),
         weight,
     })
+}
+
+/// The tracked wallets, for the hot path: which sides of a public trade are tracked, without
+/// allocating (addresses lower-case, as Hyperliquid sends them).
+#[derive(Clone, Debug, Default)]
+pub struct WalletFilter {
+    weights: FxHashMap<String, f64>,
+}
+
+impl WalletFilter {
+    /// Tracks `wallets` (address → weight).
+    pub fn new(wallets: impl IntoIterator<Item = (String, f64)>) -> Self {
+        let weights = wallets
+            .into_iter()
+            .map(|(a, w)| (a.to_ascii_lowercase(), w))
+            .collect();
+        Self { weights }
+    }
+
+    pub fn len(&self) -> usize {
+        self.weights.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.weights.is_empty()
+    }
+
+    /// The wallet's weight when tracked.
+    pub fn weight(&self, wallet: &str) -> Option<f64> {
+        self.weights.get(wallet).copied()
+    }
+
+    /// Tracked buyer and seller of `t` (either may be `None`).
+    pub fn sides(&self, t: &Trade) -> [Option<f64>; 2] {
+        match &t.users {
+            Some(u) => [self.weight(&u.buyer), self.weight(&u.seller)],
+            None => [None, None],
+        }
+    }
+
+    /// Addresses and weights, sorted (for a stable model id).
+    pub fn sorted(&self) -> Vec<(&String, &f64)> {
+        let mut v: Vec<_> = self.weights.iter().collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v
+    }
 }

@@ -2,7 +2,7 @@
 //! the tracked wallets' position changes, the distinct wallets (and their weight) on each side,
 //! and the same figures for the window before, so their change shows.
 
-use super::events::PositionChange;
+use super::events::{Interner, PositionChange};
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -26,7 +26,8 @@ pub struct FlowFeatures {
 #[derive(Clone, Debug)]
 struct Entry {
     ts_ms: i64,
-    wallet: String,
+    /// Id in the flow's [`Interner`].
+    wallet: u32,
     weight: f64,
     signed_notional: f64,
 }
@@ -36,6 +37,7 @@ struct Entry {
 pub struct Flow {
     windows_ms: Vec<i64>,
     by_coin: BTreeMap<String, VecDeque<Entry>>,
+    wallets: Interner,
 }
 
 impl Flow {
@@ -43,16 +45,21 @@ impl Flow {
         Self {
             windows_ms,
             by_coin: BTreeMap::new(),
+            wallets: Interner::default(),
         }
     }
 
     /// Adds a tracked wallet's change with its weight.
     pub fn push(&mut self, c: &PositionChange, weight: f64) {
         let keep = 2 * self.windows_ms.iter().max().copied().unwrap_or(0);
-        let q = self.by_coin.entry(c.coin.clone()).or_default();
+        let wallet = self.wallets.id(&c.wallet);
+        let q = match self.by_coin.get_mut(&c.coin) {
+            Some(q) => q,
+            None => self.by_coin.entry(c.coin.clone()).or_default(),
+        };
         q.push_back(Entry {
             ts_ms: c.ts_ms,
-            wallet: c.wallet.clone(),
+            wallet,
             weight,
             signed_notional: (c.delta * c.price).to_f64().unwrap_or(0.0),
         });
@@ -68,8 +75,8 @@ impl Flow {
         self.windows_ms
             .iter()
             .map(|&w| {
-                let (net, lw, sw, lwt, swt) = tally(q, now_ms - w, now_ms);
-                let (pnet, plw, psw, _, _) = tally(q, now_ms - 2 * w, now_ms - w);
+                let (net, lw, sw, lwt, swt) = tally(&self.wallets, q, now_ms - w, now_ms);
+                let (pnet, plw, psw, _, _) = tally(&self.wallets, q, now_ms - 2 * w, now_ms - w);
                 FlowFeatures {
                     window_ms: w,
                     net_notional: net,
@@ -95,10 +102,11 @@ pub struct WalletFlow {
 }
 
 /// Over (from, to]: each wallet's net, by address.
-fn per_wallet(q: &VecDeque<Entry>, from: i64, to: i64) -> Vec<WalletFlow> {
+fn per_wallet(names: &Interner, q: &VecDeque<Entry>, from: i64, to: i64) -> Vec<WalletFlow> {
     let mut m: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
     for e in q.iter().filter(|e| e.ts_ms > from && e.ts_ms <= to) {
-        m.entry(&e.wallet).or_insert((0.0, e.weight)).0 += e.signed_notional;
+        let w = m.entry(names.name(e.wallet));
+        w.or_insert((0.0, e.weight)).0 += e.signed_notional;
     }
     m.into_iter()
         .map(|(w, (net, weight))| WalletFlow {
@@ -110,9 +118,14 @@ fn per_wallet(q: &VecDeque<Entry>, from: i64, to: i64) -> Vec<WalletFlow> {
 }
 
 /// Over (from, to]: weighted net notional, wallets long and short (by their net), their weights.
-fn tally(q: &VecDeque<Entry>, from: i64, to: i64) -> (f64, usize, usize, f64, f64) {
+fn tally(
+    names: &Interner,
+    q: &VecDeque<Entry>,
+    from: i64,
+    to: i64,
+) -> (f64, usize, usize, f64, f64) {
     let mut t = (0.0, 0, 0, 0.0, 0.0);
-    for w in per_wallet(q, from, to) {
+    for w in per_wallet(names, q, from, to) {
         t.0 += w.weight * w.net_notional;
         if w.net_notional > 0.0 {
             t.1 += 1;
@@ -129,7 +142,7 @@ impl Flow {
     /// Each wallet's part in the coin's flow over the `window_ms` ending at `now_ms`.
     pub fn wallets(&self, coin: &str, now_ms: i64, window_ms: i64) -> Vec<WalletFlow> {
         match self.by_coin.get(coin) {
-            Some(q) => per_wallet(q, now_ms - window_ms, now_ms),
+            Some(q) => per_wallet(&self.wallets, q, now_ms - window_ms, now_ms),
             None => vec![],
         }
     }

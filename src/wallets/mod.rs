@@ -6,6 +6,7 @@ pub mod evaluate;
 pub mod events;
 pub mod flow;
 pub mod follow;
+pub mod leaderboard;
 pub mod report;
 pub mod score;
 pub mod snapshot;
