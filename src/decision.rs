@@ -24,6 +24,9 @@ pub struct SignalDetail {
     /// The source: `rules`, `ensemble`, or another [`crate::strategies::signal::SignalSource`].
     pub detector: &'static str,
     pub drivers: Vec<Driver>,
+    /// An exit signal (close the position); absent for entries.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exit: bool,
     pub features: BTreeMap<String, f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inputs: Option<BTreeMap<String, f64>>,
@@ -247,6 +250,7 @@ impl Decision {
         let d = SignalDetail {
             detector,
             drivers: s.drivers.clone(),
+            exit: s.exit,
             features,
             inputs: m.map(|m| m.inputs.clone()),
             members: m.map(|m| m.members.clone()),
@@ -270,7 +274,7 @@ impl Decision {
 
     pub fn intent(it: &OrderIntent) -> Self {
         let d = IntentDetail {
-            action: "enter",
+            action: if it.reduce_only { "exit" } else { "enter" },
             bracket: it.bracket.clone(),
             notional: it.notional(),
             qty: it.qty,

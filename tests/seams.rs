@@ -56,6 +56,7 @@ impl SignalSource for EveryNth {
                             source: "every-nth",
                             values,
                         },
+                        exit: false,
                     },
                 ));
             }

@@ -46,6 +46,7 @@ fn config(state: TradingState) -> Config {
     c.risk.max_position_notional = dec!(1000);
     c.risk.max_gross_exposure = dec!(5000);
     c.risk.min_order_notional = dec!(10);
+    c.risk.daily_loss_limit = dec!(500);
     c.risk.qty_step = dec!(0.00001);
     c.risk.initial_state = state;
     c.whales.window_secs = 60;
@@ -178,4 +179,93 @@ fn a_refusal_by_risk_is_logged_with_its_reason() {
     assert!(verdict.refused);
     assert_eq!(verdict.detail["reasons"][0]["code"], "TRADING_REDUCING");
     assert!(recs.iter().all(|r| r.kind != RecordKind::Order));
+}
+
+/// The real trades, then (synthetic, derived) each tracked buyer selling back what it bought,
+/// then untracked trades for the exit to fill on.
+fn trades_then_buyers_leave(data: &Path) -> Vec<MarketEvent> {
+    use smartflow::domain::{Side, Trade, TradeUsers};
+    let real = common::core::hyperliquid_btc_trades(data);
+    let last = real.last().unwrap().clone();
+    let mut bought = std::collections::BTreeMap::new();
+    for t in &real {
+        let u = t.users.as_ref().unwrap();
+        *bought
+            .entry(u.buyer.clone())
+            .or_insert(rust_decimal::Decimal::ZERO) += t.qty;
+        *bought
+            .entry(u.seller.clone())
+            .or_insert(rust_decimal::Decimal::ZERO) -= t.qty;
+    }
+    let trade = |k: i64, qty, buyer: &str, seller: &str| Trade {
+        ts_ms: last.ts_ms + 1_000 * k,
+        qty,
+        trade_id: Some(last.trade_id.unwrap() + k as u64),
+        aggressor: Side::Sell,
+        users: Some(Box::new(TradeUsers {
+            buyer: buyer.into(),
+            seller: seller.into(),
+        })),
+        ..last.clone()
+    };
+    let mut out = real.clone();
+    for (k, (w, _)) in BUYERS.iter().enumerate() {
+        out.push(trade(1 + k as i64, bought[*w], "0xmarketmaker", w));
+    }
+    for k in 0..5 {
+        out.push(trade(10 + k, dec!(0.05), "0xsomeone", "0xelse"));
+    }
+    out.into_iter().map(MarketEvent::Trade).collect()
+}
+
+#[test]
+fn when_the_followed_wallets_leave_the_position_is_closed_reduce_only() {
+    let data = require_data!();
+    let recs = run(
+        trades_then_buyers_leave(&data),
+        &config(TradingState::Active),
+        &BUYERS,
+    );
+    let signals: Vec<&Record> = recs
+        .iter()
+        .filter(|r| r.kind == RecordKind::Signal)
+        .collect();
+    let exit = signals
+        .iter()
+        .find(|s| s.detail["exit"] == true)
+        .expect("an exit signal");
+    assert_eq!(exit.detail["side"], "sell");
+    assert!(
+        exit.detail["features"]["followed_held_now"]
+            .as_f64()
+            .unwrap()
+            <= 0.5
+                * exit.detail["features"]["followed_held_at_signal"]
+                    .as_f64()
+                    .unwrap()
+    );
+    let intent = recs
+        .iter()
+        .find(|r| r.kind == RecordKind::Intent && r.signal_id.as_deref() == Some(exit.id.as_str()))
+        .expect("an exit intent");
+    assert_eq!(
+        (
+            intent.detail["action"].as_str(),
+            intent.detail["reduce_only"].as_bool()
+        ),
+        (Some("exit"), Some(true))
+    );
+    let order = recs
+        .iter()
+        .find(|r| r.kind == RecordKind::Order && r.detail["purpose"] == "signal_exit")
+        .expect("a signal_exit order");
+    assert_eq!(
+        (
+            order.detail["side"].as_str(),
+            order.detail["reduce_only"].as_bool()
+        ),
+        (Some("sell"), Some(true))
+    );
+    let closed = first(&recs, RecordKind::Exit);
+    assert_eq!(closed.detail["reason"], "signal_exit");
 }

@@ -63,4 +63,6 @@ pub enum SkipReason {
     Cooldown,
     /// `entry_notional / price` rounds down to zero quantity.
     QtyTooSmall,
+    /// An exit signal on an instrument without a position.
+    NoPosition,
 }

@@ -192,6 +192,8 @@ pub enum OrderPurpose {
     TimeStop,
     /// A reduce-only market exit asked for by a `flatten` command.
     Flatten,
+    /// A reduce-only market exit asked for by a signal (the followed wallets exited).
+    SignalExit,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

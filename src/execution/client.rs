@@ -16,7 +16,8 @@ pub trait ExecutionClient: Clone + Send + Unpin + 'static {
     /// A market event in stream order: a simulator matches resting orders and moves its clock;
     /// a venue client hands over what its venue reported since.
     fn on_market(&mut self, e: &MarketEvent, out: &mut Vec<BrokerEvent>);
-    /// Submits an approved entry with its exit plan at event time `now`.
+    /// Submits an approved entry with its exit plan, or a reduce-only exit of the instrument's
+    /// position, at event time `now`.
     fn submit(&mut self, order: &ApprovedOrder, now: i64, out: &mut Vec<BrokerEvent>);
     /// `halt` (cancel every order), `resume` (re-arm exits), `flatten` (reduce-only exits).
     fn on_command(&mut self, c: &Command, out: &mut Vec<BrokerEvent>);
@@ -34,7 +35,11 @@ impl<V: Venue + serde::Serialize> ExecutionClient for OrderManager<V> {
         OrderManager::on_market(self, e, out);
     }
     fn submit(&mut self, order: &ApprovedOrder, now: i64, out: &mut Vec<BrokerEvent>) {
-        self.place_entry(order, now, out);
+        if order.intent.reduce_only {
+            self.exit_position(order, now, out);
+        } else {
+            self.place_entry(order, now, out);
+        }
     }
     fn on_command(&mut self, c: &Command, out: &mut Vec<BrokerEvent>) {
         match c {

@@ -230,6 +230,7 @@ impl Detector {
                 features: Box::new(s.clone()),
                 model: None,
             },
+            exit: false,
         })
     }
 }

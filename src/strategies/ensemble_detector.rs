@@ -176,6 +176,7 @@ impl EnsembleDetector {
                     inputs,
                 })),
             },
+            exit: false,
         })
     }
 }

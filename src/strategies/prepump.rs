@@ -100,6 +100,8 @@ pub struct PrePumpStrategy {
     /// Instruments with a position or live entry (from the broker), plus this batch's intents.
     busy: BTreeSet<Instrument>,
     last_exit: BTreeMap<Instrument, i64>,
+    /// Position notionals by instrument (quote currency), from the broker.
+    positions: BTreeMap<Instrument, Decimal>,
     next_id: u64,
     /// Prepended to ids (`p2-` for paper session 2).
     pub id_prefix: String,
@@ -111,6 +113,7 @@ impl PrePumpStrategy {
             cfg,
             busy: BTreeSet::new(),
             last_exit: BTreeMap::new(),
+            positions: BTreeMap::new(),
             next_id: 1,
             id_prefix: String::new(),
         }
@@ -120,10 +123,43 @@ impl PrePumpStrategy {
     pub fn on_feedback(&mut self, v: &PortfolioView) {
         self.busy = v.busy.clone();
         self.last_exit = v.last_exit_ts.clone();
+        self.positions = v.positions.clone();
+    }
+
+    /// A reduce-only intent closing the instrument's position (about its size at the signal
+    /// price; the executor closes whatever is held).
+    fn exit_intent(&mut self, s: &Signal) -> Result<OrderIntent, SkipReason> {
+        let notional = self.positions.get(&s.instrument).copied();
+        let notional = notional
+            .filter(|n| *n > Decimal::ZERO)
+            .ok_or(SkipReason::NoPosition)?;
+        let qty = round_down(notional / s.price, self.cfg.qty_step);
+        self.positions.remove(&s.instrument);
+        let id = format!("{}int-{}", self.id_prefix, self.next_id);
+        self.next_id += 1;
+        Ok(OrderIntent {
+            id,
+            signal_id: s.id.clone(),
+            ts_ms: s.ts_ms,
+            instrument: s.instrument.clone(),
+            side: s.side,
+            qty,
+            ref_price: s.price,
+            reduce_only: true,
+            bracket: BracketSpec {
+                take_profit: vec![],
+                stop_loss_pct: self.cfg.stop_loss_pct,
+                max_hold_ms: 0,
+            },
+            leverage: None,
+        })
     }
 
     /// Turns a signal into an entry intent, or says why not.
     pub fn on_signal(&mut self, s: &Signal) -> Result<OrderIntent, SkipReason> {
+        if s.exit {
+            return self.exit_intent(s);
+        }
         if self.busy.contains(&s.instrument) {
             return Err(SkipReason::InPosition);
         }
@@ -195,6 +231,7 @@ mod tests {
                     warm: true,
                 }),
             },
+            exit: false,
         }
     }
 

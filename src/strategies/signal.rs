@@ -53,6 +53,9 @@ pub struct Signal {
     pub score: f64,
     pub drivers: Vec<Driver>,
     pub context: SignalContext,
+    /// True: the source says close the instrument's position (e.g. the followed wallets
+    /// exited); `side` is then the closing side.
+    pub exit: bool,
 }
 
 /// What a source sees of one batch: its events (the first one is event `first_index` of the

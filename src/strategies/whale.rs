@@ -41,6 +41,9 @@ pub struct WhaleConfig {
     pub max_opposite_share: f64,
     /// Seconds between two signals on one coin.
     pub cooldown_secs: i64,
+    /// Exit signal when the wallets followed into a coin hold at most this share of what they
+    /// held on the signal's side at the signal (0: only when they are flat).
+    pub exit_fraction: f64,
     /// Entry size, exit plan, cooldown and leverage of whale-follow entries (USD-quoted perps).
     pub strategy: StrategyConfig,
 }
@@ -56,6 +59,7 @@ impl Default for WhaleConfig {
             min_wallets: 2,
             max_opposite_share: 0.5,
             cooldown_secs: 900,
+            exit_fraction: 0.5,
             strategy: StrategyConfig {
                 entry_notional: dec!(100),
                 qty_step: dec!(0.00001),
@@ -95,6 +99,9 @@ impl WhaleConfig {
         if self.cooldown_secs < 0 {
             return Err("whales.cooldown_secs: must be ≥ 0".into());
         }
+        if !(0.0..1.0).contains(&self.exit_fraction) {
+            return Err("whales.exit_fraction: must be within [0, 1)".into());
+        }
         if self.enabled && self.snapshots.is_empty() {
             return Err("whales.snapshots: name wallet snapshot files when enabled".into());
         }
@@ -110,11 +117,21 @@ pub struct WhaleSource {
     book: WalletBook,
     flow: Flow,
     last_signal: BTreeMap<String, i64>,
+    /// Coins followed into, by coin.
+    following: BTreeMap<String, Followed>,
     next_id: u64,
     /// Prepended to signal ids (`p2-` for paper session 2).
     pub id_prefix: String,
     /// Whale alerts raised so far.
     pub alerts: u64,
+}
+
+/// A coin followed into: the side, the wallets on it, and what they held on it then (coins).
+#[derive(Clone, Debug)]
+struct Followed {
+    side: Side,
+    wallets: Vec<String>,
+    held: Decimal,
 }
 
 impl Named for WhaleSource {
@@ -136,6 +153,7 @@ impl WhaleSource {
             book: WalletBook::new(24 * 3_600_000),
             flow: Flow::new(vec![window]),
             last_signal: BTreeMap::new(),
+            following: BTreeMap::new(),
             next_id: 1,
             id_prefix: String::new(),
             alerts: 0,
@@ -169,6 +187,68 @@ impl WhaleSource {
         changed
     }
 
+    /// What `wallets` hold of `coin` on `side` (coins, ≥ 0 each).
+    fn held(&self, wallets: &[String], coin: &str, side: Side) -> Decimal {
+        let sign = if side == Side::Buy {
+            Decimal::ONE
+        } else {
+            -Decimal::ONE
+        };
+        wallets
+            .iter()
+            .map(|w| (sign * self.book.position(w, coin)).max(Decimal::ZERO))
+            .sum()
+    }
+
+    fn next_id(&mut self) -> String {
+        let id = format!("{}whl-{}", self.id_prefix, self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    /// An exit signal when the wallets followed into the coin have mostly left it.
+    fn exit(&mut self, t: &Trade, coin: &str) -> Option<Signal> {
+        let f = self.following.get(coin)?;
+        let now = self.held(&f.wallets, coin, f.side);
+        let limit = f.held * Decimal::try_from(self.cfg.exit_fraction).ok()?;
+        if now > limit {
+            return None;
+        }
+        let f = self.following.remove(coin)?;
+        let to_f64 = |d: Decimal| d.to_f64().unwrap_or(0.0);
+        let drivers = f
+            .wallets
+            .iter()
+            .map(|w| Driver {
+                name: w.clone(),
+                value: to_f64(self.book.position(w, coin)),
+                contribution: 100.0 / f.wallets.len() as f64,
+            })
+            .collect();
+        let values = BTreeMap::from([
+            ("followed_held_at_signal".to_string(), to_f64(f.held)),
+            ("followed_held_now".to_string(), to_f64(now)),
+        ]);
+        Some(Signal {
+            id: self.next_id(),
+            ts_ms: t.ts_ms,
+            instrument: t.instrument.clone(),
+            side: if f.side == Side::Buy {
+                Side::Sell
+            } else {
+                Side::Buy
+            },
+            price: t.price,
+            score: 100.0,
+            drivers,
+            context: SignalContext::Named {
+                source: Self::NAME,
+                values,
+            },
+            exit: true,
+        })
+    }
+
     /// A signal when the coin's flow window holds a strong weighted consensus.
     fn consensus(&mut self, t: &Trade, coin: &str) -> Option<Signal> {
         let window = self.cfg.window_secs * 1000;
@@ -190,6 +270,23 @@ impl WhaleSource {
         }
         self.last_signal.insert(coin.to_string(), t.ts_ms);
         let parts = self.flow.wallets(coin, t.ts_ms, window);
+        let on_side: Vec<String> = parts
+            .iter()
+            .filter(|p| (p.net_notional > 0.0) == (side == Side::Buy) && p.net_notional != 0.0)
+            .map(|p| p.wallet.clone())
+            .collect();
+        let held = self.held(&on_side, coin, side);
+        if held > Decimal::ZERO {
+            let wallets = on_side;
+            self.following.insert(
+                coin.to_string(),
+                Followed {
+                    side,
+                    wallets,
+                    held,
+                },
+            );
+        }
         let total: f64 = parts.iter().map(|p| p.weight * p.net_notional.abs()).sum();
         let drivers = parts
             .iter()
@@ -209,10 +306,8 @@ impl WhaleSource {
             ("prev_net_notional".to_string(), f.prev_net_notional),
             ("window_secs".to_string(), self.cfg.window_secs as f64),
         ]);
-        let id = format!("{}whl-{}", self.id_prefix, self.next_id);
-        self.next_id += 1;
         Some(Signal {
-            id,
+            id: self.next_id(),
             ts_ms: t.ts_ms,
             instrument: t.instrument.clone(),
             side,
@@ -223,6 +318,7 @@ impl WhaleSource {
                 source: Self::NAME,
                 values,
             },
+            exit: false,
         })
     }
 }
@@ -244,10 +340,15 @@ impl SignalSource for WhaleSource {
                 continue;
             };
             let coin = coin.to_string();
-            if self.track(t, &coin) {
-                if let Some(s) = self.consensus(t, &coin) {
-                    out.push((i as u32, s));
-                }
+            if !self.track(t, &coin) {
+                continue;
+            }
+            let sig = match self.exit(t, &coin) {
+                Some(exit) => Some(exit),
+                None => self.consensus(t, &coin),
+            };
+            if let Some(s) = sig {
+                out.push((i as u32, s));
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use super::{OrderManager, Venue};
 use crate::domain::{Fill, Instrument, Order, OrderPurpose, OrderStatus, OrderType, Side};
-use crate::execution::events::{BrokerEvent, Links};
+use crate::execution::events::{ApprovedOrder, BrokerEvent, Links};
 use crate::execution::sim::floor8;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -106,7 +106,10 @@ impl<V: Venue> OrderManager<V> {
                 }
             }
             OrderPurpose::TakeProfit => self.resize_stop(inst),
-            OrderPurpose::StopLoss | OrderPurpose::TimeStop | OrderPurpose::Flatten => {}
+            OrderPurpose::StopLoss
+            | OrderPurpose::TimeStop
+            | OrderPurpose::Flatten
+            | OrderPurpose::SignalExit => {}
         }
     }
 
@@ -224,6 +227,30 @@ impl<V: Venue> OrderManager<V> {
                 self.arm(&inst, qty, avg, out);
             }
         }
+    }
+
+    /// An approved reduce-only exit: cancels the instrument's bracket orders and closes the
+    /// whole position at market (purpose `signal_exit`); nothing when there is no position.
+    pub fn exit_position(&mut self, a: &ApprovedOrder, now: i64, out: &mut Vec<BrokerEvent>) {
+        self.clock = self.clock.max(now);
+        let inst = a.intent.instrument.clone();
+        let Some((qty, _)) = self.position(&inst) else {
+            return;
+        };
+        let child = |o: &Order| o.instrument == inst && o.purpose != OrderPurpose::Entry;
+        self.cancel_where(child, "canceled: signal exit", out);
+        let mut links = Links {
+            signal_id: Some(a.intent.signal_id.clone()),
+            intent_id: Some(a.intent.id.clone()),
+            verdict_id: Some(a.verdict_id.clone()),
+            entry_order_id: None,
+        };
+        if let Some(b) = self.brackets.get_mut(&inst) {
+            b.time_stopped = true;
+            b.armed = true;
+            links.entry_order_id = b.links.entry_order_id.clone();
+        }
+        self.close_at_market(&inst, qty, OrderPurpose::SignalExit, links, out);
     }
 
     /// `flatten`: for `instrument` (all when `None`) cancels live orders and sends a reduce-only
