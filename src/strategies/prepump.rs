@@ -126,6 +126,37 @@ impl PrePumpStrategy {
         self.positions = v.positions.clone();
     }
 
+    /// The next intent on signal `s`: an entry with the config's bracket, or (reduce-only) an
+    /// exit without one.
+    fn intent(&mut self, s: &Signal, qty: Decimal, reduce_only: bool) -> OrderIntent {
+        let id = format!("{}int-{}", self.id_prefix, self.next_id);
+        self.next_id += 1;
+        let (take_profit, max_hold_ms, leverage) = match reduce_only {
+            false => (
+                self.cfg.take_profit.clone(),
+                self.cfg.max_hold_secs * 1000,
+                self.cfg.leverage,
+            ),
+            true => (vec![], 0, None),
+        };
+        OrderIntent {
+            id,
+            signal_id: s.id.clone(),
+            ts_ms: s.ts_ms,
+            instrument: s.instrument.clone(),
+            side: s.side,
+            qty,
+            ref_price: s.price,
+            reduce_only,
+            bracket: BracketSpec {
+                take_profit,
+                stop_loss_pct: self.cfg.stop_loss_pct,
+                max_hold_ms,
+            },
+            leverage,
+        }
+    }
+
     /// A reduce-only intent closing the instrument's position (about its size at the signal
     /// price; the executor closes whatever is held).
     fn exit_intent(&mut self, s: &Signal) -> Result<OrderIntent, SkipReason> {
@@ -135,27 +166,11 @@ impl PrePumpStrategy {
             .ok_or(SkipReason::NoPosition)?;
         let qty = round_down(notional / s.price, self.cfg.qty_step);
         self.positions.remove(&s.instrument);
-        let id = format!("{}int-{}", self.id_prefix, self.next_id);
-        self.next_id += 1;
-        Ok(OrderIntent {
-            id,
-            signal_id: s.id.clone(),
-            ts_ms: s.ts_ms,
-            instrument: s.instrument.clone(),
-            side: s.side,
-            qty,
-            ref_price: s.price,
-            reduce_only: true,
-            bracket: BracketSpec {
-                take_profit: vec![],
-                stop_loss_pct: self.cfg.stop_loss_pct,
-                max_hold_ms: 0,
-            },
-            leverage: None,
-        })
+        Ok(self.intent(s, qty, true))
     }
 
-    /// Turns a signal into an entry intent, or says why not.
+    /// Turns a signal into an entry intent (or, for an exit signal, a reduce-only one), or says
+    /// why not.
     pub fn on_signal(&mut self, s: &Signal) -> Result<OrderIntent, SkipReason> {
         if s.exit {
             return self.exit_intent(s);
@@ -173,24 +188,7 @@ impl PrePumpStrategy {
             return Err(SkipReason::QtyTooSmall);
         }
         self.busy.insert(s.instrument.clone());
-        let id = format!("{}int-{}", self.id_prefix, self.next_id);
-        self.next_id += 1;
-        Ok(OrderIntent {
-            id,
-            signal_id: s.id.clone(),
-            ts_ms: s.ts_ms,
-            instrument: s.instrument.clone(),
-            side: s.side,
-            qty,
-            ref_price: s.price,
-            reduce_only: false,
-            bracket: BracketSpec {
-                take_profit: self.cfg.take_profit.clone(),
-                stop_loss_pct: self.cfg.stop_loss_pct,
-                max_hold_ms: self.cfg.max_hold_secs * 1000,
-            },
-            leverage: self.cfg.leverage,
-        })
+        Ok(self.intent(s, qty, false))
     }
 }
 
