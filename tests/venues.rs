@@ -345,3 +345,31 @@ fn bybit_trade_scanner_equals_the_serde_path_on_every_real_message() {
         None
     );
 }
+
+#[test]
+fn hyperliquid_asset_contexts_give_marks_and_funding_at_receive_time() {
+    let data = require_data!();
+    let frame = std::fs::read_to_string(
+        data.join("hyperliquid/bytex_live_payloads/ws_activeAssetCtx_BTC.json"),
+    )
+    .unwrap();
+    let mut c = codec(Venue::Hyperliquid, &pairs(&["BTC/USDC"]), 20).unwrap();
+    assert!(c
+        .subscribe_messages()
+        .iter()
+        .any(|m| m.contains("\"activeAssetCtx\"")));
+    let mut out = vec![];
+    c.on_message(frame.trim(), 1_790_000_000_123, &mut out)
+        .unwrap();
+    let [MarketEvent::Mark(m)] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(m.instrument.as_str(), "hyperliquid:BTC/USDC");
+    assert_eq!(
+        m.ts_ms, 1_790_000_000_123,
+        "the payload has no time: receive time"
+    );
+    assert_eq!(m.mark_price.to_string(), "83757.0");
+    assert_eq!(m.oracle_price.to_string(), "83778.1");
+    assert_eq!(m.funding_rate.to_string(), "0.0000125");
+}

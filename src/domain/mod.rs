@@ -131,6 +131,19 @@ pub struct FeedStatus {
     pub reason: String,
 }
 
+/// A perpetual's mark, oracle price and current hourly funding rate, as the venue reported them
+/// (Hyperliquid `activeAssetCtx`, which has no time: `ts_ms` is when it was received, an
+/// observation like [`FeedStatus`]). Prices quote per base; `funding_rate` per hour (0.0000125
+/// = 0.125 bp; longs pay shorts when > 0).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkPrice {
+    pub ts_ms: i64,
+    pub instrument: Instrument,
+    pub mark_price: Decimal,
+    pub oracle_price: Decimal,
+    pub funding_rate: Decimal,
+}
+
 /// Everything the pipeline consumes, in event-time order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -138,6 +151,7 @@ pub enum MarketEvent {
     Trade(Trade),
     Book(BookTop),
     Status(FeedStatus),
+    Mark(MarkPrice),
 }
 
 impl MarketEvent {
@@ -146,6 +160,7 @@ impl MarketEvent {
             MarketEvent::Trade(t) => t.ts_ms,
             MarketEvent::Book(b) => b.ts_ms,
             MarketEvent::Status(s) => s.ts_ms,
+            MarketEvent::Mark(m) => m.ts_ms,
         }
     }
     pub fn instrument(&self) -> &Instrument {
@@ -153,6 +168,7 @@ impl MarketEvent {
             MarketEvent::Trade(t) => &t.instrument,
             MarketEvent::Book(b) => &b.instrument,
             MarketEvent::Status(s) => &s.instrument,
+            MarketEvent::Mark(m) => &m.instrument,
         }
     }
     pub fn as_trade(&self) -> Option<&Trade> {

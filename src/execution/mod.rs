@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod events;
+pub mod funding;
 pub mod oms;
 pub mod paper;
 pub mod perp;

@@ -292,8 +292,8 @@ impl Venue for FillSimulator {
                     self.expire_due(seq, out);
                 }
             }
-            // Feed health is observation time, not market time: no clock move.
-            MarketEvent::Status(_) => {}
+            // Feed health and marks are observation time, not market time: no clock move.
+            MarketEvent::Status(_) | MarketEvent::Mark(_) => {}
         }
     }
 }

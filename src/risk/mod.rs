@@ -330,6 +330,10 @@ impl RiskManager {
     /// the clock.
     pub fn on_event(&mut self, e: &MarketEvent) {
         let ts = e.ts_ms();
+        // A mark is an observation too, and says nothing about the trade feed's freshness.
+        if let MarketEvent::Mark(_) = e {
+            return;
+        }
         if let MarketEvent::Status(st) = e {
             if st.state == FeedState::Live {
                 self.unhealthy.remove(&st.instrument);

@@ -55,6 +55,9 @@ pub struct OrderManager<V> {
     halted: bool,
     /// Venue trading rules applied to orders (lot, tick, minimum notional); none: unrounded.
     specs: BTreeMap<Instrument, InstrumentSpec>,
+    /// Hourly funding of perpetual positions from the venue's marks.
+    #[serde(default)]
+    funding: super::funding::Funding,
     venue: V,
 }
 
@@ -70,6 +73,7 @@ impl<V: Venue> OrderManager<V> {
             clock: i64::MIN,
             halted: false,
             specs: BTreeMap::new(),
+            funding: Default::default(),
             venue,
         }
     }
@@ -303,9 +307,11 @@ impl<V: Venue> OrderManager<V> {
                 self.portfolio.mark_perp(&t.instrument, t.price);
             }
             MarketEvent::Book(b) => self.clock = self.clock.max(b.ts_ms),
-            // Feed health is observation time, not market time: no clock move.
+            // Observation time, not market time: no clock move.
             MarketEvent::Status(_) => return,
+            MarketEvent::Mark(m) => return self.funding.on_mark(m, &mut self.portfolio),
         }
+        self.funding.settle(self.clock, &mut self.portfolio);
         self.with_venue_do(out, |v, r| v.on_market(e, r));
         self.check_time_stops(out);
     }

@@ -233,3 +233,41 @@ fn a_short_entry_on_a_spot_instrument_is_rejected_at_the_edge() {
     );
     assert!(m.live_orders().next().is_none() && m.view(1).busy.is_empty());
 }
+
+fn mark(ts: i64, oracle: Decimal, rate: Decimal) -> MarketEvent {
+    MarketEvent::Mark(crate::domain::MarkPrice {
+        ts_ms: ts,
+        instrument: Instrument::new(BTC),
+        mark_price: oracle,
+        oracle_price: oracle,
+        funding_rate: rate,
+    })
+}
+
+#[test]
+fn a_short_perpetual_receives_hourly_funding_at_each_hour_from_the_last_mark() {
+    let mut m = manager(venue());
+    let mut ev = vec![];
+    let t0 = 1_790_000_000_000 - 1_790_000_000_000 % 3_600_000; // on the hour
+    let mut short = entry(Side::Sell);
+    short.intent.bracket.max_hold_ms = 10 * 3_600_000; // no time stop in this test
+    m.place_entry(&short, t0, &mut ev);
+    m.on_market(&trade(t0 + 1_000, dec!(100000)), &mut ev);
+    let cash = m.portfolio.cash;
+    // 0.125 bp per hour at an oracle price of 100 000: −(−2) × 100 000 × 0.0000125 = +2.5 each hour.
+    m.on_market(&mark(t0 + 2_000, dec!(100000), dec!(0.0000125)), &mut ev);
+    m.on_market(&trade(t0 + 3_599_000, dec!(100000)), &mut ev);
+    assert_eq!(m.portfolio.cash, cash, "no hour passed yet");
+    m.on_market(&trade(t0 + 3_601_000, dec!(100000)), &mut ev);
+    assert_eq!(m.portfolio.cash, cash + dec!(2.5));
+    // The rate turns negative (shorts pay); two hours pass before the next event: paid twice.
+    m.on_market(&mark(t0 + 3_700_000, dec!(99000), dec!(-0.00002)), &mut ev);
+    m.on_market(&trade(t0 + 3 * 3_600_000 + 5, dec!(99000)), &mut ev);
+    let paid = dec!(2) * dec!(99000) * dec!(0.00002); // 3.96 per hour
+    assert_eq!(m.portfolio.cash, cash + dec!(2.5) - dec!(2) * paid);
+    assert_eq!(m.portfolio.funding, dec!(2.5) - dec!(2) * paid);
+    assert_eq!(
+        m.portfolio.perps[&Instrument::new(BTC)].funding,
+        m.portfolio.funding
+    );
+}

@@ -9,7 +9,7 @@
 use super::{split_pair, venue_instrument, Control, DepthSnapshot, Venue, VenueCodec};
 use crate::domain::spec::{InstrumentSpec, MarketKind};
 use crate::domain::{
-    BookTop, FeedState, FeedStatus, Instrument, MarketEvent, Side, Trade, TradeUsers,
+    BookTop, FeedState, FeedStatus, Instrument, MarkPrice, MarketEvent, Side, Trade, TradeUsers,
 };
 use crate::feeds::decimal::parse_positive_fast as parse_positive;
 use rust_decimal::Decimal;
@@ -64,6 +64,26 @@ struct Book<'a> {
     time: i64,
     #[serde(borrow)]
     levels: [Vec<Level<'a>>; 2],
+}
+
+/// `activeAssetCtx` data: `{coin, ctx: {funding, markPx, oraclePx, …}}` (decimal strings).
+#[derive(Deserialize)]
+struct AssetCtx<'a> {
+    #[serde(borrow)]
+    coin: Cow<'a, str>,
+    #[serde(borrow)]
+    ctx: Ctx<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Ctx<'a> {
+    #[serde(borrow)]
+    funding: Cow<'a, str>,
+    #[serde(borrow)]
+    mark_px: Cow<'a, str>,
+    #[serde(borrow)]
+    oracle_px: Cow<'a, str>,
 }
 
 pub struct HyperliquidCodec {
@@ -127,7 +147,8 @@ impl VenueCodec for HyperliquidCodec {
         coins.sort();
         let mut v = Vec::new();
         for c in coins {
-            for kind in ["trades", "l2Book"] {
+            // activeAssetCtx: mark, oracle price and funding rate (for perpetual funding).
+            for kind in ["trades", "l2Book", "activeAssetCtx"] {
                 v.push(
                     serde_json::json!({"method": "subscribe", "subscription": {"type": kind, "coin": c}})
                         .to_string(),
@@ -160,7 +181,7 @@ impl VenueCodec for HyperliquidCodec {
     fn on_message(
         &mut self,
         text: &str,
-        _recv_ms: i64,
+        recv_ms: i64,
         out: &mut Vec<MarketEvent>,
     ) -> Result<Control, String> {
         // Hot path: trades, in one pass; anything else takes the general parser.
@@ -208,6 +229,23 @@ impl VenueCodec for HyperliquidCodec {
                         reason: "book snapshot".into(),
                     }));
                 }
+                Ok(Control::None)
+            }
+            "activeAssetCtx" => {
+                let c: AssetCtx =
+                    serde_json::from_str(f.data.ok_or("activeAssetCtx without data")?.get())
+                        .map_err(|e| format!("bad activeAssetCtx: {e}"))?;
+                out.push(MarketEvent::Mark(MarkPrice {
+                    ts_ms: recv_ms,
+                    instrument: self.instrument(&c.coin)?,
+                    mark_price: parse_positive(&c.ctx.mark_px, "markPx")?,
+                    oracle_price: parse_positive(&c.ctx.oracle_px, "oraclePx")?,
+                    funding_rate: c
+                        .ctx
+                        .funding
+                        .parse()
+                        .map_err(|_| format!("bad funding {:?}", c.ctx.funding))?,
+                }));
                 Ok(Control::None)
             }
             "error" => Err(format!(
