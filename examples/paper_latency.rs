@@ -3,8 +3,9 @@
 //! and over, at a steady pace. Prints the status output with the latency histogram.
 //!
 //! `cargo run --release --example paper_latency -- [SECONDS] [ensemble|rules]` (default: 20 s,
-//! the default detector, the ensemble; `rules` is the rule detector with a threshold that fires
-//! on many buys, so that orders and fills flow too).
+//! the default detector, the ensemble; `rules` is the rule detector with a low activity guard).
+//! The looped trades keep every baseline flat, so neither detector fires here: the figure is
+//! decode → detector only, without orders and fills.
 
 #[path = "../tests/common/fake.rs"]
 #[allow(dead_code)]
