@@ -269,3 +269,87 @@ fn when_the_followed_wallets_leave_the_position_is_closed_reduce_only() {
     let closed = first(&recs, RecordKind::Exit);
     assert_eq!(closed.detail["reason"], "signal_exit");
 }
+
+/// `smartflow replay` of the recorded Hyperliquid trades (a JSON array of websocket items) with
+/// `[whales]` on: the tracked wallets come from a snapshot file in the recorded bots' layout
+/// (written here: the three buyers, nothing else), and the whale signal, its order and fills land
+/// in the decision log, the same on a second run.
+#[test]
+fn replay_of_recorded_hyperliquid_trades_raises_whale_signals_from_snapshot_files() {
+    let data = require_data!();
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<serde_json::Value> = BUYERS
+        .iter()
+        .map(|(a, _)| {
+            serde_json::json!({"address": a, "displayName": null, "accountValue": 1e6,
+                "pnl": 1000.0, "roi": 0.01, "volume": 1e6, "positions": []})
+        })
+        .collect();
+    let snap = dir.path().join("snapshot.json");
+    let doc = serde_json::json!({"lastUpdated": "2026-02-16T00:00:00Z",
+        "whaleTracker": {"daily": rows, "weekly": rows, "biggestPositions": []}});
+    std::fs::write(&snap, doc.to_string()).unwrap();
+    let cfg = dir.path().join("whales.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[models]
+mode = "rules"
+[portfolio]
+quote = "USDC"
+starting_balance = "10000"
+[risk]
+max_order_notional = "1000"
+max_position_notional = "1000"
+max_gross_exposure = "5000"
+min_order_notional = "10"
+daily_loss_limit = "500"
+qty_step = "0.00001"
+[wallets]
+min_observations = 1
+[whales]
+enabled = true
+snapshots = [{snap:?}]
+window_secs = 60
+min_net_notional = "10000"
+[instruments."hyperliquid:BTC/USDC"]
+kind = "perpetual"
+tick_size = "1"
+lot_size = "0.00001"
+min_notional = "10"
+max_leverage = "40"
+"#
+        ),
+    )
+    .unwrap();
+    let trades = data.join("hyperliquid/praanaavvv_liquidity_console/ws_trades_BTC.json");
+    let replay = |state: &str| {
+        let state = dir.path().join(state);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_smartflow"))
+            .args([
+                "--config",
+                cfg.to_str().unwrap(),
+                "--state",
+                state.to_str().unwrap(),
+            ])
+            .args(["replay", "--quiet", "--data", trades.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let store = Store::open(&state).unwrap();
+        let mut out = Vec::new();
+        let filter = smartflow::cli::log::Filter::default();
+        smartflow::cli::log::export(&store, &filter, &mut out).unwrap();
+        (store.records().unwrap(), out)
+    };
+    let (recs, log) = replay("a");
+    let sig = first(&recs, RecordKind::Signal);
+    assert_eq!(
+        (sig.detail["detector"].as_str(), sig.detail["side"].as_str()),
+        (Some("whale_follow"), Some("buy"))
+    );
+    assert_eq!(first(&recs, RecordKind::Order).detail["side"], "buy");
+    assert!(recs.iter().any(|r| r.kind == RecordKind::Fill));
+    assert_eq!(replay("b").1, log, "deterministic");
+}

@@ -3,8 +3,8 @@
 //! the file name, freqtrade style `XRP_ETH-trades.json.gz` → `XRP/ETH`.
 
 use super::decimal::parse_positive;
-use super::json_array::{Element, JsonArrayStream};
-use super::{Malformed, SourceItem, TradeSource};
+use super::json_array::JsonArrayStream;
+use super::{SourceItem, TradeSource};
 use crate::domain::{Instrument, MarketEvent, Side, Trade};
 use anyhow::{bail, Result};
 use serde_json::Value;
@@ -72,20 +72,8 @@ impl FreqtradeSource {
 
 impl TradeSource for FreqtradeSource {
     fn next_item(&mut self) -> Option<SourceItem> {
-        match self.stream.next_element()? {
-            Element::Item(bytes, line) => Some(self.parse(&bytes).map(MarketEvent::Trade).map_err(
-                |reason| Malformed {
-                    file: self.name.clone(),
-                    line,
-                    reason,
-                },
-            )),
-            Element::Error(reason, line) => Some(Err(Malformed {
-                file: self.name.clone(),
-                line,
-                reason,
-            })),
-        }
+        let el = self.stream.next_element()?;
+        Some(el.into_item(&self.name, |b| self.parse(b).map(MarketEvent::Trade)))
     }
     fn name(&self) -> &str {
         &self.name

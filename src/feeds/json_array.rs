@@ -13,6 +13,25 @@ pub struct JsonArrayStream<R: BufRead> {
     line: u64,
 }
 
+impl Element {
+    /// The element parsed by `parse` into a source item; errors become malformed lines of `file`.
+    pub fn into_item(
+        self,
+        file: &str,
+        parse: impl FnOnce(&[u8]) -> Result<crate::domain::MarketEvent, String>,
+    ) -> super::SourceItem {
+        let (result, line) = match self {
+            Element::Item(bytes, line) => (parse(&bytes), line),
+            Element::Error(reason, line) => (Err(reason), line),
+        };
+        result.map_err(|reason| super::Malformed {
+            file: file.to_string(),
+            line,
+            reason,
+        })
+    }
+}
+
 pub enum Element {
     /// Raw bytes of one element and the line it starts on.
     Item(Vec<u8>, u64),

@@ -9,6 +9,7 @@ pub mod book;
 pub mod config;
 pub mod decimal;
 pub mod freqtrade;
+pub mod hyperliquid_trades;
 pub mod json_array;
 pub mod merge;
 pub mod recording;
@@ -55,6 +56,8 @@ pub enum Format {
     BinanceWsCapture,
     /// A `smartflow record` session: JSONL of raw venue frames with receive times.
     Recording,
+    /// Hyperliquid websocket `trades` items `[{"coin", "px", "sz", "time", "tid", "users"}, …]`.
+    HyperliquidTrades,
 }
 
 const DATA_SUFFIXES: &[&str] = &[
@@ -142,7 +145,12 @@ pub fn detect_format(reader: &mut dyn BufRead, name: &str) -> Result<Format> {
     } else if first_line.starts_with("symbol,timestamp,datetime,side,price,amount") {
         Ok(Format::BinanceCsv)
     } else if head.trim_start().starts_with('[') {
-        Ok(Format::FreqtradeJson)
+        // `[[…` freqtrade rows, `[{…` Hyperliquid trade objects.
+        let inner = head.trim_start()[1..].trim_start();
+        Ok(match inner.starts_with('{') {
+            true => Format::HyperliquidTrades,
+            false => Format::FreqtradeJson,
+        })
     } else if first_line.contains(" <-> ")
         || first_line
             .split_once(": {")
@@ -152,7 +160,8 @@ pub fn detect_format(reader: &mut dyn BufRead, name: &str) -> Result<Format> {
     } else {
         bail!(
             "{name}: unknown data format (expected a Binance trades CSV, a freqtrade trades JSON, \
-             a cryptofeed Binance websocket capture or a smartflow recording); first line: {:?}",
+             Hyperliquid trades JSON, a cryptofeed Binance websocket capture or a smartflow \
+             recording); first line: {:?}",
             first_line.chars().take(80).collect::<String>()
         )
     }
@@ -168,6 +177,9 @@ pub fn open_source(path: &Path) -> Result<Box<dyn TradeSource>> {
         Format::FreqtradeJson => Box::new(freqtrade::FreqtradeSource::new(reader, name)?),
         Format::BinanceWsCapture => Box::new(binance_ws::CaptureSource::new(reader, name)),
         Format::Recording => Box::new(recording::RecordingSource::new(reader, name)?),
+        Format::HyperliquidTrades => Box::new(hyperliquid_trades::HyperliquidTradesSource::new(
+            reader, name,
+        )),
     })
 }
 
