@@ -71,6 +71,20 @@ impl Side {
             Side::Sell => Decimal::NEGATIVE_ONE,
         }
     }
+    /// `qty` base units signed by side: buy > 0, sell < 0.
+    pub fn signed(self, qty: Decimal) -> Decimal {
+        match self {
+            Side::Buy => qty,
+            Side::Sell => -qty,
+        }
+    }
+    /// The other side.
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Buy => Side::Sell,
+            Side::Sell => Side::Buy,
+        }
+    }
 }
 
 /// One public trade.

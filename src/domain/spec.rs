@@ -93,11 +93,7 @@ impl InstrumentSpec {
 
     /// A stop trigger rounded away from the market: a sell stop down, a buy stop up.
     pub fn round_trigger(&self, price: Decimal, side: Side) -> Decimal {
-        let other = match side {
-            Side::Buy => Side::Sell,
-            Side::Sell => Side::Buy,
-        };
-        self.round_limit(price, other)
+        self.round_limit(price, side.opposite())
     }
 
     /// The quantity an entry of `qty` at about `price` becomes, or why the venue would reject it.

@@ -7,7 +7,7 @@
 //! `|qty| × entry / leverage`.
 
 use super::portfolio::{Portfolio, RoundTrip};
-use crate::domain::{Fill, Instrument, Side};
+use crate::domain::{Fill, Instrument};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -54,13 +54,6 @@ fn sign(q: Decimal) -> Decimal {
     }
 }
 
-fn signed(side: Side, qty: Decimal) -> Decimal {
-    match side {
-        Side::Buy => qty,
-        Side::Sell => -qty,
-    }
-}
-
 impl Portfolio {
     /// Σ unrealized PnL of the perpetual positions.
     pub fn perp_unrealized_pnl(&self) -> Decimal {
@@ -84,7 +77,7 @@ impl Portfolio {
         self.fees += f.fee;
         self.cash -= f.fee;
         self.add_realized(f.ts_ms, -f.fee);
-        let delta = signed(f.side, f.qty);
+        let delta = f.side.signed(f.qty);
         let p = self
             .perps
             .entry(f.instrument.clone())
@@ -187,7 +180,7 @@ impl Portfolio {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Liquidity;
+    use crate::domain::{Liquidity, Side};
     use crate::execution::PortfolioConfig;
     use rust_decimal_macros::dec;
 

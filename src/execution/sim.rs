@@ -82,14 +82,6 @@ pub(super) fn floor8(q: Decimal) -> Decimal {
     (q * dec!(100000000)).floor() / dec!(100000000)
 }
 
-/// Base units signed by side: buy > 0, sell < 0.
-pub(super) fn signed(side: Side, qty: Decimal) -> Decimal {
-    match side {
-        Side::Buy => qty,
-        Side::Sell => -qty,
-    }
-}
-
 /// The paper venue: a book of resting orders matched against public trades.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FillSimulator {
@@ -133,7 +125,7 @@ impl FillSimulator {
     /// What a reduce-only order on `side` may still take: the opposite position's size.
     fn reducible(&self, inst: &Instrument, side: Side) -> Decimal {
         let net = self.positions.get(inst).copied().unwrap_or_default();
-        (-signed(side, net)).max(Decimal::ZERO)
+        (-side.signed(net)).max(Decimal::ZERO)
     }
 
     fn expired(&self, o: &Order) -> bool {
@@ -249,7 +241,7 @@ impl FillSimulator {
             o.clone()
         };
         let net = self.positions.entry(order.instrument.clone()).or_default();
-        *net += signed(order.side, qty);
+        *net += order.side.signed(qty);
         if net.is_zero() {
             self.positions.remove(&order.instrument);
         }

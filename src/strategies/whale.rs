@@ -189,14 +189,9 @@ impl WhaleSource {
 
     /// What `wallets` hold of `coin` on `side` (coins, ≥ 0 each).
     fn held(&self, wallets: &[String], coin: &str, side: Side) -> Decimal {
-        let sign = if side == Side::Buy {
-            Decimal::ONE
-        } else {
-            -Decimal::ONE
-        };
         wallets
             .iter()
-            .map(|w| (sign * self.book.position(w, coin)).max(Decimal::ZERO))
+            .map(|w| side.signed(self.book.position(w, coin)).max(Decimal::ZERO))
             .sum()
     }
 
@@ -233,11 +228,7 @@ impl WhaleSource {
             id: self.next_id(),
             ts_ms: t.ts_ms,
             instrument: t.instrument.clone(),
-            side: if f.side == Side::Buy {
-                Side::Sell
-            } else {
-                Side::Buy
-            },
+            side: f.side.opposite(),
             price: t.price,
             score: 100.0,
             drivers,

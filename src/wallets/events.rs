@@ -100,10 +100,7 @@ impl WalletFill {
 
     /// Signed size: buy > 0, sell < 0.
     pub fn delta(&self) -> Decimal {
-        match self.side {
-            Side::Buy => self.size,
-            Side::Sell => -self.size,
-        }
+        self.side.signed(self.size)
     }
 }
 
