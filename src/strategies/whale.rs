@@ -315,7 +315,8 @@ impl WhaleSource {
 }
 
 impl SignalSource for WhaleSource {
-    type Saved = Box<WhaleSource>;
+    /// `None` when the batch names no tracked wallet: it cannot change the source.
+    type Saved = Option<Box<WhaleSource>>;
     fn uses_snapshots(&self) -> bool {
         false
     }
@@ -348,11 +349,17 @@ impl SignalSource for WhaleSource {
     fn threshold(&self) -> f64 {
         100.0 / (1.0 + self.cfg.max_opposite_share)
     }
-    fn save(&self, _: &[MarketEvent]) -> Self::Saved {
-        Box::new(self.clone())
+    fn save(&self, events: &[MarketEvent]) -> Self::Saved {
+        let tracked = |e: &MarketEvent| {
+            e.as_trade()
+                .is_some_and(|t| self.tracked.sides(t) != [None, None])
+        };
+        events.iter().any(tracked).then(|| Box::new(self.clone()))
     }
     fn restore(&mut self, s: Self::Saved) {
-        *self = *s;
+        if let Some(s) = s {
+            *self = *s;
+        }
     }
 }
 
