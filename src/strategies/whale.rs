@@ -372,10 +372,6 @@ pub fn tracked_wallets(
     let snaps = crate::wallets::snapshot::load_snapshots(paths)?;
     let scores = crate::wallets::follow::score_all(&snaps, cfg);
     let last = scores.last().map(Vec::as_slice).unwrap_or_default();
-    Ok(last
-        .iter()
-        .filter(|s| s.excluded.is_none())
-        .take(cfg.top_n)
-        .map(|s| (s.address.clone(), s.weight))
-        .collect())
+    let followed = crate::wallets::follow::followed(last, cfg);
+    Ok(followed.map(|s| (s.address.clone(), s.weight)).collect())
 }

@@ -4,7 +4,8 @@
 //! resampling days.
 
 use super::config::WalletsConfig;
-use super::follow::{random_matched, score_all, selection_targets, simulate, top_selection, Step};
+use super::follow::{followed, random_matched, score_all, selection_targets, simulate};
+use super::follow::{top_selection, Selection, Step};
 use super::score::WalletScore;
 use super::snapshot::Snapshot;
 use rand::rngs::StdRng;
@@ -128,15 +129,15 @@ pub fn summarize(name: &str, steps: &[Step], rng: &mut StdRng) -> CurveSummary {
 fn random_summary(
     snaps: &[Snapshot],
     scores: &[Vec<WalletScore>],
+    top: &Selection,
     cfg: &WalletsConfig,
     follow_total: f64,
     draws: usize,
     rng: &mut StdRng,
 ) -> RandomSummary {
-    let top = top_selection(scores, cfg);
     let mut runs: Vec<(f64, Vec<(i64, f64)>)> = (0..draws)
         .map(|_| {
-            let sel = random_matched(scores, &top, rng);
+            let sel = random_matched(scores, top, rng);
             let steps = simulate(snaps, &selection_targets(snaps, &sel, cfg), 0, cfg);
             let mut e = 1.0;
             let curve = steps
@@ -199,7 +200,8 @@ pub fn evaluate_wallets(
 ) -> WalletEvaluation {
     let mut rng = StdRng::seed_from_u64(seed);
     let scores = score_all(snaps, cfg);
-    let targets = selection_targets(snaps, &top_selection(&scores, cfg), cfg);
+    let top = top_selection(&scores, cfg);
+    let targets = selection_targets(snaps, &top, cfg);
     let follow = simulate(snaps, &targets, 0, cfg);
     let late = simulate(snaps, &targets, 1, cfg);
     let btc: Vec<BTreeMap<String, f64>> = snaps
@@ -211,6 +213,7 @@ pub fn evaluate_wallets(
     let random = random_summary(
         snaps,
         &scores,
+        &top,
         cfg,
         follow_sum.total_return,
         draws.max(1),
@@ -229,13 +232,7 @@ pub fn evaluate_wallets(
         random,
         last_selection: scores
             .last()
-            .map(|s| {
-                s.iter()
-                    .filter(|w| w.excluded.is_none())
-                    .take(cfg.top_n)
-                    .cloned()
-                    .collect()
-            })
+            .map(|s| followed(s, cfg).cloned().collect())
             .unwrap_or_default(),
         verdict: String::new(),
     };

@@ -111,17 +111,24 @@ pub fn score_all(snaps: &[Snapshot], cfg: &WalletsConfig) -> Vec<Vec<WalletScore
         .collect()
 }
 
-/// The best `top_n` not excluded, with their weights.
+/// The wallets followed among one snapshot's scores (best first): the best `top_n` not
+/// excluded.
+pub fn followed<'a>(
+    scores: &'a [WalletScore],
+    cfg: &WalletsConfig,
+) -> impl Iterator<Item = &'a WalletScore> {
+    let ok = scores.iter().filter(|s| s.excluded.is_none());
+    ok.take(cfg.top_n)
+}
+
+/// The followed wallets of every snapshot, with their weights.
 pub fn top_selection(scores: &[Vec<WalletScore>], cfg: &WalletsConfig) -> Selection {
-    scores
-        .iter()
-        .map(|sc| {
-            let ok = sc.iter().filter(|s| s.excluded.is_none());
-            ok.take(cfg.top_n)
-                .map(|s| (s.weight, s.address.clone()))
-                .collect()
-        })
-        .collect()
+    let pick = |sc: &[WalletScore]| {
+        followed(sc, cfg)
+            .map(|s| (s.weight, s.address.clone()))
+            .collect()
+    };
+    scores.iter().map(|sc| pick(sc)).collect()
 }
 
 /// For every selected wallet, a random other eligible wallet of similar account value (within
