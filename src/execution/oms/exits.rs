@@ -258,10 +258,10 @@ impl<V: Venue> OrderManager<V> {
     pub fn flatten(&mut self, instrument: Option<&Instrument>, out: &mut Vec<BrokerEvent>) {
         let hit = |i: &Instrument| instrument.is_none_or(|x| x == i);
         self.cancel_where(|o| hit(&o.instrument), "canceled: flatten", out);
-        let pf = &self.portfolio;
-        let spot = pf.positions.iter().map(|(i, p)| (i.clone(), p.qty));
-        let perps = pf.perps.iter().map(|(i, p)| (i.clone(), p.qty));
-        let held: Vec<(Instrument, Decimal)> = spot.chain(perps).filter(|(i, _)| hit(i)).collect();
+        let held: Vec<(Instrument, Decimal)> = (self.portfolio.holdings())
+            .filter(|h| hit(h.instrument))
+            .map(|h| (h.instrument.clone(), h.qty))
+            .collect();
         self.brackets
             .retain(|i, _| !hit(i) || held.iter().any(|(h, _)| h == i));
         for (inst, qty) in held {
