@@ -138,9 +138,9 @@ pub fn start_feeds(
             (*venue == Venue::Binance).then(|| RestClient::new(&vc.rest_url, vc.rest_per_second));
         let (venue, pairs, depth) = (*venue, pairs.clone(), vc.book_depth);
         let (tx, raw, fault) = (tx.clone(), raw.clone(), fault.clone());
-        let factory = move || {
+        let factory = move |sd| {
             let cd = codec(venue, &pairs, depth).expect("checked at start");
-            WsFeed::new(
+            let feed = WsFeed::new(
                 cd,
                 settings.clone(),
                 rest.clone(),
@@ -148,7 +148,8 @@ pub fn start_feeds(
                 raw.clone(),
                 c.clone(),
             )
-            .with_fault(fault.clone())
+            .with_fault(fault.clone());
+            futures_util::FutureExt::boxed_local(feed.run(sd))
         };
         let sd = shutdown.clone();
         let name = venue.name();
@@ -317,8 +318,13 @@ async fn run_session(opts: PaperOptions, s: Session, live: Live) -> Result<Sessi
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (tx, rx) = mpsc::channel::<FeedBatch>(8192);
-    let (feeds, feed_addrs, feed_restarts) =
+    let tracker = start_tracker(cfg, &s.core, tx.clone(), shutdown_rx.clone());
+    let (mut feeds, feed_addrs, mut feed_restarts) =
         start_feeds(cfg, &venues, tx, None, shutdown_rx, &opts.fault)?;
+    if let Some(t) = &tracker {
+        feeds.push(("hyperliquid-wallets".into(), t.feed.clone()));
+        feed_restarts.insert("hyperliquid-wallets".into(), t.restarts.clone());
+    }
     let latency = Arc::new(Mutex::new(
         hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
     ));
@@ -365,6 +371,9 @@ async fn run_session(opts: PaperOptions, s: Session, live: Live) -> Result<Sessi
         .start();
     let res = until_stopped(opts.duration, live.done_rx, shutdown_tx, batcher).await;
     drop(feed_addrs);
+    if let Some(t) = tracker {
+        eprintln!("{}", t.counters.summary());
+    }
     if let Some(a) = &api {
         a.close();
     }
@@ -380,6 +389,35 @@ async fn run_session(opts: PaperOptions, s: Session, live: Live) -> Result<Sessi
         .map(|(k, v)| (k.clone(), v.load(std::sync::atomic::Ordering::SeqCst)))
         .collect();
     Ok((status, names, fr))
+}
+
+/// Starts the wallet tracker when `[whales.tracker] enabled`, for the whale source's wallets
+/// (heaviest first), at `[feeds.hyperliquid]`'s URLs.
+fn start_tracker(
+    cfg: &Config,
+    core: &Core,
+    tx: mpsc::Sender<FeedBatch>,
+    shutdown: watch::Receiver<bool>,
+) -> Option<crate::wallets::tracker::Tracker> {
+    let whales = core.detector.second.as_ref()?;
+    if !cfg.whales.tracker.enabled {
+        return None;
+    }
+    let wallets: Vec<String> = whales.by_weight().into_iter().map(|(a, _)| a).collect();
+    let hl = &cfg.feeds.hyperliquid;
+    eprintln!(
+        "wallet tracker: {} wallets polled, {} by userFills",
+        wallets.len(),
+        wallets.len().min(cfg.whales.tracker.user_subscriptions)
+    );
+    Some(crate::wallets::tracker::start(
+        &cfg.whales.tracker,
+        cfg.feeds.settings(&hl.ws_url),
+        &hl.rest_url,
+        wallets,
+        tx,
+        shutdown,
+    ))
 }
 
 /// The trading rules of the session's instruments: Hyperliquid's from its `meta` endpoint when

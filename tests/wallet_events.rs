@@ -7,7 +7,6 @@ mod common;
 use rust_decimal::Decimal;
 use smartflow::domain::Side;
 use smartflow::wallets::events::{whale_alert, ChangeKind, FillError, WalletBook, WalletFill};
-use std::io::Read;
 use std::path::Path;
 
 const WHALE: &str = "0xb317d2bc2d3d2df5fa441b5bae0ab9d8b07283ae";
@@ -15,40 +14,22 @@ const WHALE: &str = "0xb317d2bc2d3d2df5fa441b5bae0ab9d8b07283ae";
 /// The whale's fills de-duplicated by `tid` (the file holds them 4×), oldest first in the API's
 /// order (not re-sorted: same-millisecond fills are not in `tid` order), with each row's `dir`.
 fn whale_fills(data: &Path) -> Vec<(WalletFill, String)> {
-    let path = data.join("hyperliquid/datadigshawn_whale_0xb317/hyperliquid_0xb317_trades.csv.gz");
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut text)
-        .unwrap();
-    let mut rdr = csv::Reader::from_reader(text.as_bytes());
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond]"
-    );
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for r in rdr.records() {
-        let r = r.unwrap();
-        let tid: u64 = r[12].parse().unwrap();
-        if !seen.insert(tid) {
-            continue;
-        }
-        let t = time::PrimitiveDateTime::parse(&r[4], &fmt)
-            .unwrap()
-            .assume_utc();
-        let fill = WalletFill {
-            wallet: WHALE.into(),
-            coin: r[0].to_string(),
-            side: if &r[3] == "B" { Side::Buy } else { Side::Sell },
-            price: r[1].parse().unwrap(),
-            size: r[2].parse().unwrap(),
-            ts_ms: (t.unix_timestamp_nanos() / 1_000_000) as i64,
-            tid,
-            start_position: Some(r[5].parse().unwrap()),
-        };
-        out.push((fill, r[6].to_string()));
-    }
-    out.reverse();
-    out
+    common::whale_fill_rows(data)
+        .into_iter()
+        .map(|(r, ts_ms)| {
+            let fill = WalletFill {
+                wallet: WHALE.into(),
+                coin: r[0].to_string(),
+                side: if &r[3] == "B" { Side::Buy } else { Side::Sell },
+                price: r[1].parse().unwrap(),
+                size: r[2].parse().unwrap(),
+                ts_ms,
+                tid: r[12].parse().unwrap(),
+                start_position: Some(r[5].parse().unwrap()),
+            };
+            (fill, r[6].to_string())
+        })
+        .collect()
 }
 
 #[test]

@@ -90,11 +90,17 @@ impl Actor for FeedActor {
     }
 }
 
-/// One live venue connection under supervision: runs a [`crate::feeds::ws::WsFeed`] task; if the
-/// task dies (a panic), the actor stops and its supervisor restarts it with a fresh connection.
+/// Builds a live task (a venue connection, the wallet tracker) that runs until the shutdown
+/// signal turns true.
+pub type TaskFactory = Box<
+    dyn Fn(tokio::sync::watch::Receiver<bool>) -> futures_util::future::LocalBoxFuture<'static, ()>,
+>;
+
+/// One live task under supervision (a [`crate::feeds::ws::WsFeed`] connection, the wallet
+/// tracker); if the task dies (a panic), the actor stops and its supervisor restarts it fresh.
 pub struct LiveFeedActor {
     pub venue: &'static str,
-    factory: Box<dyn Fn() -> crate::feeds::ws::WsFeed>,
+    factory: TaskFactory,
     shutdown: tokio::sync::watch::Receiver<bool>,
     restarts: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -102,7 +108,7 @@ pub struct LiveFeedActor {
 impl LiveFeedActor {
     pub fn new(
         venue: &'static str,
-        factory: Box<dyn Fn() -> crate::feeds::ws::WsFeed>,
+        factory: TaskFactory,
         shutdown: tokio::sync::watch::Receiver<bool>,
         restarts: Arc<std::sync::atomic::AtomicU64>,
     ) -> Self {
@@ -118,8 +124,7 @@ impl LiveFeedActor {
 impl Actor for LiveFeedActor {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let feed = (self.factory)();
-        let task = tokio::task::spawn_local(feed.run(self.shutdown.clone()));
+        let task = tokio::task::spawn_local((self.factory)(self.shutdown.clone()));
         ctx.spawn(actix::fut::wrap_future(task).map(
             |res, act: &mut Self, ctx: &mut Context<Self>| {
                 match res {

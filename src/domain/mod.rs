@@ -158,6 +158,36 @@ pub struct MarkPrice {
     pub funding_rate: Decimal,
 }
 
+/// A fill of a tracked wallet from its own Hyperliquid feed (`userFills` websocket or a
+/// `userFillsByTime` backfill): `ts_ms` the fill's time (Unix ms, may be older than events
+/// before it: a backfill), `price` USDC per coin, `size` coins (> 0), `start_position` the
+/// wallet's signed position before the fill (coins), `tid` the venue's fill key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserFill {
+    pub ts_ms: i64,
+    pub instrument: Instrument,
+    pub wallet: String,
+    pub side: Side,
+    pub price: Decimal,
+    pub size: Decimal,
+    pub tid: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_position: Option<Decimal>,
+}
+
+/// A tracked wallet's position in one coin as polled (Hyperliquid `clearinghouseState`):
+/// `size` signed coins (long > 0; 0 when the position is gone), `entry_price` USDC per coin;
+/// `ts_ms` the answer's `time` (an observation, like [`MarkPrice`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPosition {
+    pub ts_ms: i64,
+    pub instrument: Instrument,
+    pub wallet: String,
+    pub size: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_price: Option<Decimal>,
+}
+
 /// Everything the pipeline consumes, in event-time order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -166,6 +196,9 @@ pub enum MarketEvent {
     Book(BookTop),
     Status(FeedStatus),
     Mark(MarkPrice),
+    /// From the wallet tracker; boxed: rare next to trades.
+    UserFill(Box<UserFill>),
+    UserPosition(Box<UserPosition>),
 }
 
 impl MarketEvent {
@@ -175,6 +208,8 @@ impl MarketEvent {
             MarketEvent::Book(b) => b.ts_ms,
             MarketEvent::Status(s) => s.ts_ms,
             MarketEvent::Mark(m) => m.ts_ms,
+            MarketEvent::UserFill(f) => f.ts_ms,
+            MarketEvent::UserPosition(p) => p.ts_ms,
         }
     }
     pub fn instrument(&self) -> &Instrument {
@@ -183,7 +218,16 @@ impl MarketEvent {
             MarketEvent::Book(b) => &b.instrument,
             MarketEvent::Status(s) => &s.instrument,
             MarketEvent::Mark(m) => &m.instrument,
+            MarketEvent::UserFill(f) => &f.instrument,
+            MarketEvent::UserPosition(p) => &p.instrument,
         }
+    }
+    /// A wallet tracker's event (observed on a wallet, not the market's own stream).
+    pub fn is_wallet(&self) -> bool {
+        matches!(
+            self,
+            MarketEvent::UserFill(_) | MarketEvent::UserPosition(_)
+        )
     }
     pub fn as_trade(&self) -> Option<&Trade> {
         match self {

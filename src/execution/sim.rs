@@ -285,7 +285,10 @@ impl Venue for FillSimulator {
                 }
             }
             // Feed health and marks are observation time, not market time: no clock move.
-            MarketEvent::Status(_) | MarketEvent::Mark(_) => {}
+            MarketEvent::Status(_)
+            | MarketEvent::Mark(_)
+            | MarketEvent::UserFill(_)
+            | MarketEvent::UserPosition(_) => {}
         }
     }
 }

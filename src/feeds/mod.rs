@@ -9,6 +9,7 @@ pub mod book;
 pub mod config;
 pub mod decimal;
 pub mod freqtrade;
+pub mod hyperliquid_info;
 pub mod hyperliquid_trades;
 pub mod json_array;
 pub mod merge;

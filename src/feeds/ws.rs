@@ -140,7 +140,13 @@ pub struct WsFeed {
     health: HashMap<Instrument, FeedState>,
     last_seen: HashMap<Instrument, tokio::time::Instant>,
     fault: crate::fault::Fault,
+    /// Hyperliquid `/info` client for the codec's catch-up requests.
+    info: Option<super::hyperliquid_info::InfoClient>,
 }
+
+/// A catch-up request, its attempt number and its answer.
+type InfoResult = (serde_json::Value, u32, Result<String, String>);
+type InfoTx = mpsc::UnboundedSender<InfoResult>;
 
 impl WsFeed {
     pub fn new(
@@ -161,7 +167,14 @@ impl WsFeed {
             health: HashMap::new(),
             last_seen: HashMap::new(),
             fault: crate::fault::Fault::default(),
+            info: None,
         }
+    }
+
+    /// Makes the codec's catch-up requests after each reconnect with `info`.
+    pub fn with_info(mut self, info: super::hyperliquid_info::InfoClient) -> Self {
+        self.info = Some(info);
+        self
     }
 
     /// Fault injection (`feed@N`): panic once at the N-th frame, to exercise supervision.
@@ -335,6 +348,9 @@ impl WsFeed {
         }
         let (snap_tx, mut snap_rx) = mpsc::unbounded_channel::<SnapshotResult>();
         spawn_snapshots(&self.rest, self.codec.as_ref(), &snap_tx, need_snapshot);
+        let (info_tx, mut info_rx) = mpsc::unbounded_channel::<InfoResult>();
+        let calls = self.codec.catch_up().into_iter().map(|r| (r, 0)).collect();
+        spawn_info(&self.info, calls, &info_tx, Duration::ZERO);
         let mut ping = tokio::time::interval(self.settings.ping_interval);
         ping.tick().await;
         let mut stale_tick = tokio::time::interval(Duration::from_millis(500));
@@ -358,6 +374,9 @@ impl WsFeed {
                     }
                 }
                 _ = stale_tick.tick() => self.check_stale().await,
+                Some((req, attempt, res)) = info_rx.recv() => {
+                    self.on_info_answer(req, attempt, res, &info_tx).await;
+                }
                 Some((inst, res)) = snap_rx.recv() => {
                     match res {
                         Ok((body, snap)) => {
@@ -442,6 +461,50 @@ impl WsFeed {
         }
     }
 
+    /// Applies a catch-up answer (and makes its follow-up requests); a failed request is tried
+    /// again a second later, three times at most.
+    async fn on_info_answer(
+        &mut self,
+        req: serde_json::Value,
+        attempt: u32,
+        res: Result<String, String>,
+        tx: &InfoTx,
+    ) {
+        let body = match res {
+            Ok(b) => b,
+            Err(e) if attempt < 2 => {
+                tracing::warn!(
+                    venue = self.venue(),
+                    "catch-up request failed: {e}; retrying"
+                );
+                spawn_info(
+                    &self.info,
+                    vec![(req, attempt + 1)],
+                    tx,
+                    Duration::from_secs(1),
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::error!(venue = self.venue(), "catch-up request failed 3 times: {e}");
+                return;
+            }
+        };
+        self.tap("info", None, &body);
+        let mut out = Vec::new();
+        match self.codec.on_info(&req, &body, &mut out) {
+            Ok(more) => {
+                let more = more.into_iter().map(|r| (r, 0)).collect();
+                spawn_info(&self.info, more, tx, Duration::ZERO);
+            }
+            Err(e) => {
+                self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(venue = self.venue(), "catch-up answer rejected: {e}");
+            }
+        }
+        self.forward(out).await;
+    }
+
     async fn forward(&mut self, mut out: Vec<MarketEvent>) {
         if out.is_empty() {
             return;
@@ -455,6 +518,30 @@ impl WsFeed {
 }
 
 type SnapshotResult = (Instrument, Result<(String, DepthSnapshot), String>);
+
+/// Sends `calls` (request, attempt) through the info client after `delay`, one at a time in
+/// order (the budget paces them); answers come back on `tx`.
+fn spawn_info(
+    info: &Option<super::hyperliquid_info::InfoClient>,
+    calls: Vec<(serde_json::Value, u32)>,
+    tx: &InfoTx,
+    delay: Duration,
+) {
+    let Some(info) = info.clone() else { return };
+    if calls.is_empty() {
+        return;
+    }
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        for (req, attempt) in calls {
+            let res = info.post(req.clone()).await;
+            if tx.send((req, attempt, res)).is_err() {
+                return; // the connection ended
+            }
+        }
+    });
+}
 
 /// Fetches REST depth snapshots for `books`, where the codec syncs books over REST (Binance).
 fn spawn_snapshots(

@@ -330,8 +330,9 @@ impl RiskManager {
     /// the clock.
     pub fn on_event(&mut self, e: &MarketEvent) {
         let ts = e.ts_ms();
-        // A mark is an observation too, and says nothing about the trade feed's freshness.
-        if let MarketEvent::Mark(_) = e {
+        // Marks and wallet-tracker events are observations too, and say nothing about the
+        // trade feed's freshness.
+        if matches!(e, MarketEvent::Mark(_)) || e.is_wallet() {
             return;
         }
         if let MarketEvent::Status(st) = e {

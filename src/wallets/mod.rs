@@ -10,6 +10,7 @@ pub mod leaderboard;
 pub mod report;
 pub mod score;
 pub mod snapshot;
+pub mod tracker;
 
 pub use config::WalletsConfig;
 

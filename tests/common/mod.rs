@@ -67,3 +67,33 @@ pub const FIVE_PUMPS: &[&str] = &[
     "BNT_2019-09-09_20.00.csv.gz",
     "FUEL_2020-03-27_21.00.csv.gz",
 ];
+
+/// The real whale's `userFills` rows (datadigshawn_whale_0xb317 CSV; the file holds each 4×)
+/// de-duplicated by `tid`, oldest first in the API's order (same-millisecond fills are not in
+/// `tid` order), each with its time in Unix ms. Columns: coin, px, sz, side, time,
+/// startPosition, dir, closedPnl, hash, oid, crossed, fee, tid, feeToken, twapId, usd.
+pub fn whale_fill_rows(data: &std::path::Path) -> Vec<(csv::StringRecord, i64)> {
+    use std::io::Read;
+    let path = data.join("hyperliquid/datadigshawn_whale_0xb317/hyperliquid_0xb317_trades.csv.gz");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond]"
+    );
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for r in csv::Reader::from_reader(text.as_bytes()).records() {
+        let r = r.unwrap();
+        if !seen.insert(r[12].to_string()) {
+            continue;
+        }
+        let t = time::PrimitiveDateTime::parse(&r[4], &fmt)
+            .unwrap()
+            .assume_utc();
+        out.push((r, (t.unix_timestamp_nanos() / 1_000_000) as i64));
+    }
+    out.reverse();
+    out
+}

@@ -308,7 +308,9 @@ impl<V: Venue> OrderManager<V> {
             }
             MarketEvent::Book(b) => self.clock = self.clock.max(b.ts_ms),
             // Observation time, not market time: no clock move.
-            MarketEvent::Status(_) => return,
+            MarketEvent::Status(_) | MarketEvent::UserFill(_) | MarketEvent::UserPosition(_) => {
+                return
+            }
             MarketEvent::Mark(m) => return self.funding.on_mark(m, &mut self.portfolio),
         }
         self.funding.settle(self.clock, &mut self.portfolio);

@@ -96,6 +96,21 @@ pub trait VenueCodec: Send + Sync {
     fn rest_symbols(&self) -> Option<&dyn RestSymbols> {
         None
     }
+    /// Hyperliquid `/info` requests to make after a reconnect, to catch up on what the socket
+    /// missed (the wallet tracker's `userFillsByTime` backfill); none by default.
+    fn catch_up(&mut self) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
+    /// Applies the answer to one [`VenueCodec::catch_up`] request; returns follow-up requests
+    /// (the next page). Errors name what was malformed.
+    fn on_info(
+        &mut self,
+        _request: &serde_json::Value,
+        _body: &str,
+        _out: &mut Vec<MarketEvent>,
+    ) -> Result<Vec<serde_json::Value>, String> {
+        Err("this feed makes no info requests".into())
+    }
 }
 
 /// Builds the codec of a venue for the given `BASE/QUOTE` pairs.

@@ -4,110 +4,26 @@
 //! on the coin's perpetual, carrying its drivers (which wallets, their weights and notional).
 //! Entries then go through the same strategy rules (size, bracket, cooldown), risk, executor and
 //! decision log as pre-pump signals.
+//!
+//! The wallet tracker adds the wallets' own fills (`UserFill`, also backfilled ones, older than
+//! the stream) and polled positions (`UserPosition`): both correct the wallets' positions; only
+//! a fill that is not older than the flow window can raise an entry.
 
-use super::prepump::StrategyConfig;
+mod config;
+#[cfg(test)]
+mod tests;
+
+pub use config::WhaleConfig;
+
 use super::signal::{Driver, Named, Signal, SignalContext, SignalSource, SourceInput};
-use crate::domain::intent::TakeProfitStep;
-use crate::domain::{MarketEvent, Side, Trade};
+use crate::domain::{Instrument, MarketEvent, Side, Trade, UserFill, UserPosition};
 use crate::fault::Fault;
 use crate::wallets::events::{whale_alert, WalletBook, WalletFill, WalletFilter};
 use crate::wallets::flow::Flow;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use rust_decimal_macros::dec;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// `[whales]` config: which wallets to follow and when their flow is a signal.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct WhaleConfig {
-    /// Run the whale-follow source next to the pre-pump detector.
-    pub enabled: bool,
-    /// Wallet snapshot files, folders or .tar.xz archives; the wallets the `[wallets]` rules
-    /// pick at the last snapshot are tracked, with their weights.
-    pub snapshots: Vec<PathBuf>,
-    /// A tracked wallet's single position change of at least this notional (USD) is a whale
-    /// alert (logged and counted).
-    pub alert_notional: Decimal,
-    /// Flow window, seconds.
-    pub window_secs: i64,
-    /// Weighted net notional (Σ weight × signed USD) the window needs for a signal.
-    pub min_net_notional: Decimal,
-    /// Distinct tracked wallets netting on the signal's side in the window.
-    pub min_wallets: usize,
-    /// Weight of wallets on the other side, at most this share of the signal side's weight.
-    pub max_opposite_share: f64,
-    /// Seconds between two signals on one coin.
-    pub cooldown_secs: i64,
-    /// Exit signal when the wallets followed into a coin hold at most this share of what they
-    /// held on the signal's side at the signal (0: only when they are flat).
-    pub exit_fraction: f64,
-    /// Entry size, exit plan, cooldown and leverage of whale-follow entries (USD-quoted perps).
-    pub strategy: StrategyConfig,
-}
-
-impl Default for WhaleConfig {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            snapshots: vec![],
-            alert_notional: dec!(100000),
-            window_secs: 300,
-            min_net_notional: dec!(250000),
-            min_wallets: 2,
-            max_opposite_share: 0.5,
-            cooldown_secs: 900,
-            exit_fraction: 0.5,
-            strategy: StrategyConfig {
-                entry_notional: dec!(100),
-                qty_step: dec!(0.00001),
-                stop_loss_pct: dec!(3),
-                max_hold_secs: 4 * 3600,
-                cooldown_secs: 3600,
-                take_profit: vec![
-                    TakeProfitStep {
-                        gain_pct: dec!(3),
-                        fraction: dec!(0.5),
-                    },
-                    TakeProfitStep {
-                        gain_pct: dec!(6),
-                        fraction: dec!(0.5),
-                    },
-                ],
-                leverage: Some(dec!(3)),
-            },
-        }
-    }
-}
-
-impl WhaleConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.window_secs <= 0 {
-            return Err("whales.window_secs: must be > 0".into());
-        }
-        if self.alert_notional <= Decimal::ZERO || self.min_net_notional < Decimal::ZERO {
-            return Err("whales.alert_notional: must be > 0 (min_net_notional ≥ 0)".into());
-        }
-        if self.min_wallets == 0 {
-            return Err("whales.min_wallets: must be ≥ 1".into());
-        }
-        if !(0.0..=1.0).contains(&self.max_opposite_share) {
-            return Err("whales.max_opposite_share: must be within [0, 1]".into());
-        }
-        if self.cooldown_secs < 0 {
-            return Err("whales.cooldown_secs: must be ≥ 0".into());
-        }
-        if !(0.0..1.0).contains(&self.exit_fraction) {
-            return Err("whales.exit_fraction: must be within [0, 1)".into());
-        }
-        if self.enabled && self.snapshots.is_empty() {
-            return Err("whales.snapshots: name wallet snapshot files when enabled".into());
-        }
-        self.strategy.validate().map_err(|e| format!("whales.{e}"))
-    }
-}
 
 /// The source: tracked wallets and their weights, their positions, the flow.
 #[derive(Clone, Debug)]
@@ -124,6 +40,15 @@ pub struct WhaleSource {
     pub id_prefix: String,
     /// Whale alerts raised so far.
     pub alerts: u64,
+    /// Latest event time seen (ms): backfilled fills are older.
+    clock: i64,
+}
+
+/// Where a signal is evaluated: the event's time, instrument and price.
+struct At<'a> {
+    ts_ms: i64,
+    instrument: &'a Instrument,
+    price: Decimal,
 }
 
 /// A coin followed into: the side, the wallets on it, and what they held on it then (coins).
@@ -139,8 +64,8 @@ impl Named for WhaleSource {
 }
 
 /// The coin of a Hyperliquid instrument (`hyperliquid:BTC/USDC` → `BTC`), else `None`.
-fn hyperliquid_coin(t: &Trade) -> Option<&str> {
-    let name = t.instrument.as_str().strip_prefix("hyperliquid:")?;
+fn hyperliquid_coin(i: &Instrument) -> Option<&str> {
+    let name = i.as_str().strip_prefix("hyperliquid:")?;
     Some(name.split_once('/').map_or(name, |(b, _)| b))
 }
 
@@ -157,6 +82,7 @@ impl WhaleSource {
             next_id: 1,
             id_prefix: String::new(),
             alerts: 0,
+            clock: i64::MIN,
             cfg,
         }
     }
@@ -172,19 +98,120 @@ impl WhaleSource {
         };
         let mut changed = false;
         for (f, w) in fills.iter().zip(weights) {
-            let Some(w) = w else { continue };
-            let Some(c) = self.book.apply(f) else {
-                continue;
-            };
-            if let Some(a) = whale_alert(&c, w, self.cfg.alert_notional) {
-                self.alerts += 1;
-                tracing::info!(wallet = %a.change.wallet, coin, kind = ?a.change.kind,
-                    notional = %a.change.notional, "whale alert");
-            }
-            self.flow.push(&c, w);
-            changed = true;
+            changed |= w.is_some_and(|w| self.apply(f, w));
         }
         changed
+    }
+
+    /// Applies one fill of a tracked wallet (weight `w`): position, alert, flow. False for a
+    /// fill seen before (same wallet and `tid`).
+    fn apply(&mut self, f: &WalletFill, w: f64) -> bool {
+        let Some(c) = self.book.apply(f) else {
+            return false;
+        };
+        if let Some(a) = whale_alert(&c, w, self.cfg.alert_notional) {
+            self.alerts += 1;
+            tracing::info!(wallet = %a.change.wallet, coin = %a.change.coin, kind = ?a.change.kind,
+                notional = %a.change.notional, "whale alert");
+        }
+        self.flow.push(&c, w);
+        true
+    }
+
+    /// A trade on Hyperliquid: the tracked wallets it names; an exit when the wallets followed
+    /// into its coin have left (also by fills or polls seen before), else a consensus entry.
+    fn on_trade(&mut self, t: &Trade) -> Option<Signal> {
+        let coin = hyperliquid_coin(&t.instrument)?.to_string();
+        self.clock = self.clock.max(t.ts_ms);
+        let changed = self.track(t, &coin);
+        if !changed && !self.following.contains_key(&coin) {
+            return None;
+        }
+        let at = At {
+            ts_ms: t.ts_ms,
+            instrument: &t.instrument,
+            price: t.price,
+        };
+        self.exit(&at, &coin)
+            .or_else(|| changed.then(|| self.consensus(&at, &coin)).flatten())
+    }
+
+    /// A tracked wallet's own fill: evaluated now (the latest event time); an entry only when
+    /// the fill is inside the flow window (a backfill reaching further back corrects positions).
+    fn on_user_fill(&mut self, u: &UserFill) -> Option<Signal> {
+        let coin = hyperliquid_coin(&u.instrument)?.to_string();
+        let w = self.tracked.weight(&u.wallet.to_ascii_lowercase())?;
+        let f = WalletFill {
+            wallet: u.wallet.to_ascii_lowercase(),
+            coin: coin.clone(),
+            side: u.side,
+            price: u.price,
+            size: u.size,
+            ts_ms: u.ts_ms,
+            tid: u.tid,
+            start_position: u.start_position,
+        };
+        if !self.apply(&f, w) {
+            return None;
+        }
+        self.clock = self.clock.max(u.ts_ms);
+        let at = At {
+            ts_ms: self.clock,
+            instrument: &u.instrument,
+            price: u.price,
+        };
+        let fresh = u.ts_ms >= self.clock - self.cfg.window_secs * 1000;
+        self.exit(&at, &coin)
+            .or_else(|| fresh.then(|| self.consensus(&at, &coin)).flatten())
+    }
+
+    /// A polled position of a tracked wallet replaces what its fills said.
+    fn on_position(&mut self, p: &UserPosition) {
+        let Some(coin) = hyperliquid_coin(&p.instrument) else {
+            return;
+        };
+        let wallet = p.wallet.to_ascii_lowercase();
+        if self.tracked.weight(&wallet).is_some() && self.book.position(&wallet, coin) != p.size {
+            self.book.set_position(&wallet, coin, p.size);
+            self.book.resyncs += 1;
+        }
+    }
+
+    /// Whether `e` can change the source (for rollback snapshots).
+    fn touches(&self, e: &MarketEvent) -> bool {
+        let tracked = |w: &str| self.tracked.weight(&w.to_ascii_lowercase()).is_some();
+        match e {
+            MarketEvent::Trade(t) => {
+                self.tracked.sides(t) != [None, None]
+                    || hyperliquid_coin(&t.instrument)
+                        .is_some_and(|c| self.following.contains_key(c))
+            }
+            MarketEvent::UserFill(f) => tracked(&f.wallet),
+            MarketEvent::UserPosition(p) => tracked(&p.wallet),
+            _ => false,
+        }
+    }
+
+    /// The wallet book's counters: (fills dropped as seen before, positions corrected).
+    pub fn book_counters(&self) -> (u64, u64) {
+        (self.book.duplicates, self.book.resyncs)
+    }
+
+    /// A wallet's position in `coin` as the source knows it (signed coins).
+    pub fn position(&self, wallet: &str, coin: &str) -> Decimal {
+        self.book.position(&wallet.to_ascii_lowercase(), coin)
+    }
+
+    /// Tracked wallets by weight, heaviest first (ties by address).
+    pub fn by_weight(&self) -> Vec<(String, f64)> {
+        let mut v: Vec<(String, f64)> = self
+            .tracked
+            .sorted()
+            .into_iter()
+            .map(|(a, w)| (a.clone(), *w))
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
     }
 
     /// What `wallets` hold of `coin` on `side` (coins, ≥ 0 each).
@@ -202,7 +229,7 @@ impl WhaleSource {
     }
 
     /// An exit signal when the wallets followed into the coin have mostly left it.
-    fn exit(&mut self, t: &Trade, coin: &str) -> Option<Signal> {
+    fn exit(&mut self, t: &At, coin: &str) -> Option<Signal> {
         let f = self.following.get(coin)?;
         let now = self.held(&f.wallets, coin, f.side);
         let limit = f.held * Decimal::try_from(self.cfg.exit_fraction).ok()?;
@@ -241,7 +268,7 @@ impl WhaleSource {
     }
 
     /// A signal when the coin's flow window holds a strong weighted consensus.
-    fn consensus(&mut self, t: &Trade, coin: &str) -> Option<Signal> {
+    fn consensus(&mut self, t: &At, coin: &str) -> Option<Signal> {
         let window = self.cfg.window_secs * 1000;
         let f = self.flow.features(coin, t.ts_ms).pop()?;
         let (side, side_w, opp_w, wallets) = if f.net_notional > 0.0 {
@@ -327,17 +354,14 @@ impl SignalSource for WhaleSource {
     }
     fn on_batch(&mut self, b: &SourceInput<'_>, _: &Fault, out: &mut Vec<(u32, Signal)>) {
         for (i, e) in b.events.iter().enumerate() {
-            let MarketEvent::Trade(t) = e else { continue };
-            let Some(coin) = hyperliquid_coin(t) else {
-                continue;
-            };
-            let coin = coin.to_string();
-            if !self.track(t, &coin) {
-                continue;
-            }
-            let sig = match self.exit(t, &coin) {
-                Some(exit) => Some(exit),
-                None => self.consensus(t, &coin),
+            let sig = match e {
+                MarketEvent::Trade(t) => self.on_trade(t),
+                MarketEvent::UserFill(f) => self.on_user_fill(f),
+                MarketEvent::UserPosition(p) => {
+                    self.on_position(p);
+                    None
+                }
+                _ => None,
             };
             if let Some(s) = sig {
                 out.push((i as u32, s));
@@ -350,11 +374,8 @@ impl SignalSource for WhaleSource {
         100.0 / (1.0 + self.cfg.max_opposite_share)
     }
     fn save(&self, events: &[MarketEvent]) -> Self::Saved {
-        let tracked = |e: &MarketEvent| {
-            e.as_trade()
-                .is_some_and(|t| self.tracked.sides(t) != [None, None])
-        };
-        events.iter().any(tracked).then(|| Box::new(self.clone()))
+        let touched = events.iter().any(|e| self.touches(e));
+        touched.then(|| Box::new(self.clone()))
     }
     fn restore(&mut self, s: Self::Saved) {
         if let Some(s) = s {

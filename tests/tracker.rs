@@ -1,0 +1,273 @@
+//! The wallet tracker against a fake Hyperliquid on 127.0.0.1 that serves one real whale's
+//! fills (datadigshawn_whale_0xb317, as `userFills` items) and a real `clearinghouseState`
+//! (bytex_live_payloads), and counts the venue's per-IP limits: unique users across
+//! user-specific subscriptions (10) and REST weight per minute (1200).
+
+mod common;
+#[path = "common/fake_hl.rs"]
+mod fake_hl;
+
+use fake_hl::{Conn, Hl};
+use serde_json::{json, Value};
+use smartflow::domain::MarketEvent;
+use smartflow::feeds::hyperliquid_info::{InfoClient, WeightBudget};
+use smartflow::feeds::ws::{FeedBatch, FeedCounters, WsFeed, WsSettings};
+use smartflow::wallets::events::{WalletBook, WalletFill};
+use smartflow::wallets::tracker::user_fills::UserFillsCodec;
+use smartflow::wallets::tracker::{TrackerConfig, TrackerCounters};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+const WHALE: &str = "0xb317d2bc2d3d2df5fa441b5bae0ab9d8b07283ae";
+
+/// The whale's 2,000 fills as the API's `userFills` items (derived from the recorded CSV:
+/// de-duplicated by `tid`, oldest first in the API's order, `time` in ms).
+fn whale_fills(data: &Path) -> Vec<Value> {
+    common::whale_fill_rows(data)
+        .into_iter()
+        .map(|(r, time)| {
+            json!({
+                "coin": &r[0], "px": &r[1], "sz": &r[2], "side": &r[3], "time": time,
+                "startPosition": &r[5], "dir": &r[6], "closedPnl": &r[7], "hash": &r[8],
+                "oid": r[9].parse::<u64>().unwrap(), "crossed": &r[10] == "True", "fee": &r[11],
+                "tid": r[12].parse::<u64>().unwrap(), "feeToken": &r[13],
+            })
+        })
+        .collect()
+}
+
+fn clearinghouse_state(data: &Path) -> Value {
+    let p = data.join("hyperliquid/bytex_live_payloads/info_clearinghouseState.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn settings(url: &str) -> WsSettings {
+    WsSettings {
+        url: url.to_string(),
+        ping_interval: Duration::from_millis(500),
+        idle_timeout: Duration::from_secs(5),
+        stale_after: Duration::from_secs(30),
+        backoff_initial: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(200),
+        connect_timeout: Duration::from_secs(2),
+    }
+}
+
+fn tids(events: &[MarketEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            MarketEvent::UserFill(f) => Some(f.tid),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Collects events from `rx` until `done` holds (or 20 s pass).
+async fn collect(
+    rx: &mut mpsc::Receiver<FeedBatch>,
+    done: impl Fn(&[MarketEvent]) -> bool,
+) -> Vec<MarketEvent> {
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done(&events) && tokio::time::Instant::now() < deadline {
+        if let Ok(Some(mut b)) = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
+            events.append(&mut b.events);
+        }
+    }
+    events
+}
+
+/// Connection 1: a snapshot of fills 40–99, fills 100–299 live, then the server drops it; fills
+/// 300–399 happen while the tracker is away; connection 2: a snapshot of 340–399, then 400–499
+/// live. The backfill (`userFillsByTime` from the last fill seen) and the overlapping snapshot
+/// leave every fill 40–499 exactly once, and the wallet's position where the venue's is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_is_backfilled_with_no_duplicated_fill() {
+    let data = require_data!();
+    let fills = whale_fills(&data);
+    let conns = vec![
+        Conn {
+            happened_at_open: 100,
+            live_until: 300,
+            drop_after: true,
+        },
+        Conn {
+            happened_at_open: 400,
+            live_until: 500,
+            drop_after: false,
+        },
+    ];
+    let hl = Hl::new(
+        BTreeMap::from([(WHALE.to_string(), fills.clone())]),
+        conns,
+        clearinghouse_state(&data),
+    );
+    let fake = fake_hl::start(hl).await;
+    let counters = Arc::new(TrackerCounters::default());
+    let codec = UserFillsCodec::new(&[WHALE.to_uppercase()], counters.clone());
+    let info = InfoClient::new(&fake.info_url, Arc::new(WeightBudget::new(600)));
+    let (tx, mut rx) = mpsc::channel(1024);
+    let feed = WsFeed::new(
+        Box::new(codec),
+        settings(&fake.ws_url),
+        None,
+        tx,
+        None,
+        Arc::new(FeedCounters::default()),
+    )
+    .with_info(info);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(feed.run(stop_rx));
+    let events = collect(&mut rx, |e| tids(e).len() >= 460).await;
+    stop_tx.send(true).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+
+    let got = tids(&events);
+    let unique: BTreeSet<u64> = got.iter().copied().collect();
+    assert_eq!(unique.len(), got.len(), "a fill came twice");
+    let want: BTreeSet<u64> = fills[40..500]
+        .iter()
+        .map(|f| f["tid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(unique, want, "every fill 40–499, nothing else");
+    let h = fake.hl.lock().unwrap();
+    assert!(h.calls("userFillsByTime") >= 1, "no backfill was asked for");
+    assert!(h.breaches.is_empty(), "{:?}", h.breaches);
+    assert!(
+        counters.duplicates.load(Ordering::Relaxed) > 0,
+        "the overlaps were not dropped"
+    );
+    assert!(
+        counters.backfilled.load(Ordering::Relaxed) >= 40,
+        "fills 300–339 come only by backfill"
+    );
+
+    // The wallet's position from these events is the venue's after fill 499.
+    let mut book = WalletBook::new(i64::MAX / 2);
+    for e in &events {
+        if let MarketEvent::UserFill(f) = e {
+            let wf = WalletFill {
+                wallet: f.wallet.clone(),
+                coin: "ETH".into(),
+                side: f.side,
+                price: f.price,
+                size: f.size,
+                ts_ms: f.ts_ms,
+                tid: f.tid,
+                start_position: f.start_position,
+            };
+            book.apply(&wf).expect("new fill");
+        }
+    }
+    let last = WalletFill::from_user_fill(WHALE, &fills[499]).unwrap();
+    assert_eq!(
+        book.position(WHALE, "ETH"),
+        last.start_position.unwrap() + last.delta()
+    );
+}
+
+/// Twelve tracked wallets (the whale and eleven others), `user_subscriptions = 10`: the ten
+/// heaviest are subscribed, never more than ten users at once (also across the reconnect after
+/// the server drops the socket); position polls and backfills stay inside the tracker's budget
+/// and the venue's 1200 per minute, and polled positions arrive as events.
+#[test]
+fn the_tracker_stays_within_the_venues_user_and_weight_limits() {
+    let data = require_data!();
+    let mut wallets = vec![WHALE.to_string()];
+    wallets.extend((1..12).map(|i| format!("0x{i:040x}")));
+    let conns = vec![
+        Conn {
+            happened_at_open: 20,
+            live_until: 60,
+            drop_after: true,
+        },
+        Conn {
+            happened_at_open: 80,
+            live_until: 80,
+            drop_after: false,
+        },
+    ];
+    let hl = Hl::new(
+        BTreeMap::from([(WHALE.to_string(), whale_fills(&data))]),
+        conns,
+        clearinghouse_state(&data),
+    );
+    let cfg = TrackerConfig {
+        enabled: true,
+        user_subscriptions: 10,
+        rest_weight_per_minute: 1000,
+        poll_weight_per_minute: 300,
+        min_poll_interval_secs: 0.0,
+    };
+    cfg.validate().unwrap();
+    actix::System::new().block_on(async move {
+        let fake = fake_hl::start(hl).await;
+        let (tx, mut rx) = mpsc::channel(1024);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let started = std::time::Instant::now();
+        let t = smartflow::wallets::tracker::start(
+            &cfg,
+            settings(&fake.ws_url),
+            &fake.info_url,
+            wallets.clone(),
+            tx,
+            stop_rx,
+        );
+        let hl = fake.hl.clone();
+        let events = collect(&mut rx, |_| {
+            hl.lock().unwrap().calls("userFillsByTime") >= 10
+        })
+        .await;
+        // A little longer: polls keep going.
+        let more = collect(&mut rx, |_| started.elapsed() > Duration::from_secs(4)).await;
+        stop_tx.send(true).unwrap();
+        let elapsed = started.elapsed().as_secs_f64();
+        let h = fake.hl.lock().unwrap();
+        assert!(h.breaches.is_empty(), "{:?}", h.breaches);
+        assert!(
+            h.max_users <= 10 && h.max_users == 10,
+            "max users at once: {}",
+            h.max_users
+        );
+        let subscribed: BTreeSet<&String> = h.subscribed.iter().collect();
+        let heaviest: BTreeSet<&String> = wallets[..10].iter().collect();
+        assert_eq!(subscribed, heaviest, "the ten heaviest, only them");
+        assert_eq!(
+            h.subscribed.len(),
+            20,
+            "ten users on each of two connections"
+        );
+        assert!(h.worst_minute() <= 1200);
+        // Polls: at most the poll budget's burst (30) plus its rate (5 weight/s), 2 each.
+        let polls = h.calls("clearinghouseState");
+        let bound = (30.0 + 5.0 * elapsed) / 2.0 + 1.0;
+        assert!(
+            polls as f64 <= bound,
+            "{polls} polls in {elapsed:.1} s (bound {bound:.0})"
+        );
+        assert!(polls >= 12, "every wallet polled at least once: {polls}");
+        let spent = t.budget.spent.load(Ordering::Relaxed) as f64;
+        assert!(
+            spent <= 100.0 + 1000.0 / 60.0 * elapsed + 1.0,
+            "spent {spent} in {elapsed:.1} s"
+        );
+        let polled: BTreeSet<String> = events
+            .iter()
+            .chain(&more)
+            .filter_map(|e| match e {
+                MarketEvent::UserPosition(p) => Some(p.wallet.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(polled.len(), 12, "a position event for every wallet");
+        assert!(
+            !tids(&events).is_empty(),
+            "the whale's fills came through the socket"
+        );
+    });
+}
