@@ -271,3 +271,164 @@ fn the_tracker_stays_within_the_venues_user_and_weight_limits() {
         );
     });
 }
+
+/// Starts the fake venue on a thread of its own (a paper session runs its own runtime).
+fn start_fake_thread(hl: Hl) -> fake_hl::FakeHl {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            tx.send(fake_hl::start(hl).await).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// `paper` with `[whales.tracker]` on: the whale (tracked from a snapshot file written here)
+/// buys ETH on its own feed; its fills and the polled positions enter the session as events,
+/// raise a whale-follow signal with a risk verdict, and the session's tape replays to the
+/// byte-identical decision log.
+#[test]
+fn paper_with_the_tracker_signals_from_the_wallets_feed_and_replays_from_its_tape() {
+    let data = require_data!();
+    let dir = tempfile::tempdir().unwrap();
+    let mut hl = Hl::new(
+        BTreeMap::from([(WHALE.to_string(), whale_fills(&data))]),
+        vec![Conn {
+            happened_at_open: 100,
+            live_until: 200,
+            drop_after: false,
+        }],
+        clearinghouse_state(&data),
+    );
+    let meta = data.join("hyperliquid/bytex_live_payloads/info_meta_first6.json");
+    hl.meta = serde_json::from_str(&std::fs::read_to_string(meta).unwrap()).unwrap();
+    let fake = start_fake_thread(hl);
+    let rows: Vec<Value> = [WHALE, "0x00000000000000000000000000000000000000aa"]
+        .iter()
+        .map(|a| {
+            json!({"address": a, "displayName": null, "accountValue": 1e6, "pnl": 1000.0,
+                "roi": 0.01, "volume": 1e6, "positions": []})
+        })
+        .collect();
+    let snap = dir.path().join("snapshot.json");
+    let doc = json!({"lastUpdated": "2026-02-16T00:00:00Z",
+        "whaleTracker": {"daily": rows, "weekly": rows, "biggestPositions": []}});
+    std::fs::write(&snap, doc.to_string()).unwrap();
+    let toml = format!(
+        r#"
+[models]
+mode = "rules"
+[portfolio]
+quote = "USDC"
+starting_balance = "10000"
+[risk]
+max_order_notional = "1000"
+max_position_notional = "1000"
+max_gross_exposure = "5000"
+min_order_notional = "10"
+daily_loss_limit = "500"
+qty_step = "0.0001"
+[wallets]
+min_observations = 1
+[whales]
+enabled = true
+snapshots = [{snap:?}]
+min_wallets = 1
+min_net_notional = "100"
+[whales.tracker]
+enabled = true
+min_poll_interval_secs = 0.5
+[feeds]
+ping_interval_secs = 0.3
+idle_timeout_secs = 3.0
+backoff_initial_ms = 50
+backoff_max_ms = 200
+[feeds.binance]
+enabled = false
+[feeds.bybit]
+enabled = false
+[feeds.hyperliquid]
+ws_url = "{}"
+rest_url = "{}"
+instruments = ["BTC/USDC"]
+"#,
+        fake.ws_url, fake.info_url
+    );
+    let cfg = smartflow::config::Config::from_toml(&toml, "test").unwrap();
+    let tape = dir.path().join("tape.jsonl");
+    smartflow::paper::run_paper(smartflow::paper::PaperOptions {
+        config: cfg.clone(),
+        state_dir: dir.path().join("paper"),
+        duration: Some(Duration::from_secs(3)),
+        print_status: false,
+        fault: Default::default(),
+        tape: Some(tape.clone()),
+    })
+    .unwrap();
+
+    let text = std::fs::read_to_string(&tape).unwrap();
+    let count = |kind: &str| {
+        text.lines()
+            .filter(|l| l.contains(&format!("\"event\":\"{kind}\"")))
+            .count()
+    };
+    assert!(
+        count("user_fill") >= 100,
+        "the whale's fills are on the tape"
+    );
+    assert!(
+        count("user_position") >= 2,
+        "polled positions are on the tape"
+    );
+    let h = fake.hl.lock().unwrap();
+    assert!(h.breaches.is_empty(), "{:?}", h.breaches);
+    drop(h);
+
+    let export = |store: smartflow::store::Store| {
+        let recs = store.records().unwrap();
+        let mut v = Vec::new();
+        smartflow::cli::log::export(&store, &Default::default(), &mut v).unwrap();
+        (recs, String::from_utf8(v).unwrap())
+    };
+    let paper = dir.path().join("paper");
+    let (recs, log) =
+        export(smartflow::store::Store::open_file(&paper, smartflow::store::PAPER_STORE).unwrap());
+    let sig = recs
+        .iter()
+        .find(|r| r.kind == smartflow::store::RecordKind::Signal)
+        .expect("a whale-follow signal");
+    assert_eq!(sig.detail["detector"], "whale_follow");
+    assert_eq!(
+        (sig.instrument.as_str(), sig.detail["side"].as_str()),
+        ("hyperliquid:ETH/USDC", Some("buy"))
+    );
+    // ETH has no market data in this session: risk refuses the entry and says why.
+    let verdict = recs
+        .iter()
+        .find(|r| r.kind == smartflow::store::RecordKind::Verdict)
+        .expect("the signal went through risk");
+    assert!(verdict.refused);
+    assert_eq!(verdict.detail["reasons"][0]["code"], "STALE_DATA");
+    let replayed = dir.path().join("replay");
+    smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
+        data: vec![tape.display().to_string()],
+        config: cfg,
+        state_dir: replayed.clone(),
+        fault: Default::default(),
+        resume: false,
+        progress: false,
+    })
+    .unwrap();
+    let replayed = smartflow::store::Store::open(&replayed).unwrap();
+    assert_eq!(
+        export(replayed).1,
+        log,
+        "the tape replays to the same decision log"
+    );
+}

@@ -45,6 +45,8 @@ pub struct Hl {
     /// `/info` calls: when, type, weight (request + items).
     pub info: Vec<(Instant, String, u32)>,
     pub breaches: Vec<String>,
+    /// `meta` answer (paper asks for the trading rules).
+    pub meta: Value,
 }
 
 impl Hl {
@@ -60,6 +62,7 @@ impl Hl {
             max_users: 0,
             info: Vec::new(),
             breaches: Vec::new(),
+            meta: Value::Null,
         }
     }
 
@@ -120,6 +123,7 @@ impl Hl {
                 }
                 s
             }
+            "meta" if !self.meta.is_null() => self.meta.clone(),
             other => {
                 self.breaches.push(format!("unexpected info type {other}"));
                 Value::Null
@@ -164,9 +168,13 @@ impl Hl {
         if self.happened >= c.live_until {
             return None;
         }
+        // A connection without userFills (a market-data feed) gets none and moves no fill on.
+        let users: Vec<String> = match self.open.get(&conn) {
+            Some(u) => u.iter().cloned().collect(),
+            None => return Some(vec![]),
+        };
         let i = self.happened;
         self.happened += 1;
-        let users: Vec<String> = self.open.get(&conn)?.iter().cloned().collect();
         let frames = users
             .iter()
             .filter_map(|u| {
