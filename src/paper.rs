@@ -318,7 +318,9 @@ async fn run_session(opts: PaperOptions, s: Session, live: Live) -> Result<Sessi
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (tx, rx) = mpsc::channel::<FeedBatch>(8192);
-    let tracker = start_tracker(cfg, &s.core, tx.clone(), shutdown_rx.clone());
+    let (list_tx, list_rx) = watch::channel(tracked_list(&s.core));
+    let tracker = start_tracker(cfg, list_rx, tx.clone(), shutdown_rx.clone());
+    start_leaderboard(cfg, live.hub.clone(), list_tx, shutdown_rx.clone());
     let (mut feeds, feed_addrs, mut feed_restarts) =
         start_feeds(cfg, &venues, tx, None, shutdown_rx, &opts.fault)?;
     if let Some(t) = &tracker {
@@ -391,33 +393,89 @@ async fn run_session(opts: PaperOptions, s: Session, live: Live) -> Result<Sessi
     Ok((status, names, fr))
 }
 
-/// Starts the wallet tracker when `[whales.tracker] enabled`, for the whale source's wallets
-/// (heaviest first), at `[feeds.hyperliquid]`'s URLs.
+/// The whale source's wallets (heaviest first); none without it.
+fn tracked_list(core: &Core) -> Vec<String> {
+    let whales = core.detector.second.as_ref();
+    whales.map_or_else(Vec::new, |w| {
+        w.by_weight().into_iter().map(|(a, _)| a).collect()
+    })
+}
+
+/// Starts the wallet tracker when `[whales.tracker] enabled`, for the wallets `list` holds,
+/// at `[feeds.hyperliquid]`'s URLs.
 fn start_tracker(
     cfg: &Config,
-    core: &Core,
+    list: watch::Receiver<Vec<String>>,
     tx: mpsc::Sender<FeedBatch>,
     shutdown: watch::Receiver<bool>,
 ) -> Option<crate::wallets::tracker::Tracker> {
-    let whales = core.detector.second.as_ref()?;
-    if !cfg.whales.tracker.enabled {
+    if !(cfg.whales.enabled && cfg.whales.tracker.enabled) {
         return None;
     }
-    let wallets: Vec<String> = whales.by_weight().into_iter().map(|(a, _)| a).collect();
     let hl = &cfg.feeds.hyperliquid;
-    eprintln!(
-        "wallet tracker: {} wallets polled, {} by userFills",
-        wallets.len(),
-        wallets.len().min(cfg.whales.tracker.user_subscriptions)
-    );
     Some(crate::wallets::tracker::start(
         &cfg.whales.tracker,
         cfg.feeds.settings(&hl.ws_url),
         &hl.rest_url,
-        wallets,
+        list,
         tx,
         shutdown,
     ))
+}
+
+/// With `[whales] leaderboard`: reads it now and every `leaderboard_refresh_secs`, sends the
+/// picked wallets into the stream as a `track_wallets` command (so the decision log keeps the
+/// history of their scores, and the tape replays them) and to the tracker. A failed read keeps
+/// the wallets followed so far.
+fn start_leaderboard(
+    cfg: &Config,
+    hub: Arc<ControlHub>,
+    list: watch::Sender<Vec<String>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (Some(src), true) = (cfg.whales.leaderboard.clone(), cfg.whales.enabled) else {
+        return;
+    };
+    let (wcfg, every) = (cfg.wallets.clone(), cfg.whales.leaderboard_refresh_secs);
+    actix::spawn(async move {
+        loop {
+            let (src, wcfg, now) = (src.clone(), wcfg.clone(), crate::feeds::ws::now_ms());
+            let read = tokio::task::spawn_blocking(move || {
+                crate::wallets::select::track_command(&src, &wcfg, now)
+            });
+            match read.await.map_err(anyhow::Error::from).and_then(|r| r) {
+                Ok((cmd, summary)) => {
+                    let addresses: Vec<String> = match &cmd {
+                        crate::domain::command::Command::TrackWallets { wallets } => {
+                            wallets.iter().map(|w| w.address.clone()).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    eprintln!("{summary}: following {} wallets", addresses.len());
+                    // The command first: the wallets' events the tracker sends come after it.
+                    if hub.submit(cmd, "leaderboard").is_err() {
+                        return;
+                    }
+                    list.send_if_modified(|l| replace(l, addresses));
+                }
+                Err(e) => tracing::warn!("leaderboard read failed: {e:#}; keeping the wallets"),
+            }
+            if every == 0.0 {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs_f64(every)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+}
+
+/// Replaces `l` with `new`; true when it changed.
+fn replace(l: &mut Vec<String>, new: Vec<String>) -> bool {
+    let changed = *l != new;
+    *l = new;
+    changed
 }
 
 /// The trading rules of the session's instruments: Hyperliquid's from its `meta` endpoint when

@@ -272,6 +272,9 @@ impl<S: SignalSource> Stage for DetectorStage<S> {
         self.source.restore(s);
     }
     fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
+        for c in &b.commands {
+            self.source.on_command(&c.command);
+        }
         let mut out = Vec::new();
         let input = SourceInput {
             first_index: b.first_index,

@@ -4,6 +4,7 @@ use crate::actors::builder::{start_stages, Core, Wiring};
 use crate::actors::feed::{Chunk, FeedActor, Input};
 use crate::actors::journal::JournalActor;
 use crate::config::Config;
+use crate::domain::command::CommandEvent;
 use crate::domain::MarketEvent;
 use crate::execution::{PaperBroker, Portfolio};
 use crate::feeds::merge::{MergeStats, MergedStream};
@@ -141,6 +142,7 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     let input = open_input(&paths)?;
     let start = input.start(&cfg)?;
     let detector = sources::sources(&cfg, &start.id_prefix)?;
+    let initial = leaderboard_command(&cfg, &input, &start.id_prefix)?;
     let print = Fingerprint::of(&cfg, &paths, detector.model_id())?;
     let (store, skip_records) = open_run_store(&opts.state_dir, opts.resume, &print)?;
     let progress = progress_bar(opts.progress);
@@ -150,7 +152,7 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(4);
     let reader = std::thread::Builder::new()
         .name("smartflow-reader".into())
-        .spawn(move || input.read(batch_size, tx))
+        .spawn(move || input.read(batch_size, initial, tx))
         .context("cannot start the reader thread")?;
 
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
@@ -329,6 +331,29 @@ fn write_summary(store: &Store, dir: &Path, summary: &ReplaySummary) -> Result<(
 
 /// What a replay reads: recorded market data (merged in event time), or a `paper` session's
 /// tape (its exact input, commands included, replayed in its own order).
+/// With `[whales] leaderboard` (a file), a replay of data files follows the wallets it picks
+/// from the start (at event time 0, so the pick does not depend on when the replay runs); a
+/// tape carries its session's own `track_wallets` commands.
+fn leaderboard_command(
+    cfg: &Config,
+    input: &ReplayInput,
+    id_prefix: &str,
+) -> Result<Option<CommandEvent>> {
+    let (Some(src), true, ReplayInput::Merged(_)) =
+        (&cfg.whales.leaderboard, cfg.whales.enabled, input)
+    else {
+        return Ok(None);
+    };
+    let (command, summary) = crate::wallets::select::track_command(src, &cfg.wallets, 0)
+        .context("whales.leaderboard")?;
+    tracing::info!("{summary}");
+    Ok(Some(CommandEvent {
+        id: format!("{id_prefix}cmd-leaderboard"),
+        source: "leaderboard".into(),
+        command,
+    }))
+}
+
 enum ReplayInput {
     Merged(Vec<Box<dyn crate::feeds::TradeSource>>),
     Tape(TapeReader),
@@ -404,9 +429,18 @@ impl ReplayInput {
         })
     }
 
-    /// Reader thread: sends chunks of at most `batch_size` events, commands on their own.
-    fn read(self, batch_size: usize, tx: tokio::sync::mpsc::Sender<Chunk>) -> Result<MergeStats> {
+    /// Reader thread: sends chunks of at most `batch_size` events, commands on their own
+    /// (`initial` first).
+    fn read(
+        self,
+        batch_size: usize,
+        initial: Option<CommandEvent>,
+        tx: tokio::sync::mpsc::Sender<Chunk>,
+    ) -> Result<MergeStats> {
         let send = |c: Input| tx.blocking_send(Some(c)).is_ok();
+        if let Some(c) = initial {
+            send(Input::Command(c));
+        }
         let stats = match self {
             ReplayInput::Merged(sources) => {
                 let mut merged = MergedStream::new(sources);

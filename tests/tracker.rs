@@ -210,11 +210,12 @@ fn the_tracker_stays_within_the_venues_user_and_weight_limits() {
         let (tx, mut rx) = mpsc::channel(1024);
         let (stop_tx, stop_rx) = watch::channel(false);
         let started = std::time::Instant::now();
+        let (_list_tx, list) = watch::channel(wallets.clone());
         let t = smartflow::wallets::tracker::start(
             &cfg,
             settings(&fake.ws_url),
             &fake.info_url,
-            wallets.clone(),
+            list,
             tx,
             stop_rx,
         );
@@ -430,5 +431,165 @@ instruments = ["BTC/USDC"]
         export(replayed).1,
         log,
         "the tape replays to the same decision log"
+    );
+}
+
+/// A leaderboard in Hyperliquid's layout (written here, not derived from data): `wallets` with
+/// day and week windows, the first the most profitable.
+fn leaderboard(wallets: &[&str]) -> String {
+    let rows: Vec<Value> = wallets
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let pnl = format!("{}", 90000 - 10000 * i as i64);
+            let w = json!({"pnl": pnl, "roi": "0.05", "vlm": "5000000"});
+            json!({"ethAddress": a, "accountValue": "1000000", "displayName": null, "prize": 0,
+                "windowPerformances": [["day", w], ["week", w]]})
+        })
+        .collect();
+    json!({"leaderboardRows": rows}).to_string()
+}
+
+/// `paper` with `[whales] leaderboard` (a file, re-read every 0.5 s) and the tracker: the
+/// session sends the picked wallets into its stream as `track_wallets` commands (their
+/// weights and dimensions in the decision log); when the leaderboard changes mid-session the
+/// tracker subscribes to the new wallet; the whale's fills raise a signal, and the tape
+/// replays to the same decision log.
+#[test]
+fn a_leaderboard_refresh_changes_the_tracked_wallets_mid_session_and_replays() {
+    let data = require_data!();
+    let dir = tempfile::tempdir().unwrap();
+    let mut hl = Hl::new(
+        BTreeMap::from([(WHALE.to_string(), whale_fills(&data))]),
+        vec![Conn {
+            happened_at_open: 100,
+            live_until: 200,
+            drop_after: false,
+        }],
+        clearinghouse_state(&data),
+    );
+    let meta = data.join("hyperliquid/bytex_live_payloads/info_meta_first6.json");
+    hl.meta = serde_json::from_str(&std::fs::read_to_string(meta).unwrap()).unwrap();
+    let fake = start_fake_thread(hl);
+    const A: &str = "0x00000000000000000000000000000000000000aa";
+    const B: &str = "0x00000000000000000000000000000000000000bb";
+    let lb = dir.path().join("leaderboard.json");
+    std::fs::write(&lb, leaderboard(&[WHALE, A])).unwrap();
+    let toml = format!(
+        r#"
+[models]
+mode = "rules"
+[portfolio]
+quote = "USDC"
+starting_balance = "10000"
+[risk]
+max_order_notional = "1000"
+max_position_notional = "1000"
+max_gross_exposure = "5000"
+min_order_notional = "10"
+daily_loss_limit = "500"
+qty_step = "0.0001"
+[whales]
+enabled = true
+leaderboard = {lb:?}
+leaderboard_refresh_secs = 0.5
+min_wallets = 1
+min_net_notional = "100"
+[whales.tracker]
+enabled = true
+min_poll_interval_secs = 0.5
+[feeds]
+ping_interval_secs = 0.3
+idle_timeout_secs = 3.0
+backoff_initial_ms = 50
+backoff_max_ms = 200
+[feeds.binance]
+enabled = false
+[feeds.bybit]
+enabled = false
+[feeds.hyperliquid]
+ws_url = "{}"
+rest_url = "{}"
+instruments = ["BTC/USDC"]
+"#,
+        fake.ws_url, fake.info_url
+    );
+    let cfg = smartflow::config::Config::from_toml(&toml, "test").unwrap();
+    let lb2 = lb.clone();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        std::fs::write(&lb2, leaderboard(&[B, WHALE, A])).unwrap();
+    });
+    let tape = dir.path().join("tape.jsonl");
+    let paper = dir.path().join("paper");
+    smartflow::paper::run_paper(smartflow::paper::PaperOptions {
+        config: cfg.clone(),
+        state_dir: paper.clone(),
+        duration: Some(Duration::from_secs(3)),
+        print_status: false,
+        fault: Default::default(),
+        tape: Some(tape.clone()),
+    })
+    .unwrap();
+    writer.join().unwrap();
+
+    let store = smartflow::store::Store::open_file(&paper, smartflow::store::PAPER_STORE).unwrap();
+    let recs = store.records().unwrap();
+    let picks: Vec<BTreeSet<String>> = recs
+        .iter()
+        .filter(|r| r.kind == smartflow::store::RecordKind::Command)
+        .map(|r| {
+            assert_eq!(r.detail["source"], "leaderboard");
+            assert_eq!(r.detail["command"], "track_wallets");
+            let w = r.detail["wallets"].as_array().unwrap();
+            assert!(w
+                .iter()
+                .all(|w| w["weight"].is_string() && w["performance"].is_string()));
+            w.iter()
+                .map(|w| w["address"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect();
+    assert!(
+        picks.len() >= 3,
+        "read at the start and every 0.5 s: {}",
+        picks.len()
+    );
+    assert_eq!(picks[0], BTreeSet::from([WHALE.to_string(), A.to_string()]));
+    assert!(
+        picks.last().unwrap().contains(B),
+        "the refresh picked up the new wallet"
+    );
+    let h = fake.hl.lock().unwrap();
+    assert!(
+        h.subscribed.iter().any(|u| u == B),
+        "the tracker subscribed to it"
+    );
+    assert!(h.breaches.is_empty(), "{:?}", h.breaches);
+    drop(h);
+    assert!(
+        recs.iter()
+            .any(|r| r.kind == smartflow::store::RecordKind::Signal
+                && r.detail["detector"] == "whale_follow"),
+        "the whale's fills raised a signal"
+    );
+    let mut log = Vec::new();
+    smartflow::cli::log::export(&store, &Default::default(), &mut log).unwrap();
+    let replayed = dir.path().join("replay");
+    smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
+        data: vec![tape.display().to_string()],
+        config: cfg,
+        state_dir: replayed.clone(),
+        fault: Default::default(),
+        resume: false,
+        progress: false,
+    })
+    .unwrap();
+    let mut again = Vec::new();
+    let replayed = smartflow::store::Store::open(&replayed).unwrap();
+    smartflow::cli::log::export(&replayed, &Default::default(), &mut again).unwrap();
+    assert_eq!(
+        String::from_utf8(again).unwrap(),
+        String::from_utf8(log).unwrap()
     );
 }

@@ -352,4 +352,35 @@ max_leverage = "40"
     assert_eq!(first(&recs, RecordKind::Order).detail["side"], "buy");
     assert!(recs.iter().any(|r| r.kind == RecordKind::Fill));
     assert_eq!(replay("b").1, log, "deterministic");
+
+    // The same wallets from a leaderboard file (Hyperliquid's layout, written here): the replay
+    // follows them from its start, by a `track_wallets` command at the head of the log.
+    let rows: Vec<serde_json::Value> = BUYERS
+        .iter()
+        .map(|(a, _)| {
+            let w = serde_json::json!({"pnl": "1000", "roi": "0.01", "vlm": "1000000"});
+            serde_json::json!({"ethAddress": a, "accountValue": "1000000", "displayName": null,
+                "prize": 0, "windowPerformances": [["day", w], ["week", w]]})
+        })
+        .collect();
+    let lb = dir.path().join("leaderboard.json");
+    std::fs::write(
+        &lb,
+        serde_json::json!({"leaderboardRows": rows}).to_string(),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!("snapshots = [{snap:?}]"),
+        &format!("leaderboard = {lb:?}"),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let (recs, _) = replay("c");
+    assert_eq!(recs[0].kind, RecordKind::Command);
+    assert_eq!(recs[0].detail["command"], "track_wallets");
+    assert_eq!(recs[0].detail["wallets"].as_array().unwrap().len(), 3);
+    let sig = first(&recs, RecordKind::Signal);
+    assert_eq!(
+        (sig.detail["detector"].as_str(), sig.detail["side"].as_str()),
+        (Some("whale_follow"), Some("buy"))
+    );
 }

@@ -3,10 +3,10 @@
 use crate::config::Config;
 use crate::wallets::evaluate::evaluate_wallets as run_evaluation;
 use crate::wallets::follow::score_all;
-use crate::wallets::leaderboard::{as_snapshot, read_leaderboard, AccountKind};
 use crate::wallets::report::write_report;
-use crate::wallets::snapshot::{load_snapshots, Snapshot};
-use anyhow::{Context, Result};
+use crate::wallets::select::load_leaderboard;
+use crate::wallets::snapshot::load_snapshots;
+use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -66,36 +66,15 @@ pub fn evaluate_wallets(cfg: &Config, a: EvaluateWalletsArgs) -> Result<()> {
     Ok(())
 }
 
-/// A leaderboard as one snapshot (its four windows stand for the history snapshots give).
-fn leaderboard_snapshot(src: &str, cfg: &crate::wallets::WalletsConfig) -> Result<Snapshot> {
-    let started = std::time::Instant::now();
-    let mut rows = Vec::new();
-    let n = if src.starts_with("http://") || src.starts_with("https://") {
-        let resp = ureq::get(src)
-            .call()
-            .with_context(|| format!("GET {src}"))?;
-        read_leaderboard(resp.into_body().into_reader(), cfg, |r| rows.push(r))?
-    } else {
-        let f = std::fs::File::open(src).with_context(|| format!("cannot open {src}"))?;
-        read_leaderboard(f, cfg, |r| rows.push(r))?
-    };
-    let kinds = |k| rows.iter().filter(|r| r.kind == k).count();
-    eprintln!(
-        "leaderboard {src}: {n} rows in {:.2} s ({} vaults, {} market makers)",
-        started.elapsed().as_secs_f64(),
-        kinds(AccountKind::Vault),
-        kinds(AccountKind::MarketMaker),
-    );
-    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
-    Ok(as_snapshot(&rows, now, src))
-}
-
 pub fn wallets(cfg: &Config, a: WalletsArgs) -> Result<()> {
     let mut wcfg = cfg.wallets.clone();
     let snaps = match &a.leaderboard {
         Some(src) => {
             wcfg.min_observations = 1;
-            vec![leaderboard_snapshot(src, &wcfg)?]
+            let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+            let (snap, summary) = load_leaderboard(src, &wcfg, now)?;
+            eprintln!("{summary}");
+            vec![snap]
         }
         None => load_snapshots(&paths(a.data))?,
     };

@@ -1,5 +1,6 @@
 //! Operator commands (pause, resume, halt, flatten, set), as they enter the event stream.
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// What an operator can ask of a running session.
@@ -20,6 +21,22 @@ pub enum Command {
     /// Changes a `[risk]` limit, validated by the config file's rules, e.g.
     /// `{"command":"set","limit":"max_order_notional","value":"0.01"}`.
     Set { limit: String, value: String },
+    /// Replaces the wallets the whale-follow source tracks (sent by the leaderboard refresh of
+    /// a running session, so a replay of its tape follows the same wallets).
+    TrackWallets { wallets: Vec<TrackedWallet> },
+}
+
+/// A wallet to follow, with its weight and the dimensions behind it (each in [0, 1], 6
+/// decimals) and its account value (USD).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackedWallet {
+    pub address: String,
+    pub weight: Decimal,
+    pub performance: Decimal,
+    pub size: Decimal,
+    pub recency: Decimal,
+    pub regime_fit: Decimal,
+    pub account_value: Decimal,
 }
 
 impl Command {

@@ -49,7 +49,7 @@ impl<V: Venue + serde::Serialize> ExecutionClient for OrderManager<V> {
                 let i = instrument.as_deref().map(Instrument::new);
                 self.flatten(i.as_ref(), out)
             }
-            Command::Pause | Command::Set { .. } => {}
+            Command::Pause | Command::Set { .. } | Command::TrackWallets { .. } => {}
         }
     }
     fn clock(&self) -> i64 {

@@ -280,7 +280,7 @@ impl RiskManager {
                 self.state = TradingState::Halted;
                 self.paused_by = None;
             }
-            Command::Flatten { .. } => {}
+            Command::Flatten { .. } | Command::TrackWallets { .. } => {}
             Command::Set { limit, value } => match limits::set_limit(&self.cfg, limit, value) {
                 Ok(next) => {
                     let key = limit.strip_prefix("risk.").unwrap_or(limit).to_string();

@@ -86,6 +86,11 @@ pub trait SignalSource: Send + Unpin + 'static {
     /// Saves what a batch of `events` may change.
     fn save(&self, events: &[crate::domain::MarketEvent]) -> Self::Saved;
     fn restore(&mut self, s: Self::Saved);
+    /// An operator or session command, in stream order (most sources ignore them; applying
+    /// one twice must do no more than applying it once: a retried batch repeats it).
+    fn on_command(&mut self, c: &crate::domain::command::Command) {
+        let _ = c;
+    }
 }
 
 /// Decides entries (size, exit plan) from signals and the portfolio.
@@ -144,6 +149,10 @@ impl<A: SignalSource, B: SignalSource + Named> SignalSource for Both<A, B> {
     fn restore(&mut self, s: Self::Saved) {
         self.first.restore(s.0);
         self.second.restore(s.1);
+    }
+    fn on_command(&mut self, c: &crate::domain::command::Command) {
+        self.first.on_command(c);
+        self.second.on_command(c);
     }
 }
 

@@ -19,8 +19,12 @@ pub type Strategies = Route<PrePumpStrategy, PrePumpStrategy>;
 /// Builds the sources; the whale-follow one loads its wallets from `[whales] snapshots`.
 pub fn sources(cfg: &Config, id_prefix: &str) -> Result<Sources> {
     let whales = if cfg.whales.enabled {
-        let tracked = tracked_wallets(&cfg.whales.snapshots, &cfg.wallets)
-            .context("whales.snapshots: cannot pick the wallets to follow")?;
+        // A leaderboard's wallets come later, as a `track_wallets` command in the stream.
+        let tracked = match cfg.whales.leaderboard {
+            Some(_) => Default::default(),
+            None => tracked_wallets(&cfg.whales.snapshots, &cfg.wallets)
+                .context("whales.snapshots: cannot pick the wallets to follow")?,
+        };
         let mut w = WhaleSource::new(cfg.whales.clone(), tracked);
         w.id_prefix = id_prefix.to_string();
         Some(w)
@@ -76,6 +80,11 @@ impl<S: SignalSource> SignalSource for Option<S> {
     fn restore(&mut self, saved: Self::Saved) {
         if let (Some(s), Some(v)) = (self.as_mut(), saved) {
             s.restore(v);
+        }
+    }
+    fn on_command(&mut self, c: &crate::domain::command::Command) {
+        if let Some(s) = self {
+            s.on_command(c);
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod follow;
 pub mod leaderboard;
 pub mod report;
 pub mod score;
+pub mod select;
 pub mod snapshot;
 pub mod tracker;
 

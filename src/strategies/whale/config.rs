@@ -16,6 +16,14 @@ pub struct WhaleConfig {
     /// Wallet snapshot files, folders or .tar.xz archives; the wallets the `[wallets]` rules
     /// pick at the last snapshot are tracked, with their weights.
     pub snapshots: Vec<PathBuf>,
+    /// Or a Hyperliquid leaderboard: a file, or the stats endpoint's URL
+    /// (`https://stats-data.hyperliquid.xyz/Mainnet/leaderboard`). A session reads it at its
+    /// start and every `leaderboard_refresh_secs`, and sends the picked wallets into its stream
+    /// as a `track_wallets` command (journaled, on the tape); a replay of files reads a file
+    /// leaderboard once at its start.
+    pub leaderboard: Option<String>,
+    /// Seconds between two reads of the leaderboard in a session (0: only at the start).
+    pub leaderboard_refresh_secs: f64,
     /// A tracked wallet's single position change of at least this notional (USD) is a whale
     /// alert (logged and counted).
     pub alert_notional: Decimal,
@@ -43,6 +51,8 @@ impl Default for WhaleConfig {
         Self {
             enabled: false,
             snapshots: vec![],
+            leaderboard: None,
+            leaderboard_refresh_secs: 3600.0,
             alert_notional: dec!(100000),
             window_secs: 300,
             min_net_notional: dec!(250000),
@@ -93,8 +103,18 @@ impl WhaleConfig {
         if !(0.0..1.0).contains(&self.exit_fraction) {
             return Err("whales.exit_fraction: must be within [0, 1)".into());
         }
-        if self.enabled && self.snapshots.is_empty() {
-            return Err("whales.snapshots: name wallet snapshot files when enabled".into());
+        if self.enabled && self.snapshots.is_empty() == self.leaderboard.is_none() {
+            return Err(
+                "whales.snapshots: name wallet snapshot files or (not and) a whales.leaderboard \
+                 when enabled"
+                    .into(),
+            );
+        }
+        let r = self.leaderboard_refresh_secs;
+        if !(r.is_finite() && (r == 0.0 || (0.1..=604_800.0).contains(&r))) {
+            return Err(format!(
+                "whales.leaderboard_refresh_secs: 0 (never) or within 0.1..=604800, got {r}"
+            ));
         }
         if self.tracker.enabled && !self.enabled {
             return Err(

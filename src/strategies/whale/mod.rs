@@ -382,6 +382,16 @@ impl SignalSource for WhaleSource {
             *self = *s;
         }
     }
+    /// `track_wallets` replaces the tracked wallets and their weights; positions and flow seen
+    /// so far stay (a wallet tracked again keeps its book).
+    fn on_command(&mut self, c: &crate::domain::command::Command) {
+        if let crate::domain::command::Command::TrackWallets { wallets } = c {
+            let w = wallets
+                .iter()
+                .map(|t| (t.address.clone(), t.weight.to_f64().unwrap_or(0.0)));
+            self.tracked = WalletFilter::new(w);
+        }
+    }
 }
 
 /// The wallets the `[wallets]` rules follow at the last of the snapshots in `paths`, with their

@@ -144,3 +144,29 @@ fn rollback_state_is_saved_only_for_events_that_can_change_the_source() {
     assert!(s.save(&[position(A, 1, dec!(1))]).is_some());
     assert!(s.save(&[fill(B, 1, 1, Side::Buy, dec!(1))]).is_some());
 }
+
+#[test]
+fn a_track_wallets_command_replaces_the_tracked_wallets_and_keeps_the_books() {
+    use crate::domain::command::{Command, TrackedWallet};
+    let mut s = source();
+    signals(&mut s, &[fill(A, 1_000, 1, Side::Buy, dec!(0.2))]);
+    let w = |a: &str| TrackedWallet {
+        address: a.into(),
+        weight: dec!(0.5),
+        performance: dec!(0.5),
+        size: dec!(0.5),
+        recency: dec!(0.5),
+        regime_fit: dec!(0.5),
+        account_value: dec!(1000000),
+    };
+    s.on_command(&Command::TrackWallets {
+        wallets: vec![w(OTHER), w(A)],
+    });
+    assert!(s.model_id().contains(OTHER) && !s.model_id().contains(B));
+    // B is no longer tracked: its fills are ignored; A keeps its position.
+    signals(&mut s, &[fill(B, 2_000, 2, Side::Buy, dec!(1))]);
+    assert_eq!(s.position(B, "BTC"), dec!(0));
+    assert_eq!(s.position(A, "BTC"), dec!(0.2));
+    signals(&mut s, &[fill(OTHER, 3_000, 3, Side::Sell, dec!(1))]);
+    assert_eq!(s.position(OTHER, "BTC"), dec!(-1));
+}

@@ -136,58 +136,100 @@ pub struct Tracker {
     pub addr: Addr<LiveFeedActor>,
 }
 
-/// Starts the tracker for `wallets` (addresses, heaviest first): the `userFills` socket at
-/// `settings.url` for the first `cfg.user_subscriptions`, polls of all of them at `rest_url`;
-/// events to `tx` until `shutdown`. Call inside the actix system.
+/// What one run of the tracker is made of (shared across restarts and wallet changes).
+#[derive(Clone)]
+struct Parts {
+    settings: WsSettings,
+    info: InfoClient,
+    poll_budget: Arc<WeightBudget>,
+    min_interval: Duration,
+    user_subscriptions: usize,
+    tx: mpsc::Sender<FeedBatch>,
+    counters: Arc<TrackerCounters>,
+    feed: Arc<FeedCounters>,
+}
+
+impl Parts {
+    /// The socket (`userFills` of the heaviest) and the polls (all), for `wallets`, until
+    /// `sd`; done at once without wallets.
+    async fn run(self, wallets: Vec<String>, sd: watch::Receiver<bool>) {
+        let users: Vec<String> = wallets
+            .iter()
+            .take(self.user_subscriptions)
+            .cloned()
+            .collect();
+        let polls = positions::PollLoop {
+            poller: positions::PositionPoller::new(&wallets),
+            info: self.info.clone(),
+            poll_budget: self.poll_budget.clone(),
+            min_interval: self.min_interval,
+            tx: self.tx.clone(),
+            counters: self.counters.clone(),
+        };
+        if users.is_empty() {
+            return polls.run(sd).await;
+        }
+        let codec = user_fills::UserFillsCodec::new(&users, self.counters.clone());
+        let socket = WsFeed::new(
+            Box::new(codec),
+            self.settings,
+            None,
+            self.tx,
+            None,
+            self.feed,
+        )
+        .with_info(self.info);
+        tokio::join!(socket.run(sd.clone()), polls.run(sd));
+    }
+
+    /// Runs for the latest wallet list; a new list restarts the socket and the polls with it
+    /// (a list that no longer changes keeps the run going until `sd`).
+    async fn follow(self, mut list: watch::Receiver<Vec<String>>, mut sd: watch::Receiver<bool>) {
+        loop {
+            let wallets = list.borrow_and_update().clone();
+            let run = self.clone().run(wallets, sd.clone());
+            tokio::pin!(run);
+            let (mut run_done, mut list_open) = (false, true);
+            loop {
+                tokio::select! {
+                    _ = &mut run, if !run_done => run_done = true,
+                    r = list.changed(), if list_open => match r {
+                        Ok(()) => break,
+                        Err(_) => list_open = false,
+                    },
+                    _ = sd.changed() => return,
+                }
+            }
+        }
+    }
+}
+
+/// Starts the tracker for the wallets `list` holds (addresses, heaviest first; a new list
+/// replaces them): the `userFills` socket at `settings.url` for the first
+/// `cfg.user_subscriptions`, polls of all of them at `rest_url`; events to `tx` until
+/// `shutdown`. Call inside the actix system.
 pub fn start(
     cfg: &TrackerConfig,
     settings: WsSettings,
     rest_url: &str,
-    wallets: Vec<String>,
+    list: watch::Receiver<Vec<String>>,
     tx: mpsc::Sender<FeedBatch>,
     shutdown: watch::Receiver<bool>,
 ) -> Tracker {
     let budget = Arc::new(WeightBudget::new(cfg.rest_weight_per_minute));
-    let poll_budget = Arc::new(WeightBudget::new(cfg.poll_weight_per_minute));
-    let counters = Arc::new(TrackerCounters::default());
-    let feed = Arc::new(FeedCounters::default());
-    let info = InfoClient::new(rest_url, budget.clone());
-    let users: Vec<String> = wallets
-        .iter()
-        .take(cfg.user_subscriptions)
-        .cloned()
-        .collect();
-    let min_interval = Duration::from_secs_f64(cfg.min_poll_interval_secs);
-    let (c, f) = (counters.clone(), feed.clone());
+    let parts = Parts {
+        settings,
+        info: InfoClient::new(rest_url, budget.clone()),
+        poll_budget: Arc::new(WeightBudget::new(cfg.poll_weight_per_minute)),
+        min_interval: Duration::from_secs_f64(cfg.min_poll_interval_secs),
+        user_subscriptions: cfg.user_subscriptions,
+        tx,
+        counters: Arc::new(TrackerCounters::default()),
+        feed: Arc::new(FeedCounters::default()),
+    };
+    let (counters, feed) = (parts.counters.clone(), parts.feed.clone());
     let factory = move |sd: watch::Receiver<bool>| {
-        let codec = user_fills::UserFillsCodec::new(&users, c.clone());
-        let socket = WsFeed::new(
-            Box::new(codec),
-            settings.clone(),
-            None,
-            tx.clone(),
-            None,
-            f.clone(),
-        )
-        .with_info(info.clone());
-        let polls = positions::PollLoop {
-            poller: positions::PositionPoller::new(&wallets),
-            info: info.clone(),
-            poll_budget: poll_budget.clone(),
-            min_interval,
-            tx: tx.clone(),
-            counters: c.clone(),
-        };
-        let with_socket = !users.is_empty();
-        let sd2 = sd.clone();
-        futures_util::FutureExt::boxed_local(async move {
-            match with_socket {
-                true => {
-                    tokio::join!(socket.run(sd), polls.run(sd2));
-                }
-                false => polls.run(sd2).await,
-            }
-        })
+        futures_util::FutureExt::boxed_local(parts.clone().follow(list.clone(), sd))
     };
     let restarts = Arc::new(AtomicU64::new(0));
     let r = restarts.clone();
