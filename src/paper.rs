@@ -302,6 +302,7 @@ fn open_session(store: &Store, opts: &PaperOptions) -> Result<Session> {
 async fn run_session(opts: PaperOptions, s: Session, live: Live) -> Result<SessionOut> {
     let cfg = &opts.config;
     let (venues, names) = resolve_venues(cfg).await?;
+    check_subscriptions(cfg, &venues)?;
     let mut s = s;
     let specs = instrument_specs(cfg, &venues).await;
     s.core.broker = s.core.broker.with_specs(&specs);
@@ -391,6 +392,25 @@ async fn run_session(opts: PaperOptions, s: Session, live: Live) -> Result<Sessi
         .map(|(k, v)| (k.clone(), v.load(std::sync::atomic::Ordering::SeqCst)))
         .collect();
     Ok((status, names, fr))
+}
+
+/// Hyperliquid allows 1000 websocket subscriptions per IP: the feed takes 3 per coin (trades,
+/// book, asset context), the wallet tracker one per subscribed wallet.
+fn check_subscriptions(cfg: &Config, venues: &BTreeMap<Venue, Vec<String>>) -> Result<()> {
+    let coins = venues.get(&Venue::Hyperliquid).map_or(0, Vec::len);
+    let tracker = cfg.whales.enabled && cfg.whales.tracker.enabled;
+    let users = if tracker {
+        cfg.whales.tracker.user_subscriptions
+    } else {
+        0
+    };
+    if 3 * coins + users > 1000 {
+        bail!(
+            "feeds.hyperliquid: {coins} coins × 3 subscriptions + {users} wallet subscriptions \
+             pass Hyperliquid's 1000 per IP; list fewer instruments (or a tighter universe rule)"
+        );
+    }
+    Ok(())
 }
 
 /// The whale source's wallets (heaviest first); none without it.
@@ -630,4 +650,25 @@ pub fn stored_status(state_dir: &std::path::Path) -> Result<(LiveStatus, Option<
         .meta(META_EXECUTOR)?
         .and_then(|j| serde_json::from_slice(&j).ok());
     Ok((serde_json::from_slice(&status)?, broker))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn more_hyperliquid_subscriptions_than_the_venue_allows_are_refused_at_start() {
+        let mut cfg = Config::default();
+        cfg.whales.enabled = true;
+        cfg.whales.tracker.enabled = true;
+        let coins = |n: usize| {
+            let pairs = (0..n).map(|i| format!("C{i}/USDC")).collect();
+            BTreeMap::from([(Venue::Hyperliquid, pairs)])
+        };
+        assert!(check_subscriptions(&cfg, &coins(330)).is_ok(), "990 + 10");
+        let e = check_subscriptions(&cfg, &coins(331)).unwrap_err().to_string();
+        assert!(e.contains("feeds.hyperliquid") && e.contains("1000"), "{e}");
+        cfg.whales.tracker.enabled = false;
+        assert!(check_subscriptions(&cfg, &coins(333)).is_ok());
+    }
 }

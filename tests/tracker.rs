@@ -593,3 +593,92 @@ instruments = ["BTC/USDC"]
         String::from_utf8(log).unwrap()
     );
 }
+
+/// `smartflow replay` of recorded `userFills` frames (JSONL, written here from the whale's real
+/// fills: a snapshot of fills 0–59, then 40–119 live, overlapping, and one junk line): each
+/// fill once as the wallet's own fill, the junk line reported with its line number, and with
+/// the whale tracked, a whale-follow signal on the coin it bought.
+#[test]
+fn replay_reads_recorded_user_fills_frames() {
+    let data = require_data!();
+    let dir = tempfile::tempdir().unwrap();
+    let fills = whale_fills(&data);
+    let frame = |fs: &[Value], snap: bool| {
+        let mut d = json!({"user": WHALE, "fills": fs});
+        if snap {
+            d["isSnapshot"] = json!(true);
+        }
+        json!({"channel": "userFills", "data": d}).to_string()
+    };
+    let mut lines = vec![
+        json!({"channel": "subscriptionResponse", "data": {"method": "subscribe"}}).to_string(),
+        frame(&fills[..60], true),
+    ];
+    lines.extend(
+        fills[40..120]
+            .iter()
+            .map(|f| frame(std::slice::from_ref(f), false)),
+    );
+    lines.insert(5, "{not json".into());
+    let path = dir.path().join("user_fills.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+
+    let mut src = smartflow::feeds::open_source(&path).unwrap();
+    let (mut tids, mut bad) = (Vec::new(), Vec::new());
+    while let Some(item) = src.next_item() {
+        match item {
+            Ok(MarketEvent::UserFill(f)) => tids.push(f.tid),
+            Ok(other) => panic!("{other:?}"),
+            Err(m) => bad.push(m.line),
+        }
+    }
+    let want: Vec<u64> = fills[..120]
+        .iter()
+        .map(|f| f["tid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(tids, want, "every fill once, in order");
+    assert_eq!(bad, vec![6]);
+
+    let rows = json!([{"address": WHALE, "displayName": null, "accountValue": 1e6, "pnl": 1000.0,
+        "roi": 0.01, "volume": 1e6, "positions": []}]);
+    let snap = dir.path().join("snapshot.json");
+    let doc = json!({"lastUpdated": "2026-02-16T00:00:00Z",
+        "whaleTracker": {"daily": rows, "weekly": rows, "biggestPositions": []}});
+    std::fs::write(&snap, doc.to_string()).unwrap();
+    let toml = format!(
+        r#"
+[models]
+mode = "rules"
+[portfolio]
+quote = "USDC"
+[wallets]
+min_observations = 1
+[whales]
+enabled = true
+snapshots = [{snap:?}]
+min_wallets = 1
+min_net_notional = "100"
+"#
+    );
+    let cfg = smartflow::config::Config::from_toml(&toml, "test").unwrap();
+    let state = dir.path().join("replay");
+    smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
+        data: vec![path.display().to_string()],
+        config: cfg,
+        state_dir: state.clone(),
+        fault: Default::default(),
+        resume: false,
+        progress: false,
+    })
+    .unwrap();
+    let recs = smartflow::store::Store::open(&state)
+        .unwrap()
+        .records()
+        .unwrap();
+    let sig = recs
+        .iter()
+        .find(|r| r.kind == smartflow::store::RecordKind::Signal)
+        .expect("a whale-follow signal");
+    assert_eq!(sig.detail["detector"], "whale_follow");
+    assert_eq!(sig.instrument, "hyperliquid:ETH/USDC");
+}

@@ -11,6 +11,7 @@ pub mod decimal;
 pub mod freqtrade;
 pub mod hyperliquid_info;
 pub mod hyperliquid_trades;
+pub mod hyperliquid_user_fills;
 pub mod json_array;
 pub mod merge;
 pub mod recording;
@@ -59,6 +60,8 @@ pub enum Format {
     Recording,
     /// Hyperliquid websocket `trades` items `[{"coin", "px", "sz", "time", "tid", "users"}, …]`.
     HyperliquidTrades,
+    /// Hyperliquid `userFills` websocket frames, one per line (a wallet's own fills).
+    HyperliquidUserFills,
 }
 
 const DATA_SUFFIXES: &[&str] = &[
@@ -143,6 +146,10 @@ pub fn detect_format(reader: &mut dyn BufRead, name: &str) -> Result<Format> {
     let first_line = head.lines().next().unwrap_or("");
     if first_line.starts_with("{\"smartflow_recording\"") {
         Ok(Format::Recording)
+    } else if first_line.starts_with("{\"channel\":\"userFills\"")
+        || first_line.starts_with("{\"channel\":\"subscriptionResponse\"")
+    {
+        Ok(Format::HyperliquidUserFills)
     } else if first_line.starts_with("symbol,timestamp,datetime,side,price,amount") {
         Ok(Format::BinanceCsv)
     } else if head.trim_start().starts_with('[') {
@@ -161,7 +168,7 @@ pub fn detect_format(reader: &mut dyn BufRead, name: &str) -> Result<Format> {
     } else {
         bail!(
             "{name}: unknown data format (expected a Binance trades CSV, a freqtrade trades JSON, \
-             Hyperliquid trades JSON, a cryptofeed Binance websocket capture or a smartflow \
+             Hyperliquid trades JSON, Hyperliquid userFills frames (JSONL), a cryptofeed Binance websocket capture or a smartflow \
              recording); first line: {:?}",
             first_line.chars().take(80).collect::<String>()
         )
@@ -181,6 +188,9 @@ pub fn open_source(path: &Path) -> Result<Box<dyn TradeSource>> {
         Format::HyperliquidTrades => Box::new(hyperliquid_trades::HyperliquidTradesSource::new(
             reader, name,
         )),
+        Format::HyperliquidUserFills => {
+            Box::new(hyperliquid_user_fills::UserFillsSource::new(reader, name))
+        }
     })
 }
 

@@ -48,6 +48,8 @@ pub struct UserFillsCodec {
     connects: u32,
     last_recv_ms: Option<i64>,
     counters: Arc<TrackerCounters>,
+    /// Takes the fills of any wallet (reading a recording), not only those subscribed.
+    any_user: bool,
 }
 
 impl UserFillsCodec {
@@ -68,11 +70,25 @@ impl UserFillsCodec {
             connects: 0,
             last_recv_ms: None,
             counters,
+            any_user: false,
         }
     }
 
-    fn user(&self, user: &str) -> Result<usize, String> {
+    /// A codec that takes every wallet's fills (reading recorded frames).
+    pub fn any_user(counters: Arc<TrackerCounters>) -> Self {
+        Self {
+            any_user: true,
+            ..Self::new(&[], counters)
+        }
+    }
+
+    fn user(&mut self, user: &str) -> Result<usize, String> {
         let u = user.to_ascii_lowercase();
+        if self.any_user && !self.index.contains_key(&u) {
+            self.index.insert(u.clone(), self.users.len());
+            self.users.push(u.clone());
+            self.last_fill_ms.push(None);
+        }
         self.index
             .get(&u)
             .copied()
