@@ -666,7 +666,9 @@ mod tests {
             BTreeMap::from([(Venue::Hyperliquid, pairs)])
         };
         assert!(check_subscriptions(&cfg, &coins(330)).is_ok(), "990 + 10");
-        let e = check_subscriptions(&cfg, &coins(331)).unwrap_err().to_string();
+        let e = check_subscriptions(&cfg, &coins(331))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("feeds.hyperliquid") && e.contains("1000"), "{e}");
         cfg.whales.tracker.enabled = false;
         assert!(check_subscriptions(&cfg, &coins(333)).is_ok());

@@ -378,6 +378,11 @@ max_leverage = "40"
     assert_eq!(recs[0].kind, RecordKind::Command);
     assert_eq!(recs[0].detail["command"], "track_wallets");
     assert_eq!(recs[0].detail["wallets"].as_array().unwrap().len(), 3);
+    let line = smartflow::cli::log::summary_line(&recs[0]);
+    assert!(
+        line.contains("3 wallets: 0x") && line.contains("(perf "),
+        "{line}"
+    );
     let sig = first(&recs, RecordKind::Signal);
     assert_eq!(
         (sig.detail["detector"].as_str(), sig.detail["side"].as_str()),

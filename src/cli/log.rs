@@ -58,6 +58,32 @@ impl Filter {
     }
 }
 
+/// `; N wallets: 0xabcd…1234 0.700 (perf 0.75 size 0.5 recency 1 regime 0.5), …` (first 3).
+fn tracked_wallets(w: &[serde_json::Value]) -> String {
+    let s = |x: &serde_json::Value, k: &str| x[k].as_str().unwrap_or("?").to_string();
+    let shown: Vec<String> = w
+        .iter()
+        .take(3)
+        .map(|x| {
+            let a = s(x, "address");
+            let short = match a.len() > 12 {
+                true => format!("{}…{}", &a[..6], &a[a.len() - 4..]),
+                false => a,
+            };
+            format!(
+                "{short} {} (perf {} size {} recency {} regime {})",
+                s(x, "weight"),
+                s(x, "performance"),
+                s(x, "size"),
+                s(x, "recency"),
+                s(x, "regime_fit")
+            )
+        })
+        .collect();
+    let more = if w.len() > 3 { ", …" } else { "" };
+    format!("; {} wallets: {}{more}", w.len(), shown.join(", "))
+}
+
 /// One-line description of a record for listings.
 pub fn summary_line(r: &Record) -> String {
     let d = &r.detail;
@@ -111,6 +137,9 @@ pub fn summary_line(r: &Record) -> String {
                     s("limit_before"),
                     s("limit_after")
                 );
+            }
+            if let Some(w) = d["wallets"].as_array() {
+                line += &tracked_wallets(w);
             }
             line
         }
