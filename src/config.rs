@@ -210,4 +210,42 @@ mod tests {
         let e = Config::from_toml("[risk]\nmax_open_positions = \"x\"\n", "t").unwrap_err();
         assert!(format!("{e:#}").contains("max_open_positions"));
     }
+
+    /// Values that pass a plain `> 0` and panic later as a `Duration` are refused at load.
+    #[test]
+    fn infinite_or_huge_durations_are_refused_with_the_field_named() {
+        for (toml, key) in [
+            (
+                "[feeds]\nstatus_every_secs = inf\n",
+                "feeds.status_every_secs",
+            ),
+            (
+                "[feeds]\nstatus_every_secs = nan\n",
+                "feeds.status_every_secs",
+            ),
+            (
+                "[feeds]\nidle_timeout_secs = 1e20\n",
+                "feeds.idle_timeout_secs",
+            ),
+            (
+                "[feeds]\nstale_after_secs = inf\n",
+                "feeds.stale_after_secs",
+            ),
+            (
+                "[feeds]\nbackoff_max_ms = 18446744073709551615\n",
+                "feeds.backoff_initial_ms",
+            ),
+            (
+                "[whales]\nleaderboard_refresh_secs = inf\n",
+                "whales.leaderboard_refresh_secs",
+            ),
+            (
+                "[whales.tracker]\nmin_poll_interval_secs = 1e300\n",
+                "whales.tracker.min_poll_interval_secs",
+            ),
+        ] {
+            let e = Config::from_toml(toml, "t").unwrap_err();
+            assert!(format!("{e:#}").contains(key), "{toml}: {e:#}");
+        }
+    }
 }

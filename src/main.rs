@@ -159,10 +159,23 @@ struct ReplayArgs {
     quiet: bool,
 }
 
+/// `--duration`: seconds, finite, > 0 and at most ten years.
+fn parse_duration_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(v.is_finite() && v > 0.0 && v <= 315_360_000.0) {
+        return Err(format!(
+            "{s}: want seconds > 0 and at most 315360000 (ten years)"
+        ));
+    }
+    Ok(v)
+}
+
 #[derive(Args)]
 struct PaperArgs {
     /// Stop after this many seconds (default: run until Ctrl-C).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = parse_duration_secs)]
     duration: Option<f64>,
     /// Fault injection, as for replay; `feed@N` panics a venue connection at its N-th frame.
     #[arg(long, value_name = "STAGE@N")]
@@ -182,7 +195,7 @@ struct RecordArgs {
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
     /// Stop after this many seconds (default: until Ctrl-C).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = parse_duration_secs)]
     duration: Option<f64>,
 }
 

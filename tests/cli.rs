@@ -31,6 +31,26 @@ fn help_explains_the_commands() {
 }
 
 #[test]
+fn a_duration_that_is_not_a_finite_positive_number_is_refused_not_a_panic() {
+    for d in ["inf", "nan", "-1", "0", "1e20", "soon"] {
+        for cmd in ["paper", "record"] {
+            let arg = format!("--duration={d}");
+            let mut args = vec![cmd, arg.as_str()];
+            if cmd == "record" {
+                args.extend(["--out", "/tmp/never-written.jsonl"]);
+            }
+            let o = smartflow(&args);
+            let err = text(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{cmd} --duration {d}: {err}");
+            assert!(
+                err.contains("--duration") && !err.contains("panicked"),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[test]
 fn bad_config_and_bad_paths_are_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.toml");

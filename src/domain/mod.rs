@@ -386,8 +386,19 @@ pub fn parse_ts(s: &str) -> Option<i64> {
     let h: i64 = t.next()?.parse().ok()?;
     let mi: i64 = t.next().unwrap_or("0").parse().ok()?;
     let sec: f64 = t.next().unwrap_or("0").parse().ok()?;
-    let month = time::Month::try_from(mo as u8).ok()?;
-    let date = time::Date::from_calendar_date(y as i32, month, da as u8).ok()?;
+    // Out-of-range parts are refused, not wrapped (month 257 is not January).
+    let in_range = (0..=9999).contains(&y)
+        && (0..24).contains(&h)
+        && (0..60).contains(&mi)
+        && sec.is_finite()
+        && (0.0..60.0).contains(&sec)
+        && d.next().is_none()
+        && t.next().is_none();
+    if !in_range {
+        return None;
+    }
+    let month = time::Month::try_from(u8::try_from(mo).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(y as i32, month, u8::try_from(da).ok()?).ok()?;
     let days = (date.to_julian_day() - time::macros::date!(1970 - 01 - 01).to_julian_day()) as i64;
     Some(days * 86_400_000 + h * 3_600_000 + mi * 60_000 + (sec * 1000.0).round() as i64)
 }
@@ -404,6 +415,26 @@ mod tests {
         assert_eq!(parse_ts("2019-07-05T17:00:00.250Z"), Some(ms + 250));
         assert_eq!(parse_ts("2019-07-05"), Some(ms - 17 * 3_600_000));
         assert_eq!(parse_ts("nonsense"), None);
+    }
+
+    #[test]
+    fn out_of_range_date_parts_are_refused_not_wrapped() {
+        for bad in [
+            "2019-257-05",
+            "2019-13-05",
+            "2019-07-32",
+            "2019-07-05 24:00",
+            "2019-07-05 23:60",
+            "2019-07-05 23:00:61",
+            "2019-07-05 99999999999999999:00",
+            "2019-07-05 10:00:nan",
+            "2019-07-05-01",
+            "2019-07-05 10:00:00:00",
+            "-5-07-05",
+        ] {
+            assert_eq!(parse_ts(bad), None, "{bad}");
+        }
+        assert!(parse_ts("2019-07-05 23:59:59.999").is_some());
     }
 
     #[test]

@@ -154,27 +154,39 @@ impl FeedsConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        const MAX_SECS: f64 = 604_800.0;
         for (k, v) in [
             ("feeds.ping_interval_secs", self.ping_interval_secs),
             ("feeds.idle_timeout_secs", self.idle_timeout_secs),
             ("feeds.stale_after_secs", self.stale_after_secs),
             ("feeds.connect_timeout_secs", self.connect_timeout_secs),
         ] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(format!("{k}: must be > 0"));
+            // Capped: a huge value passes `> 0` and panics later as a `Duration`.
+            if !(v.is_finite() && v > 0.0 && v <= MAX_SECS) {
+                return Err(format!("{k}: must be > 0 and at most {MAX_SECS} (a week)"));
             }
         }
         if self.ping_interval_secs >= self.idle_timeout_secs {
             return Err("feeds.ping_interval_secs: must be below feeds.idle_timeout_secs".into());
         }
-        if self.backoff_initial_ms == 0 || self.backoff_max_ms < self.backoff_initial_ms {
-            return Err("feeds.backoff_initial_ms / backoff_max_ms: want 0 < initial ≤ max".into());
+        if self.backoff_initial_ms == 0
+            || self.backoff_max_ms < self.backoff_initial_ms
+            || self.backoff_max_ms > 3_600_000
+        {
+            return Err(
+                "feeds.backoff_initial_ms / backoff_max_ms: want 0 < initial ≤ max ≤ 3600000"
+                    .into(),
+            );
         }
         if self.batch_max_events == 0 {
             return Err("feeds.batch_max_events: must be ≥ 1".into());
         }
-        if self.status_every_secs.is_nan() || self.status_every_secs < 0.0 {
-            return Err("feeds.status_every_secs: must be ≥ 0".into());
+        if !(self.status_every_secs.is_finite()
+            && (0.0..=MAX_SECS).contains(&self.status_every_secs))
+        {
+            return Err(format!(
+                "feeds.status_every_secs: must be within 0..={MAX_SECS}"
+            ));
         }
         for (v, c) in self.venues() {
             let k = v.name();
