@@ -223,3 +223,71 @@ fn data_paths_take_files_folders_and_globs() {
     let err = expand_paths(&["/nonexistent/*.csv".to_string()]).unwrap_err();
     assert!(err.to_string().contains("matches no data file"));
 }
+
+/// A real pump file with two absurd prints (28-digit price, 28-digit amount) spliced into its
+/// middle: they are refused as malformed (out of range), so no notional, fee or sizing
+/// arithmetic ever sees them (a product of two such numbers overflows `Decimal`, a panic), and
+/// the replay's decision log is the same as without them.
+#[test]
+fn absurd_prints_are_refused_at_the_edge_and_change_nothing_else() {
+    let data = require_data!();
+    let dir = tempfile::tempdir().unwrap();
+    let src = data.join("binance_pumps/trades/AST_2020-05-09_16.00.csv.gz");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(src).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mid = lines.len() / 2;
+    let f: Vec<&str> = lines[mid].split(',').collect();
+    let absurd_price = format!(
+        "{},{},{},buy,9999999999999999999999999999,1.0,1.0",
+        f[0], f[1], f[2]
+    );
+    let absurd_qty = format!(
+        "{},{},{},sell,{},9999999999999999999999999999,1.0",
+        f[0], f[1], f[2], f[4]
+    );
+    let mut spliced = lines.clone();
+    spliced.insert(mid + 1, &absurd_qty);
+    spliced.insert(mid + 1, &absurd_price);
+    let clean = dir.path().join("clean.csv");
+    let dirty = dir.path().join("dirty.csv");
+    std::fs::write(&clean, lines.join("\n")).unwrap();
+    std::fs::write(&dirty, spliced.join("\n")).unwrap();
+    let (_, bad) = read_all(&dirty);
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    assert!(
+        bad.iter().all(|m| m.reason.contains("out of range")),
+        "{bad:?}"
+    );
+
+    // Every buy is a signal, so orders rest and fill around the absurd prints.
+    let toml = "[models]\nmode = \"rules\"\n[features]\nwarmup_fraction = 0.0\n\
+        [detector]\nthreshold = 0.0\ncooldown_secs = 0\nmin_buy_trades = 0.0\nmin_quote_volume = 0.0\n\
+        [strategy]\ncooldown_secs = 0\n[risk]\ninstrument_cooldown_secs = 0\n";
+    let cfg = smartflow::config::Config::from_toml(toml, "test").unwrap();
+    let replay = |file: &Path, state: &str| {
+        let state = dir.path().join(state);
+        let s = smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
+            data: vec![file.display().to_string()],
+            config: cfg.clone(),
+            state_dir: state.clone(),
+            fault: Default::default(),
+            resume: false,
+            progress: false,
+        })
+        .expect("the run completes");
+        let mut log = Vec::new();
+        let store = smartflow::store::Store::open(&state).unwrap();
+        smartflow::cli::log::export(&store, &Default::default(), &mut log).unwrap();
+        (s, String::from_utf8(log).unwrap())
+    };
+    let (s_clean, log_clean) = replay(&clean, "clean");
+    let (s_dirty, log_dirty) = replay(&dirty, "dirty");
+    assert!(s_clean.approved > 0, "orders were placed: {s_clean:?}");
+    assert_eq!(s_dirty.malformed_lines, 2);
+    assert_eq!(log_dirty, log_clean);
+}

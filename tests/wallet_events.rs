@@ -144,4 +144,11 @@ fn user_fill_payloads_parse_and_bad_ones_say_why() {
         WalletFill::from_user_fill("0x1", &bad).unwrap_err(),
         FillError::BadSide("X".into())
     );
+    // A 28-digit size parses as a Decimal, and its notional would overflow: refused.
+    let mut huge = ws["data"]["fills"][0].clone();
+    huge["sz"] = "9999999999999999999999999999".into();
+    assert_eq!(
+        WalletFill::from_user_fill("0x1", &huge).unwrap_err(),
+        FillError::BadNumber("sz")
+    );
 }

@@ -63,8 +63,10 @@ pub fn parse_levels(v: &[[&str; 2]]) -> Result<Vec<(Decimal, Decimal)>, String> 
         .map(|[p, q]| {
             let px =
                 super::decimal::parse_decimal(p).ok_or_else(|| format!("bad level price {p:?}"))?;
+            let px = super::decimal::in_range(px, "level price")?;
             let qty =
                 super::decimal::parse_decimal(q).ok_or_else(|| format!("bad level size {q:?}"))?;
+            let qty = super::decimal::in_range(qty, "level size")?;
             if px <= Decimal::ZERO || qty < Decimal::ZERO {
                 return Err(format!("bad level [{p}, {q}]"));
             }

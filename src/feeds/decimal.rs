@@ -56,11 +56,24 @@ pub fn parse_decimal(s: &str) -> Option<Decimal> {
     }
 }
 
+/// The largest price or quantity a venue number may have (10^14). Any product of two stays far
+/// inside `Decimal`'s range (~7.9 × 10^28), so one absurd print cannot make notional, fee or
+/// sizing arithmetic overflow (a panic) downstream: it is refused here as malformed.
+pub const MAX_VENUE_NUMBER: Decimal = Decimal::from_parts(276447232, 23283, 0, false, 0);
+
+/// `d` when its magnitude is at most [`MAX_VENUE_NUMBER`], else an error naming `what`.
+pub fn in_range(d: Decimal, what: &str) -> Result<Decimal, String> {
+    match d.abs() <= MAX_VENUE_NUMBER {
+        true => Ok(d),
+        false => Err(format!("{what} {d} is out of range (above 1e14)")),
+    }
+}
+
 /// Like [`parse_positive`], for live venue frames: plain numbers keep their venue scale
 /// (`0.35280000` stays 8 dp, equal in value), skipping normalisation on the hot path.
 pub fn parse_positive_fast(s: &str, what: &str) -> Result<Decimal, String> {
     match parse_plain(s) {
-        Some(d) if d > Decimal::ZERO => Ok(d),
+        Some(d) if d > Decimal::ZERO => in_range(d, what),
         Some(_) => Err(format!("{what} must be > 0, got {s:?}")),
         None => parse_positive(s, what),
     }
@@ -69,7 +82,7 @@ pub fn parse_positive_fast(s: &str, what: &str) -> Result<Decimal, String> {
 /// Parses a strictly positive price or quantity, with a reason on failure.
 pub fn parse_positive(s: &str, what: &str) -> Result<Decimal, String> {
     match parse_decimal(s) {
-        Some(d) if d > Decimal::ZERO => Ok(d),
+        Some(d) if d > Decimal::ZERO => in_range(d, what),
         Some(_) => Err(format!("{what} must be > 0, got {s:?}")),
         None => Err(format!("bad {what} {s:?}")),
     }
@@ -99,6 +112,26 @@ mod tests {
         assert_eq!(
             parse_decimal("1234567890.1234567890123"),
             Some(dec!(1234567890.1234567890123))
+        );
+    }
+
+    /// 28-digit prints parse as `Decimal`s, and their products overflow (a panic in `*`).
+    #[test]
+    fn absurd_magnitudes_are_refused_at_the_edge() {
+        assert_eq!(MAX_VENUE_NUMBER, dec!(100000000000000));
+        let huge = "9999999999999999999999999999";
+        assert!(parse_positive_fast(huge, "price")
+            .unwrap_err()
+            .contains("out of range"));
+        assert!(parse_positive("1e20", "qty")
+            .unwrap_err()
+            .contains("out of range"));
+        assert!(parse_positive_fast("100000000000000", "qty").is_ok());
+        assert!(parse_positive_fast("100000000000000.1", "qty").is_err());
+        let p = parse_positive_fast("99999999999999", "p").unwrap();
+        assert!(
+            p.checked_mul(p).is_some(),
+            "the largest product stays in range"
         );
     }
 }

@@ -45,9 +45,11 @@ impl std::fmt::Display for FillError {
     }
 }
 
+/// A decimal-string field, at most 10^14 in magnitude (so notionals cannot overflow).
 fn dec(v: &serde_json::Value, key: &'static str) -> Result<Decimal, FillError> {
     let s = v[key].as_str().ok_or(FillError::Missing(key))?;
-    s.parse().map_err(|_| FillError::BadNumber(key))
+    let d: Decimal = s.parse().map_err(|_| FillError::BadNumber(key))?;
+    crate::feeds::decimal::in_range(d, key).map_err(|_| FillError::BadNumber(key))
 }
 
 impl WalletFill {

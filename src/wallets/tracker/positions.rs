@@ -85,12 +85,18 @@ impl PositionPoller {
         let mut now = BTreeMap::new();
         let mut entry = BTreeMap::new();
         for p in s.asset_positions {
-            let size: Decimal = p.position.szi.parse().map_err(|_| {
-                format!(
-                    "clearinghouseState: bad szi {:?} ({})",
-                    p.position.szi, p.position.coin
-                )
-            })?;
+            let size = p
+                .position
+                .szi
+                .parse::<Decimal>()
+                .ok()
+                .and_then(|d| crate::feeds::decimal::in_range(d, "szi").ok())
+                .ok_or_else(|| {
+                    format!(
+                        "clearinghouseState: bad szi {:?} ({})",
+                        p.position.szi, p.position.coin
+                    )
+                })?;
             let px = p.position.entry_px.and_then(|e| e.parse::<Decimal>().ok());
             entry.insert(p.position.coin.clone(), px);
             now.insert(p.position.coin, size);
@@ -241,6 +247,8 @@ mod tests {
         let bad = r#"{"assetPositions":[{"position":{"coin":"BTC","szi":"x"}}]}"#;
         assert!(p.on_answer(0, bad, 2).unwrap_err().contains("bad szi"));
         assert!(p.on_answer(0, "{", 2).is_err());
+        let huge = r#"{"assetPositions":[{"position":{"coin":"BTC","szi":"1e20"}}]}"#;
+        assert!(p.on_answer(0, huge, 2).unwrap_err().contains("bad szi"));
         assert!(
             p.on_answer(0, STATE, 3).unwrap().is_empty(),
             "the last good poll stands"
