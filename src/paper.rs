@@ -213,16 +213,26 @@ struct Live {
     done_rx: tokio::sync::oneshot::Receiver<crate::actors::run::Outcome>,
 }
 
+/// The last session's number (0 before the first). An unreadable counter is an error: starting
+/// again at 1 would repeat the decision ids (`p1-…`) already in the log.
+fn session_counter(store: &Store) -> Result<u64> {
+    let Some(b) = store.meta(META_SESSION)? else {
+        return Ok(0);
+    };
+    let text = String::from_utf8_lossy(&b);
+    text.parse::<u64>().with_context(|| {
+        format!(
+            "the stored session counter {text:?} in {} is unreadable; decision ids would repeat",
+            store.path().display()
+        )
+    })
+}
+
 /// Numbers the session and resumes the broker (positions, orders, brackets, cash) and the risk
 /// manager (trading state, run-time limits, cooldowns) from the last one.
 fn open_session(store: &Store, opts: &PaperOptions) -> Result<Session> {
     let cfg = &opts.config;
-    let number = store
-        .meta(META_SESSION)?
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(0)
-        + 1;
+    let number = session_counter(store)? + 1;
     store.append(&[], &[(META_SESSION, number.to_string().into_bytes())])?;
     let prefix = format!("p{number}-");
     let (stored_broker, stored_risk) = (store.meta(META_EXECUTOR)?, store.meta(META_RISK)?);
@@ -655,6 +665,22 @@ pub fn stored_status(state_dir: &std::path::Path) -> Result<(LiveStatus, Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_session_counter_is_an_error_not_a_restart_at_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_file(dir.path(), PAPER_STORE).unwrap();
+        assert_eq!(session_counter(&store).unwrap(), 0);
+        store
+            .append(&[], &[(META_SESSION, b"41".to_vec())])
+            .unwrap();
+        assert_eq!(session_counter(&store).unwrap(), 41);
+        store
+            .append(&[], &[(META_SESSION, b"4x".to_vec())])
+            .unwrap();
+        let e = format!("{:#}", session_counter(&store).unwrap_err());
+        assert!(e.contains("session counter") && e.contains("4x"), "{e}");
+    }
 
     #[test]
     fn more_hyperliquid_subscriptions_than_the_venue_allows_are_refused_at_start() {

@@ -373,3 +373,23 @@ fn hyperliquid_asset_contexts_give_marks_and_funding_at_receive_time() {
     assert_eq!(m.oracle_price.to_string(), "83778.1");
     assert_eq!(m.funding_rate.to_string(), "0.0000125");
 }
+
+/// A hostile Bybit book snapshot with `u` = u64::MAX: the next delta is a gap (resync), not an
+/// integer overflow (a panic in debug builds, a wrap that could accept any delta in release).
+#[test]
+fn a_maximal_update_id_is_a_gap_not_an_overflow() {
+    let mut c = codec(Venue::Bybit, &pairs(&["BTC/USDT"]), 50).unwrap();
+    c.on_connect();
+    let mut out = Vec::new();
+    let frame = |kind: &str, u: u64| {
+        serde_json::json!({"topic": "orderbook.50.BTCUSDT", "type": kind, "ts": 1,
+            "data": {"s": "BTCUSDT", "b": [["100", "1"]], "a": [["101", "1"]], "u": u, "seq": 1}})
+        .to_string()
+    };
+    c.on_message(&frame("snapshot", u64::MAX), 1, &mut out)
+        .unwrap();
+    out.clear();
+    let ctl = c.on_message(&frame("delta", 5), 2, &mut out).unwrap();
+    assert!(matches!(ctl, Control::Resync(_)), "{ctl:?}");
+    assert!(matches!(&out[0], MarketEvent::Status(s) if s.state == FeedState::Resyncing));
+}

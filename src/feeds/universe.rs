@@ -28,6 +28,30 @@ fn num(v: &Value) -> f64 {
     }
 }
 
+/// Hyperliquid's perpetuals (`COIN/USDC`) in a `metaAndAssetCtxs` answer that match the rule;
+/// delisted and nameless entries are left out (not listed as "?/USDC").
+fn hyperliquid_pairs(
+    v: &Value,
+    cfg: &VenueFeedConfig,
+    quotes: &[String],
+) -> Result<Vec<String>, String> {
+    let (meta, ctxs) = (&v[0]["universe"], &v[1]);
+    let (Some(meta), Some(ctxs)) = (meta.as_array(), ctxs.as_array()) else {
+        return Err("metaAndAssetCtxs: want [meta, assetCtxs]".into());
+    };
+    if !quotes.iter().any(|q| q == "USDC") {
+        return Ok(Vec::new());
+    }
+    let listed = meta
+        .iter()
+        .zip(ctxs)
+        .filter(|(m, _)| m["isDelisted"] != true);
+    Ok(listed
+        .filter(|(_, c)| keep(cfg, num(&c["dayNtlVlm"])))
+        .filter_map(|(m, _)| m["name"].as_str().map(|n| format!("{n}/USDC")))
+        .collect())
+}
+
 /// Pairs (`BASE/QUOTE`) matching the rule, in the venue's order, at most `universe_max`.
 pub async fn fetch(
     venue: Venue,
@@ -75,24 +99,28 @@ pub async fn fetch(
                 .await?;
             let v: Value =
                 serde_json::from_str(&body).map_err(|e| format!("bad metaAndAssetCtxs: {e}"))?;
-            let (meta, ctxs) = (&v[0]["universe"], &v[1]);
-            let (Some(meta), Some(ctxs)) = (meta.as_array(), ctxs.as_array()) else {
-                return Err("metaAndAssetCtxs: want [meta, assetCtxs]".into());
-            };
-            if quotes.iter().any(|q| q == "USDC") {
-                for (m, c) in meta.iter().zip(ctxs) {
-                    if m["isDelisted"] == true {
-                        continue;
-                    }
-                    if keep(cfg, num(&c["dayNtlVlm"])) {
-                        out.push(format!("{}/USDC", m["name"].as_str().unwrap_or("?")));
-                    }
-                }
-            }
+            out = hyperliquid_pairs(&v, cfg, &quotes)?;
         }
     }
     if cfg.universe_max > 0 {
         out.truncate(cfg.universe_max);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nameless_and_delisted_hyperliquid_entries_are_left_out() {
+        let v = serde_json::json!([
+            {"universe": [{"name": "BTC"}, {"szDecimals": 2}, {"name": "MATIC", "isDelisted": true}, {"name": "SOL"}]},
+            [{"dayNtlVlm": "5000000"}, {"dayNtlVlm": "5000000"}, {"dayNtlVlm": "5000000"}, {"dayNtlVlm": "5000000"}]
+        ]);
+        let cfg = VenueFeedConfig::default();
+        let pairs = hyperliquid_pairs(&v, &cfg, &["USDC".into()]).unwrap();
+        assert_eq!(pairs, vec!["BTC/USDC", "SOL/USDC"]);
+        assert!(hyperliquid_pairs(&serde_json::json!({}), &cfg, &["USDC".into()]).is_err());
+    }
 }

@@ -154,9 +154,9 @@ impl BinanceCodec {
         if d.last <= bs.book.last_update_id {
             return true; // older than the book: already included
         }
-        if d.first != bs.book.last_update_id + 1
-            && !(d.first <= bs.book.last_update_id + 1 && d.last > bs.book.last_update_id)
-        {
+        // Saturating: a hostile `lastUpdateId` of u64::MAX is a gap (resync), not an overflow.
+        let next = bs.book.last_update_id.saturating_add(1);
+        if d.first != next && !(d.first <= next && d.last > bs.book.last_update_id) {
             return false;
         }
         bs.book.apply(&d.bids, &d.asks);

@@ -233,7 +233,7 @@ impl VenueCodec for BybitCodec {
             if !*synced {
                 return Ok(Control::None); // deltas before the snapshot: wait for it
             }
-            if d.u != book.last_update_id + 1 {
+            if Some(d.u) != book.last_update_id.checked_add(1) {
                 book.clear();
                 *synced = false;
                 out.push(MarketEvent::Status(FeedStatus {
