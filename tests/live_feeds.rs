@@ -21,6 +21,8 @@ fn settings(url: &str) -> WsSettings {
         backoff_initial: Duration::from_millis(50),
         backoff_max: Duration::from_millis(200),
         connect_timeout: Duration::from_secs(2),
+        max_ahead: Some(Duration::from_secs(60)),
+        max_age: None,
     }
 }
 
@@ -350,4 +352,54 @@ async fn hyperliquid_keeps_alive_with_pings_and_passes_wallets() {
     assert!(pings >= 3, "{pings}");
     assert_eq!(r.counters.stalls.load(Ordering::Relaxed), 0);
     assert_eq!(r.counters.connects.load(Ordering::Relaxed), 1);
+}
+
+/// One recorded Hyperliquid trade re-timed a day into the future, one a year back: with a
+/// 60 s limit ahead and a 30-day limit back, both are quarantined (counted, not forwarded), so
+/// neither can move an event clock; the other 48 trades pass.
+#[tokio::test]
+async fn trades_timed_far_from_their_receipt_are_quarantined() {
+    let data = require_data!();
+    let now = smartflow::feeds::ws::now_ms();
+    let mut frames = fake::hyperliquid_frames(&data);
+    // Re-time the book and every trade to "now" (the recording is older than the age limit), two
+    // trades far off.
+    for (k, f) in frames.iter_mut().enumerate() {
+        let mut v: serde_json::Value = serde_json::from_str(f).unwrap();
+        if v["channel"] == "l2Book" {
+            v["data"]["time"] = serde_json::json!(now);
+        }
+        if v["channel"] != "trades" {
+            *f = v.to_string();
+            continue;
+        }
+        for (j, t) in v["data"].as_array_mut().unwrap().iter_mut().enumerate() {
+            t["time"] = serde_json::json!(match (k, j) {
+                (2, 0) => now + 86_400_000,
+                (3, 1) => now - 365 * 86_400_000,
+                _ => now,
+            });
+        }
+        *f = v.to_string();
+    }
+    let n = frames.len();
+    let srv = fake::start_ws(vec![Script::all(frames)]).await;
+    let mut s = settings(&srv.url);
+    s.max_age = Some(Duration::from_secs(30 * 86_400));
+    let r = run_feed(Venue::Hyperliquid, &["BTC/USDC"], s, None, |e, c| {
+        trades(e) == 48 && c.frames.load(Ordering::Relaxed) as usize >= n
+    })
+    .await;
+    assert_eq!(trades(&r.events), 48);
+    assert_eq!(r.counters.quarantined.load(Ordering::Relaxed), 2);
+    let latest = r
+        .events
+        .iter()
+        .filter_map(|e| e.as_trade())
+        .map(|t| t.ts_ms)
+        .max();
+    assert!(
+        latest.unwrap() < now + 60_000,
+        "no far-future time got through"
+    );
 }

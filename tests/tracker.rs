@@ -54,6 +54,8 @@ fn settings(url: &str) -> WsSettings {
         backoff_initial: Duration::from_millis(50),
         backoff_max: Duration::from_millis(200),
         connect_timeout: Duration::from_secs(2),
+        max_ahead: Some(Duration::from_secs(60)),
+        max_age: None,
     }
 }
 

@@ -416,7 +416,7 @@ pub fn status_line(s: &LiveStatus) -> String {
         .feeds
         .iter()
         .map(|f| {
-            format!(
+            let mut line = format!(
                 "{} {} {} frames, {} reconnects, {} malformed, {} gaps, {} stalls",
                 f.venue,
                 if f.connected { "up" } else { "DOWN" },
@@ -425,7 +425,11 @@ pub fn status_line(s: &LiveStatus) -> String {
                 f.malformed,
                 f.gaps,
                 f.stalls
-            )
+            );
+            if f.quarantined > 0 {
+                line += &format!(", {} quarantined (bad time)", f.quarantined);
+            }
+            line
         })
         .collect();
     format!(

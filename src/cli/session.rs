@@ -117,10 +117,10 @@ fn print_stored(state: &Path) -> Result<()> {
     );
     for f in &st.feeds {
         println!(
-            "  {:<12} {:<4} frames {:>9}  events {:>9}  reconnects {}  malformed {}  gaps {}  stalls {}  stale marks {}  last frame {}",
+            "  {:<12} {:<4} frames {:>9}  events {:>9}  reconnects {}  malformed {}  gaps {}  stalls {}  stale marks {}  quarantined {}  last frame {}",
             f.venue,
             if f.connected { "up" } else { "DOWN" },
-            f.frames, f.events, f.reconnects, f.malformed, f.gaps, f.stalls, f.stale_marks,
+            f.frames, f.events, f.reconnects, f.malformed, f.gaps, f.stalls, f.stale_marks, f.quarantined,
             crate::domain::fmt_ts(f.last_frame_ms)
         );
     }

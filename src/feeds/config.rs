@@ -69,6 +69,12 @@ pub struct FeedsConfig {
     pub batch_max_events: usize,
     /// Seconds between status lines (0: none).
     pub status_every_secs: f64,
+    /// A trade or book event timed more than this ahead of its receipt is quarantined (counted,
+    /// not applied): one far-future timestamp would advance the event clocks for good. 0: off.
+    pub max_event_ahead_secs: f64,
+    /// Likewise for events older than this at receipt (0: off; recordings replayed by a fake
+    /// venue are old).
+    pub max_event_age_secs: f64,
     pub binance: VenueFeedConfig,
     pub bybit: VenueFeedConfig,
     pub hyperliquid: VenueFeedConfig,
@@ -85,6 +91,8 @@ impl Default for FeedsConfig {
             connect_timeout_secs: 10.0,
             batch_max_events: 512,
             status_every_secs: 10.0,
+            max_event_ahead_secs: 60.0,
+            max_event_age_secs: 0.0,
             binance: VenueFeedConfig::new(
                 "wss://stream.binance.com:9443/stream",
                 "https://api.binance.com",
@@ -150,6 +158,8 @@ impl FeedsConfig {
             backoff_initial: Duration::from_millis(self.backoff_initial_ms),
             backoff_max: Duration::from_millis(self.backoff_max_ms),
             connect_timeout: s(self.connect_timeout_secs),
+            max_ahead: (self.max_event_ahead_secs > 0.0).then(|| s(self.max_event_ahead_secs)),
+            max_age: (self.max_event_age_secs > 0.0).then(|| s(self.max_event_age_secs)),
         }
     }
 
@@ -180,6 +190,14 @@ impl FeedsConfig {
         }
         if self.batch_max_events == 0 {
             return Err("feeds.batch_max_events: must be ≥ 1".into());
+        }
+        for (k, v) in [
+            ("feeds.max_event_ahead_secs", self.max_event_ahead_secs),
+            ("feeds.max_event_age_secs", self.max_event_age_secs),
+        ] {
+            if !(v.is_finite() && (0.0..=MAX_SECS).contains(&v)) {
+                return Err(format!("{k}: must be within 0..={MAX_SECS} (0: off)"));
+            }
         }
         if !(self.status_every_secs.is_finite()
             && (0.0..=MAX_SECS).contains(&self.status_every_secs))

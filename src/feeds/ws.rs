@@ -34,6 +34,10 @@ pub struct WsSettings {
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
     pub connect_timeout: Duration,
+    /// Trades and book updates timed further ahead of their receipt are quarantined.
+    pub max_ahead: Option<Duration>,
+    /// Likewise for those older than this at receipt.
+    pub max_age: Option<Duration>,
 }
 
 /// Counters of one connection, shared with the status output.
@@ -48,6 +52,8 @@ pub struct FeedCounters {
     pub resyncs: AtomicU64,
     pub stalls: AtomicU64,
     pub stale_marks: AtomicU64,
+    /// Events dropped for a time too far from their receipt.
+    pub quarantined: AtomicU64,
     pub last_frame_ms: AtomicI64,
     /// 1 while connected.
     pub connected: AtomicU64,
@@ -67,6 +73,8 @@ pub struct FeedCountersView {
     pub resyncs: u64,
     pub stalls: u64,
     pub stale_marks: u64,
+    #[serde(default)]
+    pub quarantined: u64,
     pub last_frame_ms: i64,
 }
 
@@ -85,6 +93,7 @@ impl FeedCounters {
             resyncs: g(&self.resyncs),
             stalls: g(&self.stalls),
             stale_marks: g(&self.stale_marks),
+            quarantined: g(&self.quarantined),
             last_frame_ms: self.last_frame_ms.load(Ordering::Relaxed),
         }
     }
@@ -505,7 +514,35 @@ impl WsFeed {
         self.forward(out).await;
     }
 
+    /// Drops (counts, logs the first few) trades and book updates whose venue time is too far
+    /// from `recv_ms`; statuses, marks and wallet events carry receipt or answer times.
+    fn quarantine(&self, out: &mut Vec<MarketEvent>, recv_ms: i64) {
+        let (ahead, age) = (self.settings.max_ahead, self.settings.max_age);
+        if ahead.is_none() && age.is_none() {
+            return;
+        }
+        let ms = |d: Option<Duration>| d.map_or(i64::MAX, |d| d.as_millis() as i64);
+        let (ahead, age) = (ms(ahead), ms(age));
+        out.retain(|e| {
+            let ts = match e {
+                MarketEvent::Trade(t) => t.ts_ms,
+                MarketEvent::Book(b) => b.ts_ms,
+                _ => return true,
+            };
+            let ok = ts.saturating_sub(recv_ms) <= ahead && recv_ms.saturating_sub(ts) <= age;
+            if !ok {
+                let n = self.counters.quarantined.fetch_add(1, Ordering::Relaxed);
+                if n < 20 {
+                    tracing::warn!(venue = self.venue(), instrument = %e.instrument(), ts_ms = ts,
+                        recv_ms, "event time too far from its receipt: quarantined");
+                }
+            }
+            ok
+        });
+    }
+
     async fn forward(&mut self, mut out: Vec<MarketEvent>) {
+        self.quarantine(&mut out, now_ms());
         if out.is_empty() {
             return;
         }
