@@ -379,6 +379,12 @@ fn record(config: Config, a: RecordArgs) -> Result<()> {
         "recorded {} frames ({} trades, {} events) to {}",
         r.frames, r.trades, r.events, r.out
     );
+    if r.dropped > 0 {
+        eprintln!(
+            "warning: {} frames were not recorded (the file writer fell behind)",
+            r.dropped
+        );
+    }
     for (v, i) in &r.venues {
         println!("  {v}: {}", i.join(", "));
     }

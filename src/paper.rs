@@ -114,7 +114,7 @@ pub fn start_feeds(
     cfg: &Config,
     venues: &BTreeMap<Venue, Vec<String>>,
     tx: mpsc::Sender<FeedBatch>,
-    raw: Option<mpsc::UnboundedSender<RawFrame>>,
+    raw: Option<mpsc::Sender<RawFrame>>,
     shutdown: watch::Receiver<bool>,
     fault: &Fault,
 ) -> Result<Feeds> {

@@ -24,6 +24,8 @@ pub struct RecordOptions {
 pub struct RecordReport {
     pub out: String,
     pub frames: u64,
+    /// Frames not recorded: the file writer fell behind the feeds (its queue holds 65 536).
+    pub dropped: u64,
     /// Trades the feeds decoded while recording (a replay of the file gives the same).
     pub trades: u64,
     pub events: u64,
@@ -51,9 +53,9 @@ pub fn run_record(opts: RecordOptions) -> Result<RecordReport> {
         };
         let mut writer = RecordingWriter::create(&out, &header)?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<RawFrame>();
+        let (raw_tx, mut raw_rx) = mpsc::channel::<RawFrame>(crate::feeds::ws::RAW_QUEUE);
         let (tx, mut rx) = mpsc::channel::<FeedBatch>(8192);
-        let (_counters, feed_addrs, _) =
+        let (counters, feed_addrs, _) =
             start_feeds(&cfg, &venues, tx, Some(raw_tx), shutdown_rx, &Fault::default())?;
         // The events are not traded here, only counted.
         let mut stop_count = shutdown_tx.subscribe();
@@ -114,9 +116,14 @@ pub fn run_record(opts: RecordOptions) -> Result<RecordReport> {
         let (trades, events) = counter.await.unwrap_or((0, 0));
         let frames = writer.frames;
         writer.finish()?;
+        let dropped = counters
+            .iter()
+            .map(|(_, c)| c.raw_dropped.load(std::sync::atomic::Ordering::Relaxed))
+            .sum();
         Ok(RecordReport {
             out: out.display().to_string(),
             frames,
+            dropped,
             trades,
             events,
             venues: names,

@@ -403,3 +403,40 @@ async fn trades_timed_far_from_their_receipt_are_quarantined() {
         "no far-future time got through"
     );
 }
+
+/// A recorder that never reads its queue (capacity 4 here): the feed keeps decoding and
+/// forwarding, and the frames the queue cannot take are dropped and counted, not held.
+#[tokio::test]
+async fn a_stuck_recorder_costs_counted_frames_not_memory() {
+    let data = require_data!();
+    let frames = fake::hyperliquid_frames(&data);
+    let n = frames.len();
+    let srv = fake::start_ws(vec![Script::all(frames)]).await;
+    let (tx, mut rx) = mpsc::channel(1024);
+    let (raw_tx, _raw_rx) = mpsc::channel(4);
+    let counters = Arc::new(FeedCounters::default());
+    let pairs = vec!["BTC/USDC".to_string()];
+    let feed = WsFeed::new(
+        codec(Venue::Hyperliquid, &pairs, 5).unwrap(),
+        settings(&srv.url),
+        None,
+        tx,
+        Some(raw_tx),
+        counters.clone(),
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(feed.run(stop_rx));
+    let mut got = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while got < 50 && tokio::time::Instant::now() < deadline {
+        if let Ok(Some(b)) = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
+            got += b.events.iter().filter(|e| e.as_trade().is_some()).count();
+        }
+    }
+    stop_tx.send(true).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    assert_eq!(got, 50, "every trade forwarded");
+    // A connect frame and n websocket frames were offered; 4 fit.
+    let dropped = counters.raw_dropped.load(Ordering::Relaxed) as usize;
+    assert!(dropped >= n + 1 - 4, "{dropped} of {} dropped", n + 1);
+}

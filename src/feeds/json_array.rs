@@ -3,6 +3,10 @@
 
 use std::io::BufRead;
 
+/// The longest element held (1 MiB): a longer one (or an unterminated string) is skipped and
+/// reported, never held whole.
+pub const MAX_ELEMENT: usize = 1 << 20;
+
 /// Splits a top-level JSON array into element byte slices.
 pub struct JsonArrayStream<R: BufRead> {
     reader: R,
@@ -11,6 +15,8 @@ pub struct JsonArrayStream<R: BufRead> {
     done: bool,
     /// 1-based line of the element's first byte, for error messages.
     line: u64,
+    /// The element being read passed [`MAX_ELEMENT`]: its bytes are no longer kept.
+    oversize: bool,
 }
 
 impl Element {
@@ -47,7 +53,30 @@ impl<R: BufRead> JsonArrayStream<R> {
             started: false,
             done: false,
             line: 1,
+            oversize: false,
         }
+    }
+
+    /// Keeps `b` unless the element is already [`MAX_ELEMENT`] long.
+    fn keep(&mut self, b: u8) {
+        if self.buf.len() < MAX_ELEMENT {
+            self.buf.push(b);
+        } else {
+            self.oversize = true;
+        }
+    }
+
+    /// The element read so far, or the error for an oversized one.
+    fn finish(&mut self, start_line: u64) -> Element {
+        if std::mem::take(&mut self.oversize) {
+            self.buf.clear();
+            return Element::Error(
+                format!("element longer than {MAX_ELEMENT} bytes, skipped"),
+                start_line,
+            );
+        }
+        trim_end(&mut self.buf);
+        Element::Item(std::mem::take(&mut self.buf), start_line)
     }
 
     fn byte(&mut self) -> Option<u8> {
@@ -92,7 +121,7 @@ impl<R: BufRead> JsonArrayStream<R> {
                 };
             };
             if in_str {
-                self.buf.push(b);
+                self.keep(b);
                 if esc {
                     esc = false;
                 } else if b == b'\\' {
@@ -112,21 +141,17 @@ impl<R: BufRead> JsonArrayStream<R> {
                     return if self.buf.iter().all(|b| b.is_ascii_whitespace()) {
                         None
                     } else {
-                        trim_end(&mut self.buf);
-                        Some(Element::Item(std::mem::take(&mut self.buf), start_line))
+                        Some(self.finish(start_line))
                     };
                 }
-                b',' if depth == 0 => {
-                    trim_end(&mut self.buf);
-                    return Some(Element::Item(std::mem::take(&mut self.buf), start_line));
-                }
+                b',' if depth == 0 => return Some(self.finish(start_line)),
                 _ => {}
             }
             if self.buf.is_empty() && b.is_ascii_whitespace() {
                 start_line = self.line;
                 continue;
             }
-            self.buf.push(b);
+            self.keep(b);
         }
     }
 }
@@ -159,6 +184,21 @@ mod tests {
                 ("[2, {\"x\":[3]}]".to_string(), 2)
             ]
         );
+    }
+
+    /// A 3 MiB element (a string that never ends would be the same) is skipped and reported;
+    /// at most [`MAX_ELEMENT`] of it is held; the next element reads normally.
+    #[test]
+    fn an_oversized_element_is_skipped_with_bounded_memory() {
+        let big = format!("[[\"{}\"],[1]]", "x".repeat(3 << 20));
+        let mut s = JsonArrayStream::new(big.as_bytes());
+        match s.next_element() {
+            Some(Element::Error(m, 1)) => assert!(m.contains("longer than"), "{m}"),
+            _ => panic!("want an error"),
+        }
+        assert!(s.buf.capacity() <= 2 * MAX_ELEMENT);
+        assert!(matches!(s.next_element(), Some(Element::Item(b, _)) if b == b"[1]"));
+        assert!(s.next_element().is_none());
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub struct FeedCounters {
     pub stale_marks: AtomicU64,
     /// Events dropped for a time too far from their receipt.
     pub quarantined: AtomicU64,
+    /// Raw frames not recorded because the recorder's queue was full.
+    pub raw_dropped: AtomicU64,
     pub last_frame_ms: AtomicI64,
     /// 1 while connected.
     pub connected: AtomicU64,
@@ -98,6 +100,9 @@ impl FeedCounters {
         }
     }
 }
+
+/// Raw frames queued for the recorder at most (then they are dropped and counted).
+pub const RAW_QUEUE: usize = 65_536;
 
 /// A raw frame as received (for `smartflow record`), or a REST snapshot the codec applied.
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
@@ -144,7 +149,7 @@ pub struct WsFeed {
     settings: WsSettings,
     rest: Option<RestClient>,
     tx: mpsc::Sender<FeedBatch>,
-    raw: Option<mpsc::UnboundedSender<RawFrame>>,
+    raw: Option<mpsc::Sender<RawFrame>>,
     pub counters: Arc<FeedCounters>,
     health: HashMap<Instrument, FeedState>,
     last_seen: HashMap<Instrument, tokio::time::Instant>,
@@ -163,7 +168,7 @@ impl WsFeed {
         settings: WsSettings,
         rest: Option<RestClient>,
         tx: mpsc::Sender<FeedBatch>,
-        raw: Option<mpsc::UnboundedSender<RawFrame>>,
+        raw: Option<mpsc::Sender<RawFrame>>,
         counters: Arc<FeedCounters>,
     ) -> Self {
         Self {
@@ -206,13 +211,17 @@ impl WsFeed {
 
     fn tap(&self, kind: &str, instrument: Option<&Instrument>, data: &str) {
         if let Some(r) = &self.raw {
-            let _ = r.send(RawFrame {
+            let f = RawFrame {
                 venue: self.venue().into(),
                 recv_ms: now_ms(),
                 kind: kind.into(),
                 instrument: instrument.map(|i| i.to_string()),
                 data: data.into(),
-            });
+            };
+            // Bounded: a writer that falls behind loses frames, counted, not memory.
+            if let Err(mpsc::error::TrySendError::Full(_)) = r.try_send(f) {
+                self.counters.raw_dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
