@@ -392,7 +392,14 @@ impl Stage for RiskStage {
             }
         }
         if changed || b.last {
-            b.risk_state = serde_json::to_vec(&self.rm).ok();
+            b.risk_state = match serde_json::to_vec(&self.rm) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    // Reported, not dropped: the journal then keeps the last saved state.
+                    tracing::error!("risk state not serialisable, not saved: {e}");
+                    None
+                }
+            };
         }
         None
     }

@@ -217,9 +217,9 @@ impl Portfolio {
     /// Applies a fill; returns the closed round trip when the position went flat.
     /// Sells beyond the held quantity are a caller bug and are clipped (spot, long only).
     pub fn apply_fill(&mut self, f: &Fill, entry_order_id: &str) -> Option<RoundTrip> {
-        self.fees += f.fee;
         match f.side {
             Side::Buy => {
+                self.fees += f.fee;
                 self.cash -= f.price * f.qty + f.fee;
                 let p = self
                     .positions
@@ -247,7 +247,9 @@ impl Portfolio {
                 None
             }
             Side::Sell => {
+                // A sell with nothing held changes nothing (no fee booked either).
                 let p = self.positions.get_mut(&f.instrument)?;
+                self.fees += f.fee;
                 let qty = f.qty.min(p.qty);
                 // Closing removes the whole remaining cost, so a round trip's PnL is exact.
                 let cost = if qty == p.qty {
@@ -301,6 +303,16 @@ mod tests {
             fee,
             liquidity: Liquidity::Taker,
         }
+    }
+
+    #[test]
+    fn a_sell_with_nothing_held_books_no_fee() {
+        let mut p = Portfolio::new(&PortfolioConfig::default());
+        let before = (p.cash, p.fees, p.realized_pnl);
+        assert!(p
+            .apply_fill(&fill(Side::Sell, 1, dec!(2), dec!(1), dec!(0.001)), "e")
+            .is_none());
+        assert_eq!((p.cash, p.fees, p.realized_pnl), before);
     }
 
     #[test]

@@ -120,6 +120,8 @@ pub enum ReasonCode {
     MaxOrderNotional,
     MaxPositionNotional,
     MaxGrossExposure,
+    /// The entry would spend more than the cash not yet committed (times its leverage).
+    InsufficientBuyingPower,
     BelowMinNotional,
 }
 
@@ -422,6 +424,15 @@ impl RiskManager {
         self.view.gross_exposure + self.pending.iter().map(|(_, n)| *n).sum::<Decimal>()
     }
 
+    /// Cash not committed yet: the view's cash less the live entry orders and the entries
+    /// approved since the view, quote currency (may be ≤ 0).
+    fn buying_power(&self) -> Decimal {
+        let held: Decimal = self.view.positions.values().sum();
+        let live_entries = (self.view.gross_exposure - held).max(Decimal::ZERO);
+        let approved: Decimal = self.pending.iter().map(|(_, n)| *n).sum();
+        self.view.cash - live_entries - approved
+    }
+
     fn open_positions(&self) -> usize {
         let mut n = self.view.busy.len();
         for (i, _) in &self.pending {
@@ -552,6 +563,11 @@ impl RiskManager {
                 (
                     ReasonCode::MaxGrossExposure,
                     self.cfg.max_gross_exposure - self.gross(),
+                ),
+                // Cash can never go negative: fees (up to 0.2 %) come out of the same cash.
+                (
+                    ReasonCode::InsufficientBuyingPower,
+                    self.buying_power() * it.leverage.unwrap_or(Decimal::ONE) / dec!(1.002),
                 ),
             ] {
                 if room < cap {
@@ -702,6 +718,48 @@ mod tests {
         assert!(r.check(&intent("C/BTC", 1003, dec!(10))).approved);
         let v = r.check(&intent("D/BTC", 1003, dec!(10)));
         assert_eq!(codes(&v), vec![ReasonCode::MaxOpenPositions]);
+    }
+
+    /// Cash can never go negative: an entry is cut to the cash not committed (less a fee
+    /// margin), times its leverage; with no cash left it is refused.
+    #[test]
+    fn entries_are_cut_to_the_buying_power() {
+        let mut r = rm();
+        r.cfg.max_order_notional = dec!(100);
+        r.cfg.max_position_notional = dec!(100);
+        r.cfg.max_gross_exposure = dec!(100);
+        r.on_event(&trade("A/BTC", 1000));
+        r.on_event(&trade("B/BTC", 1000));
+        r.on_feedback(&PortfolioView {
+            cash: dec!(0.01002),
+            equity: dec!(1),
+            peak_equity: dec!(1),
+            ..Default::default()
+        });
+        let v = r.check(&intent("A/BTC", 1000, dec!(200)));
+        assert!(v.approved && v.resized, "{v:?}");
+        assert_eq!(codes(&v), vec![ReasonCode::InsufficientBuyingPower]);
+        assert_eq!(v.notional, dec!(0.01));
+        // The approved entry committed that cash: nothing is left for the next.
+        let v = r.check(&intent("B/BTC", 1000, dec!(200)));
+        assert!(!v.approved);
+        assert!(
+            codes(&v).contains(&ReasonCode::InsufficientBuyingPower),
+            "{v:?}"
+        );
+        // With 3× leverage (a perpetual), three times the cash.
+        let mut r2 = rm();
+        r2.cfg = r.cfg.clone();
+        r2.on_event(&trade("A/BTC", 1000));
+        r2.on_feedback(&PortfolioView {
+            cash: dec!(0.01002),
+            equity: dec!(1),
+            peak_equity: dec!(1),
+            ..Default::default()
+        });
+        let mut it = intent("A/BTC", 1000, dec!(500));
+        it.leverage = Some(dec!(3));
+        assert_eq!(r2.check(&it).notional, dec!(0.03));
     }
 
     #[test]
