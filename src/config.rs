@@ -110,8 +110,11 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        if self.features.baseline_secs < 25 {
-            return Err("features.baseline_secs: must be ≥ 25 (one 25 s chunk)".into());
+        if !(25..=30 * 86_400).contains(&self.features.baseline_secs) {
+            return Err(
+                "features.baseline_secs: must be within 25 (one 25 s chunk) ..= 2592000 (30 days)"
+                    .into(),
+            );
         }
         if !(0.0..=1.0).contains(&self.features.warmup_fraction) {
             return Err("features.warmup_fraction: must be within 0..=1".into());
@@ -154,6 +157,20 @@ impl Config {
 }
 
 /// The shipped default config, compiled in so that `smartflow` runs without `--config`.
+/// The longest duration a config value may give, seconds (ten years): times it by 1000 (ms)
+/// or add it to an event time and it still fits an `i64`.
+pub const MAX_SECS: i64 = 315_360_000;
+
+/// `Ok` when `v` (seconds) is within `min..=MAX_SECS`; else the error names `key`.
+pub fn secs_within(key: &str, v: i64, min: i64) -> Result<(), String> {
+    match (min..=MAX_SECS).contains(&v) {
+        true => Ok(()),
+        false => Err(format!(
+            "{key}: must be within {min}..={MAX_SECS} seconds, got {v}"
+        )),
+    }
+}
+
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
 /// The live paper-trading profile (USDT portfolio, live venues), used by `paper` and `record`
@@ -238,6 +255,38 @@ mod tests {
             (
                 "[whales]\nleaderboard_refresh_secs = inf\n",
                 "whales.leaderboard_refresh_secs",
+            ),
+            (
+                "[strategy]\ncooldown_secs = 9223372036854775807\n",
+                "strategy.cooldown_secs",
+            ),
+            (
+                "[strategy]\nmax_hold_secs = 9223372036854775807\n",
+                "strategy.max_hold_secs",
+            ),
+            (
+                "[risk]\ninstrument_cooldown_secs = 9223372036854775807\n",
+                "risk.instrument_cooldown_secs",
+            ),
+            (
+                "[risk]\nrate_window_secs = 9223372036854775807\n",
+                "risk.rate_window_secs",
+            ),
+            (
+                "[risk]\nstale_after_ms = 9223372036854775807\n",
+                "risk.stale_after_ms",
+            ),
+            (
+                "[detector]\ncooldown_secs = 9223372036854775807\n",
+                "detector.cooldown_secs",
+            ),
+            (
+                "[whales]\nwindow_secs = 9223372036854775807\n",
+                "whales.window_secs",
+            ),
+            (
+                "[features]\nbaseline_secs = 9223372036854775807\n",
+                "features.baseline_secs",
             ),
             (
                 "[whales.tracker]\nmin_poll_interval_secs = 1e300\n",

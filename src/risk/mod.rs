@@ -91,11 +91,21 @@ impl RiskConfig {
         if self.max_open_positions == 0 {
             return Err("risk.max_open_positions: must be ≥ 1".into());
         }
-        if self.max_orders == 0 || self.rate_window_secs <= 0 {
-            return Err("risk.max_orders and risk.rate_window_secs: must be ≥ 1".into());
+        if self.max_orders == 0 {
+            return Err("risk.max_orders: must be ≥ 1".into());
         }
-        if self.stale_after_ms <= 0 {
-            return Err("risk.stale_after_ms: must be > 0".into());
+        crate::config::secs_within("risk.rate_window_secs", self.rate_window_secs, 1)?;
+        crate::config::secs_within(
+            "risk.instrument_cooldown_secs",
+            self.instrument_cooldown_secs,
+            0,
+        )?;
+        // Milliseconds, compared with event-time differences; capped like the rest (×1000).
+        if !(1..=1000 * crate::config::MAX_SECS).contains(&self.stale_after_ms) {
+            return Err(format!(
+                "risk.stale_after_ms: must be within 1..={}",
+                1000 * crate::config::MAX_SECS
+            ));
         }
         Ok(())
     }

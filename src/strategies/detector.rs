@@ -111,9 +111,7 @@ impl DetectorConfig {
                 return Err(format!("{name}: must be > 0"));
             }
         }
-        if self.cooldown_secs < 0 {
-            return Err("detector.cooldown_secs: must be ≥ 0".into());
-        }
+        crate::config::secs_within("detector.cooldown_secs", self.cooldown_secs, 0)?;
         Ok(())
     }
 }

@@ -66,12 +66,8 @@ impl StrategyConfig {
         if self.stop_loss_pct <= Decimal::ZERO || self.stop_loss_pct >= dec!(100) {
             return Err("strategy.stop_loss_pct: must be within (0, 100)".into());
         }
-        if self.max_hold_secs <= 0 {
-            return Err("strategy.max_hold_secs: must be > 0".into());
-        }
-        if self.cooldown_secs < 0 {
-            return Err("strategy.cooldown_secs: must be ≥ 0".into());
-        }
+        crate::config::secs_within("strategy.max_hold_secs", self.max_hold_secs, 1)?;
+        crate::config::secs_within("strategy.cooldown_secs", self.cooldown_secs, 0)?;
         if self.leverage.is_some_and(|l| l < Decimal::ONE) {
             return Err("strategy.leverage: must be ≥ 1".into());
         }

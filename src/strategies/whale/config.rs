@@ -85,9 +85,7 @@ impl Default for WhaleConfig {
 
 impl WhaleConfig {
     pub fn validate(&self) -> Result<(), String> {
-        if self.window_secs <= 0 {
-            return Err("whales.window_secs: must be > 0".into());
-        }
+        crate::config::secs_within("whales.window_secs", self.window_secs, 1)?;
         if self.alert_notional <= Decimal::ZERO || self.min_net_notional < Decimal::ZERO {
             return Err("whales.alert_notional: must be > 0 (min_net_notional ≥ 0)".into());
         }
@@ -97,9 +95,7 @@ impl WhaleConfig {
         if !(0.0..=1.0).contains(&self.max_opposite_share) {
             return Err("whales.max_opposite_share: must be within [0, 1]".into());
         }
-        if self.cooldown_secs < 0 {
-            return Err("whales.cooldown_secs: must be ≥ 0".into());
-        }
+        crate::config::secs_within("whales.cooldown_secs", self.cooldown_secs, 0)?;
         if !(0.0..1.0).contains(&self.exit_fraction) {
             return Err("whales.exit_fraction: must be within [0, 1)".into());
         }
