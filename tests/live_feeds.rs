@@ -354,9 +354,9 @@ async fn hyperliquid_keeps_alive_with_pings_and_passes_wallets() {
     assert_eq!(r.counters.connects.load(Ordering::Relaxed), 1);
 }
 
-/// One recorded Hyperliquid trade re-timed a day into the future, one a year back: with a
-/// 60 s limit ahead and a 30-day limit back, both are quarantined (counted, not forwarded), so
-/// neither can move an event clock; the other 48 trades pass.
+/// One recorded Hyperliquid trade re-timed a day into the future, one a year back, one to
+/// i64::MIN: with a 60 s limit ahead and a 30-day limit back, all three are quarantined
+/// (counted, not forwarded), so none can move an event clock; the other 47 trades pass.
 #[tokio::test]
 async fn trades_timed_far_from_their_receipt_are_quarantined() {
     let data = require_data!();
@@ -377,6 +377,7 @@ async fn trades_timed_far_from_their_receipt_are_quarantined() {
             t["time"] = serde_json::json!(match (k, j) {
                 (2, 0) => now + 86_400_000,
                 (3, 1) => now - 365 * 86_400_000,
+                (4, 2) => i64::MIN,
                 _ => now,
             });
         }
@@ -387,11 +388,11 @@ async fn trades_timed_far_from_their_receipt_are_quarantined() {
     let mut s = settings(&srv.url);
     s.max_age = Some(Duration::from_secs(30 * 86_400));
     let r = run_feed(Venue::Hyperliquid, &["BTC/USDC"], s, None, |e, c| {
-        trades(e) == 48 && c.frames.load(Ordering::Relaxed) as usize >= n
+        trades(e) == 47 && c.frames.load(Ordering::Relaxed) as usize >= n
     })
     .await;
-    assert_eq!(trades(&r.events), 48);
-    assert_eq!(r.counters.quarantined.load(Ordering::Relaxed), 2);
+    assert_eq!(trades(&r.events), 47);
+    assert_eq!(r.counters.quarantined.load(Ordering::Relaxed), 3);
     let latest = r
         .events
         .iter()

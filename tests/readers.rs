@@ -291,3 +291,60 @@ fn absurd_prints_are_refused_at_the_edge_and_change_nothing_else() {
     assert_eq!(s_dirty.malformed_lines, 2);
     assert_eq!(log_dirty, log_clean);
 }
+
+/// Two rows of a real pump file re-timed to year ~5 million and to before 1970: malformed
+/// ("outside 1970..2100"), and the replay's decision log is that of the file without them.
+#[test]
+fn implausible_event_times_are_malformed_and_change_nothing_else() {
+    let data = require_data!();
+    let dir = tempfile::tempdir().unwrap();
+    let src = data.join("binance_pumps/trades/AST_2020-05-09_16.00.csv.gz");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(src).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    let lines: Vec<String> = text.lines().map(String::from).collect();
+    let (a, b) = (lines.len() / 3, 2 * lines.len() / 3);
+    let retime = |l: &str, ts: &str| {
+        let mut f: Vec<&str> = l.split(',').collect();
+        f[1] = ts;
+        f.join(",")
+    };
+    let mut dirty = lines.clone();
+    dirty[a] = retime(&lines[a], "99999999999999999");
+    dirty[b] = retime(&lines[b], "-5");
+    let clean: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != a && *i != b)
+        .map(|(_, l)| l.clone())
+        .collect();
+    let (clean_p, dirty_p) = (dir.path().join("clean.csv"), dir.path().join("dirty.csv"));
+    std::fs::write(&clean_p, clean.join("\n")).unwrap();
+    std::fs::write(&dirty_p, dirty.join("\n")).unwrap();
+    let (_, bad) = read_all(&dirty_p);
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    assert!(
+        bad.iter().all(|m| m.reason.contains("outside 1970..2100")),
+        "{bad:?}"
+    );
+    let replay = |file: &Path, state: &str| {
+        let state = dir.path().join(state);
+        smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
+            data: vec![file.display().to_string()],
+            config: smartflow::config::Config::default(),
+            state_dir: state.clone(),
+            fault: Default::default(),
+            resume: false,
+            progress: false,
+        })
+        .expect("the run completes");
+        let mut log = Vec::new();
+        let store = smartflow::store::Store::open(&state).unwrap();
+        smartflow::cli::log::export(&store, &Default::default(), &mut log).unwrap();
+        String::from_utf8(log).unwrap()
+    };
+    assert_eq!(replay(&dirty_p, "dirty"), replay(&clean_p, "clean"));
+}

@@ -38,6 +38,34 @@ pub struct Malformed {
 /// One item of a market-data stream.
 pub type SourceItem = std::result::Result<MarketEvent, Malformed>;
 
+/// Latest event time accepted (2100-01-01, Unix ms); the earliest is 0. Outside, a time is
+/// malformed: event clocks take differences of times, and an extreme one would overflow them.
+pub const MAX_EVENT_TS_MS: i64 = 4_102_444_800_000;
+
+/// Whether `ts_ms` is a plausible event time (1970 ..= 2100).
+pub fn ts_in_range(ts_ms: i64) -> bool {
+    (0..=MAX_EVENT_TS_MS).contains(&ts_ms)
+}
+
+/// A source whose events with an implausible time become malformed items.
+struct TimeChecked(Box<dyn TradeSource>);
+
+impl TradeSource for TimeChecked {
+    fn next_item(&mut self) -> Option<SourceItem> {
+        Some(match self.0.next_item()? {
+            Ok(e) if !ts_in_range(e.ts_ms()) => Err(Malformed {
+                file: self.0.name().to_string(),
+                line: 0,
+                reason: format!("event time {} ms is outside 1970..2100", e.ts_ms()),
+            }),
+            item => item,
+        })
+    }
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+}
+
 /// A streaming source of market events (trades; books and feed status for recordings), in file
 /// order.
 pub trait TradeSource: Send {
@@ -175,12 +203,13 @@ pub fn detect_format(reader: &mut dyn BufRead, name: &str) -> Result<Format> {
     }
 }
 
-/// Opens one data file as a trade source, detecting its format.
+/// Opens one data file as a trade source, detecting its format; events timed outside
+/// 1970..2100 come out as malformed items.
 pub fn open_source(path: &Path) -> Result<Box<dyn TradeSource>> {
     let name = path.display().to_string();
     let mut reader = open_reader(path)?;
     let format = detect_format(&mut *reader, &name)?;
-    Ok(match format {
+    let source: Box<dyn TradeSource> = match format {
         Format::BinanceCsv => Box::new(binance_csv::BinanceCsvSource::new(reader, name)?),
         Format::FreqtradeJson => Box::new(freqtrade::FreqtradeSource::new(reader, name)?),
         Format::BinanceWsCapture => Box::new(binance_ws::CaptureSource::new(reader, name)),
@@ -191,7 +220,8 @@ pub fn open_source(path: &Path) -> Result<Box<dyn TradeSource>> {
         Format::HyperliquidUserFills => {
             Box::new(hyperliquid_user_fills::UserFillsSource::new(reader, name))
         }
-    })
+    };
+    Ok(Box::new(TimeChecked(source)))
 }
 
 /// Folder of the shared data: `SMARTFLOW_DATA`, else `../shared/data` from the crate root.

@@ -523,13 +523,11 @@ impl WsFeed {
         self.forward(out).await;
     }
 
-    /// Drops (counts, logs the first few) trades and book updates whose venue time is too far
-    /// from `recv_ms`; statuses, marks and wallet events carry receipt or answer times.
+    /// Drops (counts, logs the first few) trades and book updates whose venue time is outside
+    /// 1970..2100 or too far from `recv_ms`; statuses, marks and wallet events carry receipt or
+    /// answer times.
     fn quarantine(&self, out: &mut Vec<MarketEvent>, recv_ms: i64) {
         let (ahead, age) = (self.settings.max_ahead, self.settings.max_age);
-        if ahead.is_none() && age.is_none() {
-            return;
-        }
         let ms = |d: Option<Duration>| d.map_or(i64::MAX, |d| d.as_millis() as i64);
         let (ahead, age) = (ms(ahead), ms(age));
         out.retain(|e| {
@@ -538,7 +536,10 @@ impl WsFeed {
                 MarketEvent::Book(b) => b.ts_ms,
                 _ => return true,
             };
-            let ok = ts.saturating_sub(recv_ms) <= ahead && recv_ms.saturating_sub(ts) <= age;
+            // Outside 1970..2100 always: event clocks take differences of times.
+            let ok = super::ts_in_range(ts)
+                && ts.saturating_sub(recv_ms) <= ahead
+                && recv_ms.saturating_sub(ts) <= age;
             if !ok {
                 let n = self.counters.quarantined.fetch_add(1, Ordering::Relaxed);
                 if n < 20 {
