@@ -297,6 +297,9 @@ pub struct Order {
     /// Event time from which the order can fill (created + latency, or trigger time + latency).
     pub active_from_ms: i64,
     pub status: OrderStatus,
+    /// The instrument's lot (base units) when its spec is known: partial fills are multiples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lot_size: Option<Decimal>,
 }
 
 impl Order {

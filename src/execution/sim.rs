@@ -161,7 +161,13 @@ impl FillSimulator {
     /// Quantity, price and liquidity of a fill of order `o` on trade `t`; `None` when the
     /// trade does not reach it.
     fn fill_terms(&self, o: &Order, t: &Trade) -> Option<(Decimal, Decimal, Liquidity)> {
-        let mut qty = o.remaining().min(floor8(t.qty * self.cfg.max_volume_share));
+        // A partial fill is a whole number of lots (8 decimals without a spec).
+        let share = t.qty * self.cfg.max_volume_share;
+        let share = match o.lot_size {
+            Some(lot) if lot > Decimal::ZERO => (share / lot).floor() * lot,
+            _ => floor8(share),
+        };
+        let mut qty = o.remaining().min(share);
         if o.reduce_only {
             qty = qty.min(self.reducible(&o.instrument, o.side));
         }

@@ -202,6 +202,7 @@ impl<V: Venue> OrderManager<V> {
             created_ts_ms: now,
             active_from_ms: now,
             status: OrderStatus::Open,
+            lot_size: self.specs.get(instrument).map(|s| s.lot_size),
         };
         self.order_links.insert(id.clone(), links);
         // Tracked from submission: a venue that acks later still sees cancels and exposure.
@@ -290,6 +291,7 @@ impl<V: Venue> OrderManager<V> {
             created_ts_ms: now,
             active_from_ms: now,
             status: OrderStatus::Canceled,
+            lot_size: None,
         };
         out.push(BrokerEvent::OrderDone {
             order,

@@ -271,3 +271,31 @@ fn a_short_perpetual_receives_hourly_funding_at_each_hour_from_the_last_mark() {
         m.portfolio.funding
     );
 }
+
+/// A partial fill sized by the volume share is a whole number of the instrument's lots
+/// (0.001 BTC here), not an 8-decimal cut: 30 % of a 0.0153 BTC print is 0.00459 → 0.004.
+#[test]
+fn partial_fills_are_whole_lots_of_the_instruments_spec() {
+    let mut m = manager(FillSimulator::new(ExecConfig {
+        latency_ms: 0,
+        taker_fee_bps: dec!(4.5),
+        maker_fee_bps: dec!(1.5),
+        slippage_bps: dec!(0),
+        max_volume_share: dec!(0.3),
+        market_order_timeout_ms: 60_000,
+    }));
+    let mut ev = vec![];
+    m.place_entry(&entry(Side::Buy), 0, &mut ev);
+    let mut small = trade(1_000, dec!(100000));
+    if let MarketEvent::Trade(t) = &mut small {
+        t.qty = dec!(0.0153);
+    }
+    m.on_market(&small, &mut ev);
+    let p = &m.portfolio.perps[&Instrument::new(BTC)];
+    assert_eq!(p.qty, dec!(0.004));
+    let left = m
+        .live_orders()
+        .find(|o| o.purpose == OrderPurpose::Entry)
+        .unwrap();
+    assert_eq!(left.remaining(), dec!(1.996));
+}
