@@ -69,56 +69,71 @@ fn latency(ens: &Ensemble, eps: &[EpisodeRows], max_rows: usize) -> Result<(u64,
 /// Hard negatives: La Morgia-format feature rows around natural BTC/ETH/XRP moves (all gt = 0).
 /// Only the 24 La Morgia inputs exist there: the others are left at the training mean for the
 /// logistic member and 0 for the trees; the rule member cannot be computed and counts as 0.
-fn hard_negatives(ens: &Ensemble, dir: &Path) -> Result<Value> {
-    let read = |name: &str| -> Result<Vec<(String, i64, [f64; 8])>> {
-        let p = dir.join(name);
-        let rd: Box<dyn std::io::Read> = if name.ends_with(".gz") {
-            Box::new(flate2::read::GzDecoder::new(std::fs::File::open(&p)?))
-        } else {
-            Box::new(
-                std::fs::File::open(&p).with_context(|| format!("cannot open {}", p.display()))?,
-            )
+/// One row of La Morgia's feature files: `symbol#pump_index`, chunk start (ms), the 8 inputs.
+type FeatureRow = (String, i64, [f64; 8]);
+
+/// The rows of one La Morgia feature CSV (`date`, `symbol`, `pump_index` and the [`LM_NAMES`]
+/// columns) and how many were skipped for a date `parse_ts` cannot read (not taken as 1970).
+///
+/// [`LM_NAMES`]: crate::features::lamorgia::LM_NAMES
+fn read_feature_rows(rd: impl std::io::Read, name: &str) -> Result<(Vec<FeatureRow>, usize)> {
+    let mut r = csv::Reader::from_reader(rd);
+    let h = r.headers()?.clone();
+    let col = |n: &str| {
+        h.iter()
+            .position(|x| x == n)
+            .context(format!("{name}: no column {n}"))
+    };
+    let cols: Vec<usize> = crate::features::lamorgia::LM_NAMES
+        .iter()
+        .map(|n| col(n))
+        .collect::<Result<_>>()?;
+    let (cd, cs, cp) = (col("date")?, col("symbol")?, col("pump_index")?);
+    let (mut out, mut bad) = (Vec::new(), 0);
+    for rec in r.records() {
+        let rec = rec?;
+        let Some(ts) = crate::domain::parse_ts(rec.get(cd).unwrap_or("")) else {
+            bad += 1;
+            continue;
         };
-        let mut r = csv::Reader::from_reader(rd);
-        let h = r.headers()?.clone();
-        let col = |n: &str| {
-            h.iter()
-                .position(|x| x == n)
-                .context(format!("{name}: no column {n}"))
-        };
-        let cols: Vec<usize> = super::super::features::lamorgia::LM_NAMES
-            .iter()
-            .map(|n| col(n))
-            .collect::<Result<_>>()?;
-        let (cd, cs, cp) = (col("date")?, col("symbol")?, col("pump_index")?);
-        let mut out = Vec::new();
-        for rec in r.records() {
-            let rec = rec?;
-            let ts = crate::domain::parse_ts(rec.get(cd).unwrap_or("")).unwrap_or(0);
-            let key = format!(
-                "{}#{}",
-                rec.get(cs).unwrap_or(""),
-                rec.get(cp).unwrap_or("")
-            );
-            let mut v = [f64::NAN; 8];
-            for (k, &c) in cols.iter().enumerate() {
-                v[k] = rec.get(c).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
-            }
-            out.push((key, ts, v));
+        let key = format!(
+            "{}#{}",
+            rec.get(cs).unwrap_or(""),
+            rec.get(cp).unwrap_or("")
+        );
+        let mut v = [f64::NAN; 8];
+        for (k, &c) in cols.iter().enumerate() {
+            v[k] = rec.get(c).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
         }
-        Ok(out)
+        out.push((key, ts, v));
+    }
+    Ok((out, bad))
+}
+
+fn hard_negatives(ens: &Ensemble, dir: &Path) -> Result<Value> {
+    let read = |name: &str| -> Result<Vec<FeatureRow>> {
+        let p = dir.join(name);
+        let f = std::fs::File::open(&p).with_context(|| format!("cannot open {}", p.display()))?;
+        let rd: Box<dyn std::io::Read> = match name.ends_with(".gz") {
+            true => Box::new(flate2::read::GzDecoder::new(f)),
+            false => Box::new(f),
+        };
+        let (rows, bad) = read_feature_rows(rd, name)?;
+        if bad > 0 {
+            eprintln!("warning: {name}: {bad} rows with an unreadable date skipped");
+        }
+        Ok(rows)
     };
     let f5 = read("features_5S.csv.gz")?;
     let f15 = read("features_15S.csv")?;
     let f25 = read("features_25S.csv")?;
     // As-of join: latest 15/25 s chunk of the same event that closed by the 5 s chunk's end.
-    let asof =
-        |rows: &[(String, i64, [f64; 8])], key: &str, end: i64, len: i64| -> Option<[f64; 8]> {
-            rows.iter()
-                .filter(|r| r.0 == key && r.1 + len <= end && end - (r.1 + len) <= 60_000)
-                .max_by_key(|r| r.1)
-                .map(|r| r.2)
-        };
+    let asof = |rows: &[FeatureRow], key: &str, end: i64, len: i64| -> Option<[f64; 8]> {
+        rows.iter()
+            .filter(|r| r.0 == key && r.1 + len <= end && end - (r.1 + len) <= 60_000)
+            .max_by_key(|r| r.1)
+            .map(|r| r.2)
+    };
     let m = &ens.manifest;
     let mut by_event: BTreeMap<String, Vec<(i64, [f64; 4])>> = BTreeMap::new();
     for (key, ts, v5) in &f5 {
@@ -509,4 +524,28 @@ pub fn evaluate(
         markdown: md,
         files: vec![md_path, json_path, pr_png, delay_png],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_rows_with_an_unreadable_date_are_skipped_and_counted_not_dated_1970() {
+        let head = "date,symbol,pump_index,std_rush_order,avg_rush_order,std_trades,std_volume,\
+                    avg_volume,std_price,avg_price,avg_price_max";
+        let csv = format!(
+            "{head}\n2019-07-05 17:00:00,ADX,3,1,2,3,4,5,6,7,8\n2019-257-05,ADX,3,1,2,3,4,5,6,7,8\n\
+             ,ADX,4,1,2,3,4,5,6,7,8\n"
+        );
+        let (rows, bad) = read_feature_rows(csv.as_bytes(), "t.csv").unwrap();
+        assert_eq!(bad, 2);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].0.as_str(), rows[0].1),
+            ("ADX#3", 1_562_346_000_000)
+        );
+        assert_eq!(rows[0].2[7], 8.0);
+        assert!(read_feature_rows("date,symbol\n".as_bytes(), "t.csv").is_err());
+    }
 }
