@@ -224,22 +224,9 @@ fn data_paths_take_files_folders_and_globs() {
     assert!(err.to_string().contains("matches no data file"));
 }
 
-/// A real pump file with two absurd prints (28-digit price, 28-digit amount) spliced into its
-/// middle: they are refused as malformed (out of range), so no notional, fee or sizing
-/// arithmetic ever sees them (a product of two such numbers overflows `Decimal`, a panic), and
-/// the replay's decision log is the same as without them.
-#[test]
-fn absurd_prints_are_refused_at_the_edge_and_change_nothing_else() {
-    let data = require_data!();
-    let dir = tempfile::tempdir().unwrap();
-    let src = data.join("binance_pumps/trades/AST_2020-05-09_16.00.csv.gz");
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut flate2::read::GzDecoder::new(std::fs::File::open(src).unwrap()),
-        &mut text,
-    )
-    .unwrap();
-    let lines: Vec<&str> = text.lines().collect();
+/// The lines of a real pump file (AST, 2020-05-09), header first.
+fn ast_lines(data: &Path) -> Vec<String> {
+    let lines = ast_lines(&data);
     let mid = lines.len() / 2;
     let f: Vec<&str> = lines[mid].split(',').collect();
     let absurd_price = format!(
@@ -251,8 +238,8 @@ fn absurd_prints_are_refused_at_the_edge_and_change_nothing_else() {
         f[0], f[1], f[2], f[4]
     );
     let mut spliced = lines.clone();
-    spliced.insert(mid + 1, &absurd_qty);
-    spliced.insert(mid + 1, &absurd_price);
+    spliced.insert(mid + 1, absurd_qty);
+    spliced.insert(mid + 1, absurd_price);
     let clean = dir.path().join("clean.csv");
     let dirty = dir.path().join("dirty.csv");
     std::fs::write(&clean, lines.join("\n")).unwrap();
@@ -269,22 +256,7 @@ fn absurd_prints_are_refused_at_the_edge_and_change_nothing_else() {
         [detector]\nthreshold = 0.0\ncooldown_secs = 0\nmin_buy_trades = 0.0\nmin_quote_volume = 0.0\n\
         [strategy]\ncooldown_secs = 0\n[risk]\ninstrument_cooldown_secs = 0\n";
     let cfg = smartflow::config::Config::from_toml(toml, "test").unwrap();
-    let replay = |file: &Path, state: &str| {
-        let state = dir.path().join(state);
-        let s = smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
-            data: vec![file.display().to_string()],
-            config: cfg.clone(),
-            state_dir: state.clone(),
-            fault: Default::default(),
-            resume: false,
-            progress: false,
-        })
-        .expect("the run completes");
-        let mut log = Vec::new();
-        let store = smartflow::store::Store::open(&state).unwrap();
-        smartflow::cli::log::export(&store, &Default::default(), &mut log).unwrap();
-        (s, String::from_utf8(log).unwrap())
-    };
+    let replay = |file: &Path, state: &str| replay_log(file, &cfg, &dir.path().join(state));
     let (s_clean, log_clean) = replay(&clean, "clean");
     let (s_dirty, log_dirty) = replay(&dirty, "dirty");
     assert!(s_clean.approved > 0, "orders were placed: {s_clean:?}");
@@ -298,14 +270,7 @@ fn absurd_prints_are_refused_at_the_edge_and_change_nothing_else() {
 fn implausible_event_times_are_malformed_and_change_nothing_else() {
     let data = require_data!();
     let dir = tempfile::tempdir().unwrap();
-    let src = data.join("binance_pumps/trades/AST_2020-05-09_16.00.csv.gz");
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut flate2::read::GzDecoder::new(std::fs::File::open(src).unwrap()),
-        &mut text,
-    )
-    .unwrap();
-    let lines: Vec<String> = text.lines().map(String::from).collect();
+    let lines = ast_lines(&data);
     let (a, b) = (lines.len() / 3, 2 * lines.len() / 3);
     let retime = |l: &str, ts: &str| {
         let mut f: Vec<&str> = l.split(',').collect();
@@ -330,21 +295,7 @@ fn implausible_event_times_are_malformed_and_change_nothing_else() {
         bad.iter().all(|m| m.reason.contains("outside 1970..2100")),
         "{bad:?}"
     );
-    let replay = |file: &Path, state: &str| {
-        let state = dir.path().join(state);
-        smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
-            data: vec![file.display().to_string()],
-            config: smartflow::config::Config::default(),
-            state_dir: state.clone(),
-            fault: Default::default(),
-            resume: false,
-            progress: false,
-        })
-        .expect("the run completes");
-        let mut log = Vec::new();
-        let store = smartflow::store::Store::open(&state).unwrap();
-        smartflow::cli::log::export(&store, &Default::default(), &mut log).unwrap();
-        String::from_utf8(log).unwrap()
-    };
+    let cfg = smartflow::config::Config::default();
+    let replay = |file: &Path, state: &str| replay_log(file, &cfg, &dir.path().join(state)).1;
     assert_eq!(replay(&dirty_p, "dirty"), replay(&clean_p, "clean"));
 }

@@ -292,37 +292,26 @@ fn start_fake_thread(hl: Hl) -> fake_hl::FakeHl {
     rx.recv().unwrap()
 }
 
-/// `paper` with `[whales.tracker]` on: the whale (tracked from a snapshot file written here)
-/// buys ETH on its own feed; its fills and the polled positions enter the session as events,
-/// raise a whale-follow signal with a risk verdict, and the session's tape replays to the
-/// byte-identical decision log.
-#[test]
-fn paper_with_the_tracker_signals_from_the_wallets_feed_and_replays_from_its_tape() {
-    let data = require_data!();
-    let dir = tempfile::tempdir().unwrap();
+/// The fake venue serving the whale's fills (100 at the first connection, 100 more live), a
+/// real `clearinghouseState` and the real `meta` answer.
+fn whale_venue(data: &Path) -> fake_hl::FakeHl {
     let mut hl = Hl::new(
-        BTreeMap::from([(WHALE.to_string(), whale_fills(&data))]),
+        BTreeMap::from([(WHALE.to_string(), whale_fills(data))]),
         vec![Conn {
             happened_at_open: 100,
             live_until: 200,
             drop_after: false,
         }],
-        clearinghouse_state(&data),
+        clearinghouse_state(data),
     );
     let meta = data.join("hyperliquid/bytex_live_payloads/info_meta_first6.json");
     hl.meta = serde_json::from_str(&std::fs::read_to_string(meta).unwrap()).unwrap();
-    let fake = start_fake_thread(hl);
-    let rows: Vec<Value> = [WHALE, "0x00000000000000000000000000000000000000aa"]
-        .iter()
-        .map(|a| {
-            json!({"address": a, "displayName": null, "accountValue": 1e6, "pnl": 1000.0,
-                "roi": 0.01, "volume": 1e6, "positions": []})
-        })
-        .collect();
-    let snap = dir.path().join("snapshot.json");
-    let doc = json!({"lastUpdated": "2026-02-16T00:00:00Z",
-        "whaleTracker": {"daily": rows, "weekly": rows, "biggestPositions": []}});
-    std::fs::write(&snap, doc.to_string()).unwrap();
+    start_fake_thread(hl)
+}
+
+/// A paper config on the fake venue only (Hyperliquid BTC), the tracker on, with `whales`
+/// (the `[wallets]`/`[whales]` keys that pick the wallets) spliced in.
+fn paper_config(whales: &str, fake: &fake_hl::FakeHl) -> smartflow::config::Config {
     let toml = format!(
         r#"
 [models]
@@ -337,11 +326,7 @@ max_gross_exposure = "5000"
 min_order_notional = "10"
 daily_loss_limit = "500"
 qty_step = "0.0001"
-[wallets]
-min_observations = 1
-[whales]
-enabled = true
-snapshots = [{snap:?}]
+{whales}
 min_wallets = 1
 min_net_notional = "100"
 [whales.tracker]
@@ -363,18 +348,70 @@ instruments = ["BTC/USDC"]
 "#,
         fake.ws_url, fake.info_url
     );
-    let cfg = smartflow::config::Config::from_toml(&toml, "test").unwrap();
-    let tape = dir.path().join("tape.jsonl");
+    smartflow::config::Config::from_toml(&toml, "test").unwrap()
+}
+
+/// A 3 s paper session in `dir/paper` with its tape at `dir/tape.jsonl`; its store.
+fn paper_session(cfg: &smartflow::config::Config, dir: &Path) -> smartflow::store::Store {
     smartflow::paper::run_paper(smartflow::paper::PaperOptions {
         config: cfg.clone(),
-        state_dir: dir.path().join("paper"),
+        state_dir: dir.join("paper"),
         duration: Some(Duration::from_secs(3)),
         print_status: false,
         fault: Default::default(),
-        tape: Some(tape.clone()),
+        tape: Some(dir.join("tape.jsonl")),
     })
     .unwrap();
+    smartflow::store::Store::open_file(&dir.join("paper"), smartflow::store::PAPER_STORE).unwrap()
+}
 
+fn exported(store: &smartflow::store::Store) -> String {
+    let mut v = Vec::new();
+    smartflow::cli::log::export(store, &Default::default(), &mut v).unwrap();
+    String::from_utf8(v).unwrap()
+}
+
+/// The decision log of a replay of `dir/tape.jsonl`.
+fn tape_replay_log(cfg: &smartflow::config::Config, dir: &Path) -> String {
+    let state = dir.join("replay");
+    smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
+        data: vec![dir.join("tape.jsonl").display().to_string()],
+        config: cfg.clone(),
+        state_dir: state.clone(),
+        fault: Default::default(),
+        resume: false,
+        progress: false,
+    })
+    .unwrap();
+    exported(&smartflow::store::Store::open(&state).unwrap())
+}
+
+/// `paper` with `[whales.tracker]` on: the whale (tracked from a snapshot file written here)
+/// buys ETH on its own feed; its fills and the polled positions enter the session as events,
+/// raise a whale-follow signal with a risk verdict, and the session's tape replays to the
+/// byte-identical decision log.
+#[test]
+fn paper_with_the_tracker_signals_from_the_wallets_feed_and_replays_from_its_tape() {
+    let data = require_data!();
+    let dir = tempfile::tempdir().unwrap();
+    let fake = whale_venue(&data);
+    let rows: Vec<Value> = [WHALE, "0x00000000000000000000000000000000000000aa"]
+        .iter()
+        .map(|a| {
+            json!({"address": a, "displayName": null, "accountValue": 1e6, "pnl": 1000.0,
+                "roi": 0.01, "volume": 1e6, "positions": []})
+        })
+        .collect();
+    let snap = dir.path().join("snapshot.json");
+    let doc = json!({"lastUpdated": "2026-02-16T00:00:00Z",
+        "whaleTracker": {"daily": rows, "weekly": rows, "biggestPositions": []}});
+    std::fs::write(&snap, doc.to_string()).unwrap();
+    let whales = format!(
+        "[wallets]\nmin_observations = 1\n[whales]\nenabled = true\nsnapshots = [{snap:?}]"
+    );
+    let cfg = paper_config(&whales, &fake);
+    let store = paper_session(&cfg, dir.path());
+    let tape = dir.path().join("tape.jsonl");
     let text = std::fs::read_to_string(&tape).unwrap();
     let count = |kind: &str| {
         text.lines()
@@ -393,15 +430,7 @@ instruments = ["BTC/USDC"]
     assert!(h.breaches.is_empty(), "{:?}", h.breaches);
     drop(h);
 
-    let export = |store: smartflow::store::Store| {
-        let recs = store.records().unwrap();
-        let mut v = Vec::new();
-        smartflow::cli::log::export(&store, &Default::default(), &mut v).unwrap();
-        (recs, String::from_utf8(v).unwrap())
-    };
-    let paper = dir.path().join("paper");
-    let (recs, log) =
-        export(smartflow::store::Store::open_file(&paper, smartflow::store::PAPER_STORE).unwrap());
+    let (recs, log) = (store.records().unwrap(), exported(&store));
     let sig = recs
         .iter()
         .find(|r| r.kind == smartflow::store::RecordKind::Signal)
@@ -418,19 +447,8 @@ instruments = ["BTC/USDC"]
         .expect("the signal went through risk");
     assert!(verdict.refused);
     assert_eq!(verdict.detail["reasons"][0]["code"], "STALE_DATA");
-    let replayed = dir.path().join("replay");
-    smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
-        data: vec![tape.display().to_string()],
-        config: cfg,
-        state_dir: replayed.clone(),
-        fault: Default::default(),
-        resume: false,
-        progress: false,
-    })
-    .unwrap();
-    let replayed = smartflow::store::Store::open(&replayed).unwrap();
     assert_eq!(
-        export(replayed).1,
+        tape_replay_log(&cfg, dir.path()),
         log,
         "the tape replays to the same decision log"
     );
@@ -461,81 +479,21 @@ fn leaderboard(wallets: &[&str]) -> String {
 fn a_leaderboard_refresh_changes_the_tracked_wallets_mid_session_and_replays() {
     let data = require_data!();
     let dir = tempfile::tempdir().unwrap();
-    let mut hl = Hl::new(
-        BTreeMap::from([(WHALE.to_string(), whale_fills(&data))]),
-        vec![Conn {
-            happened_at_open: 100,
-            live_until: 200,
-            drop_after: false,
-        }],
-        clearinghouse_state(&data),
-    );
-    let meta = data.join("hyperliquid/bytex_live_payloads/info_meta_first6.json");
-    hl.meta = serde_json::from_str(&std::fs::read_to_string(meta).unwrap()).unwrap();
-    let fake = start_fake_thread(hl);
+    let fake = whale_venue(&data);
     const A: &str = "0x00000000000000000000000000000000000000aa";
     const B: &str = "0x00000000000000000000000000000000000000bb";
     let lb = dir.path().join("leaderboard.json");
     std::fs::write(&lb, leaderboard(&[WHALE, A])).unwrap();
-    let toml = format!(
-        r#"
-[models]
-mode = "rules"
-[portfolio]
-quote = "USDC"
-starting_balance = "10000"
-[risk]
-max_order_notional = "1000"
-max_position_notional = "1000"
-max_gross_exposure = "5000"
-min_order_notional = "10"
-daily_loss_limit = "500"
-qty_step = "0.0001"
-[whales]
-enabled = true
-leaderboard = {lb:?}
-leaderboard_refresh_secs = 0.5
-min_wallets = 1
-min_net_notional = "100"
-[whales.tracker]
-enabled = true
-min_poll_interval_secs = 0.5
-[feeds]
-ping_interval_secs = 0.3
-idle_timeout_secs = 3.0
-backoff_initial_ms = 50
-backoff_max_ms = 200
-[feeds.binance]
-enabled = false
-[feeds.bybit]
-enabled = false
-[feeds.hyperliquid]
-ws_url = "{}"
-rest_url = "{}"
-instruments = ["BTC/USDC"]
-"#,
-        fake.ws_url, fake.info_url
-    );
-    let cfg = smartflow::config::Config::from_toml(&toml, "test").unwrap();
+    let whales =
+        format!("[whales]\nenabled = true\nleaderboard = {lb:?}\nleaderboard_refresh_secs = 0.5");
+    let cfg = paper_config(&whales, &fake);
     let lb2 = lb.clone();
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1500));
         std::fs::write(&lb2, leaderboard(&[B, WHALE, A])).unwrap();
     });
-    let tape = dir.path().join("tape.jsonl");
-    let paper = dir.path().join("paper");
-    smartflow::paper::run_paper(smartflow::paper::PaperOptions {
-        config: cfg.clone(),
-        state_dir: paper.clone(),
-        duration: Some(Duration::from_secs(3)),
-        print_status: false,
-        fault: Default::default(),
-        tape: Some(tape.clone()),
-    })
-    .unwrap();
+    let store = paper_session(&cfg, dir.path());
     writer.join().unwrap();
-
-    let store = smartflow::store::Store::open_file(&paper, smartflow::store::PAPER_STORE).unwrap();
     let recs = store.records().unwrap();
     let picks: Vec<BTreeSet<String>> = recs
         .iter()
@@ -575,25 +533,7 @@ instruments = ["BTC/USDC"]
                 && r.detail["detector"] == "whale_follow"),
         "the whale's fills raised a signal"
     );
-    let mut log = Vec::new();
-    smartflow::cli::log::export(&store, &Default::default(), &mut log).unwrap();
-    let replayed = dir.path().join("replay");
-    smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
-        data: vec![tape.display().to_string()],
-        config: cfg,
-        state_dir: replayed.clone(),
-        fault: Default::default(),
-        resume: false,
-        progress: false,
-    })
-    .unwrap();
-    let mut again = Vec::new();
-    let replayed = smartflow::store::Store::open(&replayed).unwrap();
-    smartflow::cli::log::export(&replayed, &Default::default(), &mut again).unwrap();
-    assert_eq!(
-        String::from_utf8(again).unwrap(),
-        String::from_utf8(log).unwrap()
-    );
+    assert_eq!(tape_replay_log(&cfg, dir.path()), exported(&store));
 }
 
 /// `smartflow replay` of recorded `userFills` frames (JSONL, written here from the whale's real
