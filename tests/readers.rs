@@ -224,8 +224,14 @@ fn data_paths_take_files_folders_and_globs() {
     assert!(err.to_string().contains("matches no data file"));
 }
 
-/// The lines of a real pump file (AST, 2020-05-09), header first.
-fn ast_lines(data: &Path) -> Vec<String> {
+/// A real pump file with two absurd prints (28-digit price, 28-digit amount) spliced into its
+/// middle: they are refused as malformed (out of range), so no notional, fee or sizing
+/// arithmetic ever sees them (a product of two such numbers overflows `Decimal`, a panic), and
+/// the replay's decision log is the same as without them.
+#[test]
+fn absurd_prints_are_refused_at_the_edge_and_change_nothing_else() {
+    let data = require_data!();
+    let dir = tempfile::tempdir().unwrap();
     let lines = ast_lines(&data);
     let mid = lines.len() / 2;
     let f: Vec<&str> = lines[mid].split(',').collect();
@@ -298,4 +304,37 @@ fn implausible_event_times_are_malformed_and_change_nothing_else() {
     let cfg = smartflow::config::Config::default();
     let replay = |file: &Path, state: &str| replay_log(file, &cfg, &dir.path().join(state)).1;
     assert_eq!(replay(&dirty_p, "dirty"), replay(&clean_p, "clean"));
+}
+
+/// The lines of a real pump file (AST, 2020-05-09), header first.
+fn ast_lines(data: &Path) -> Vec<String> {
+    let src = data.join("binance_pumps/trades/AST_2020-05-09_16.00.csv.gz");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(src).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    text.lines().map(String::from).collect()
+}
+
+/// Replays `file` with `cfg` into `state`: its summary and exported decision log.
+fn replay_log(
+    file: &Path,
+    cfg: &smartflow::config::Config,
+    state: &Path,
+) -> (smartflow::replay::ReplaySummary, String) {
+    let s = smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
+        data: vec![file.display().to_string()],
+        config: cfg.clone(),
+        state_dir: state.to_path_buf(),
+        fault: Default::default(),
+        resume: false,
+        progress: false,
+    })
+    .expect("the run completes");
+    let mut log = Vec::new();
+    let store = smartflow::store::Store::open(state).unwrap();
+    smartflow::cli::log::export(&store, &Default::default(), &mut log).unwrap();
+    (s, String::from_utf8(log).unwrap())
 }
