@@ -471,18 +471,15 @@ fn start_leaderboard(
         loop {
             let (src, wcfg, now) = (src.clone(), wcfg.clone(), crate::feeds::ws::now_ms());
             let read = tokio::task::spawn_blocking(move || {
-                crate::wallets::select::track_command(&src, &wcfg, now)
+                crate::wallets::select::pick_wallets(&src, &wcfg, now)
             });
             match read.await.map_err(anyhow::Error::from).and_then(|r| r) {
-                Ok((cmd, summary)) => {
-                    let addresses: Vec<String> = match &cmd {
-                        crate::domain::command::Command::TrackWallets { wallets } => {
-                            wallets.iter().map(|w| w.address.clone()).collect()
-                        }
-                        _ => Vec::new(),
-                    };
+                Ok((wallets, summary)) => {
+                    let addresses: Vec<String> =
+                        wallets.iter().map(|w| w.address.clone()).collect();
                     eprintln!("{summary}: following {} wallets", addresses.len());
                     // The command first: the wallets' events the tracker sends come after it.
+                    let cmd = crate::domain::command::Command::TrackWallets { wallets };
                     if hub.submit(cmd, "leaderboard").is_err() {
                         return;
                     }

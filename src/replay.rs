@@ -344,13 +344,13 @@ fn leaderboard_command(
     else {
         return Ok(None);
     };
-    let (command, summary) = crate::wallets::select::track_command(src, &cfg.wallets, 0)
-        .context("whales.leaderboard")?;
+    let (wallets, summary) =
+        crate::wallets::select::pick_wallets(src, &cfg.wallets, 0).context("whales.leaderboard")?;
     tracing::info!("{summary}");
     Ok(Some(CommandEvent {
         id: format!("{id_prefix}cmd-leaderboard"),
         source: "leaderboard".into(),
-        command,
+        command: crate::domain::command::Command::TrackWallets { wallets },
     }))
 }
 

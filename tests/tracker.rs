@@ -153,16 +153,7 @@ async fn a_dropped_connection_is_backfilled_with_no_duplicated_fill() {
     let mut book = WalletBook::new(i64::MAX / 2);
     for e in &events {
         if let MarketEvent::UserFill(f) = e {
-            let wf = WalletFill {
-                wallet: f.wallet.clone(),
-                coin: "ETH".into(),
-                side: f.side,
-                price: f.price,
-                size: f.size,
-                ts_ms: f.ts_ms,
-                tid: f.tid,
-                start_position: f.start_position,
-            };
+            let wf = WalletFill::from_event(f, "ETH");
             book.apply(&wf).expect("new fill");
         }
     }

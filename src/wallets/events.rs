@@ -100,6 +100,34 @@ impl WalletFill {
         })
     }
 
+    /// The fill as the tracker's event on `instrument`.
+    pub fn into_event(self, instrument: crate::domain::Instrument) -> crate::domain::UserFill {
+        crate::domain::UserFill {
+            ts_ms: self.ts_ms,
+            instrument,
+            wallet: self.wallet,
+            side: self.side,
+            price: self.price,
+            size: self.size,
+            tid: self.tid,
+            start_position: self.start_position,
+        }
+    }
+
+    /// The tracker's event as a fill of `coin` (wallet lower-cased).
+    pub fn from_event(u: &crate::domain::UserFill, coin: &str) -> WalletFill {
+        WalletFill {
+            wallet: u.wallet.to_ascii_lowercase(),
+            coin: coin.to_string(),
+            side: u.side,
+            price: u.price,
+            size: u.size,
+            ts_ms: u.ts_ms,
+            tid: u.tid,
+            start_position: u.start_position,
+        }
+    }
+
     /// Signed size: buy > 0, sell < 0.
     pub fn delta(&self) -> Decimal {
         self.side.signed(self.size)
@@ -176,17 +204,53 @@ impl Interner {
     }
 }
 
+/// Keys (wallet id, `tid`) of the fills seen, so a fill arriving twice counts once; a key is
+/// forgotten once `memory_ms` of event time has passed since, or beyond `max_keys` keys.
+#[derive(Clone, Debug)]
+pub struct SeenFills {
+    keys: FxHashSet<(u32, u64)>,
+    /// (time, wallet id, tid) of the remembered fills, oldest first.
+    order: VecDeque<(i64, u32, u64)>,
+    memory_ms: i64,
+    max_keys: usize,
+}
+
+impl SeenFills {
+    pub fn new(memory_ms: i64, max_keys: usize) -> Self {
+        Self {
+            keys: FxHashSet::default(),
+            order: VecDeque::new(),
+            memory_ms,
+            max_keys,
+        }
+    }
+
+    /// Remembers the key of `wallet`'s fill `tid` at `ts_ms`; false when it was seen already.
+    pub fn first_time(&mut self, wallet: u32, tid: u64, ts_ms: i64) -> bool {
+        if !self.keys.insert((wallet, tid)) {
+            return false;
+        }
+        self.order.push_back((ts_ms, wallet, tid));
+        while let Some(&(ts, w, t)) = self.order.front() {
+            if ts_ms.saturating_sub(ts) <= self.memory_ms && self.order.len() <= self.max_keys {
+                break;
+            }
+            self.order.pop_front();
+            self.keys.remove(&(w, t));
+        }
+        true
+    }
+}
+
 /// Positions of the tracked wallets, from their fills, with duplicate fills dropped.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct WalletBook {
     names: Interner,
     /// (wallet id, coin id) → signed coins.
     positions: FxHashMap<(u32, u32), Decimal>,
-    seen: FxHashSet<(u32, u64)>,
-    /// (time, wallet id, tid) of the remembered fills, oldest first, forgotten after `memory_ms`.
-    seen_order: VecDeque<(i64, u32, u64)>,
-    memory_ms: i64,
-    /// Fills whose `start_position` disagreed with the book (missed fills); the book took it.
+    seen: SeenFills,
+    /// Fills whose `start_position` disagreed with the book (missed fills), and positions a
+    /// poll corrected; the book took the venue's figure.
     pub resyncs: u64,
     pub duplicates: u64,
 }
@@ -196,8 +260,11 @@ impl WalletBook {
     /// at most that far).
     pub fn new(memory_ms: i64) -> Self {
         Self {
-            memory_ms,
-            ..Self::default()
+            names: Interner::default(),
+            positions: FxHashMap::default(),
+            seen: SeenFills::new(memory_ms, usize::MAX),
+            resyncs: 0,
+            duplicates: 0,
         }
     }
 
@@ -208,33 +275,20 @@ impl WalletBook {
             .unwrap_or_default()
     }
 
-    /// Sets a position from a `clearinghouseState` poll.
+    /// Sets a position from a `clearinghouseState` poll; a figure that differs from the book's
+    /// counts as a resync.
     pub fn set_position(&mut self, wallet: &str, coin: &str, signed: Decimal) {
         let key = (self.names.id(wallet), self.names.id(coin));
-        self.positions.insert(key, signed);
-    }
-
-    /// Remembers the fill key; false when it was seen already.
-    fn first_time(&mut self, wallet: u32, f: &WalletFill) -> bool {
-        if !self.seen.insert((wallet, f.tid)) {
-            self.duplicates += 1;
-            return false;
+        if self.positions.insert(key, signed).unwrap_or_default() != signed {
+            self.resyncs += 1;
         }
-        self.seen_order.push_back((f.ts_ms, wallet, f.tid));
-        while let Some(&(ts, w, tid)) = self.seen_order.front() {
-            if f.ts_ms - ts <= self.memory_ms {
-                break;
-            }
-            self.seen_order.pop_front();
-            self.seen.remove(&(w, tid));
-        }
-        true
     }
 
     /// Applies a fill; `None` for a fill already applied (same wallet and `tid`).
     pub fn apply(&mut self, f: &WalletFill) -> Option<PositionChange> {
         let wallet = self.names.id(&f.wallet);
-        if !self.first_time(wallet, f) {
+        if !self.seen.first_time(wallet, f.tid, f.ts_ms) {
+            self.duplicates += 1;
             return None;
         }
         let coin = self.names.id(&f.coin);

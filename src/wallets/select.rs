@@ -1,12 +1,12 @@
 //! The wallets to follow from a Hyperliquid leaderboard (a file, or the stats endpoint's URL),
-//! as the `track_wallets` command a session sends into its stream when it (re)reads it.
+//! for the `track_wallets` command a session sends into its stream when it (re)reads it.
 
 use super::config::WalletsConfig;
 use super::follow::{followed, score_all};
 use super::leaderboard::{as_snapshot, read_leaderboard, AccountKind};
 use super::score::WalletScore;
 use super::snapshot::Snapshot;
-use crate::domain::command::{Command, TrackedWallet};
+use crate::domain::command::TrackedWallet;
 use anyhow::{Context, Result};
 use rust_decimal::Decimal;
 
@@ -63,10 +63,13 @@ pub fn tracked(scores: &[WalletScore], cfg: &WalletsConfig) -> Vec<TrackedWallet
         .collect()
 }
 
-/// Reads the leaderboard at `src` and picks the wallets: the `track_wallets` command and the
+/// Reads the leaderboard at `src` and picks the wallets to follow (heaviest first), with the
 /// leaderboard's summary line.
-pub fn track_command(src: &str, cfg: &WalletsConfig, now_ms: i64) -> Result<(Command, String)> {
+pub fn pick_wallets(
+    src: &str,
+    cfg: &WalletsConfig,
+    now_ms: i64,
+) -> Result<(Vec<TrackedWallet>, String)> {
     let (snap, summary) = load_leaderboard(src, cfg, now_ms)?;
-    let wallets = tracked(&leaderboard_scores(snap, cfg), cfg);
-    Ok((Command::TrackWallets { wallets }, summary))
+    Ok((tracked(&leaderboard_scores(snap, cfg), cfg), summary))
 }

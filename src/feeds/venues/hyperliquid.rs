@@ -18,12 +18,34 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
+/// Any frame of Hyperliquid's websocket: `{"channel": …, "data": …}`.
 #[derive(Deserialize)]
-struct Frame<'a> {
+pub(crate) struct Frame<'a> {
     #[serde(borrow)]
-    channel: Cow<'a, str>,
+    pub channel: Cow<'a, str>,
     #[serde(borrow)]
-    data: Option<&'a serde_json::value::RawValue>,
+    pub data: Option<&'a serde_json::value::RawValue>,
+}
+
+impl Frame<'_> {
+    /// Parses `text`; errors say it is not JSON.
+    pub fn parse(text: &str) -> Result<Frame<'_>, String> {
+        serde_json::from_str(text).map_err(|e| format!("bad JSON: {e}"))
+    }
+
+    /// What a connection-level frame means (`pong`, `subscriptionResponse`, `error`); `None`
+    /// for a data channel.
+    pub fn control(&self) -> Option<Result<Control, String>> {
+        match self.channel.as_ref() {
+            "pong" => Some(Ok(Control::Pong)),
+            "subscriptionResponse" => Some(Ok(Control::Subscribed)),
+            "error" => Some(Err(format!(
+                "hyperliquid error: {}",
+                self.data.map(|d| d.get()).unwrap_or("")
+            ))),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -193,10 +215,11 @@ impl VenueCodec for HyperliquidCodec {
                 return Ok(Control::None);
             }
         }
-        let f: Frame = serde_json::from_str(text).map_err(|e| format!("bad JSON: {e}"))?;
+        let f = Frame::parse(text)?;
+        if let Some(c) = f.control() {
+            return c;
+        }
         match f.channel.as_ref() {
-            "pong" => Ok(Control::Pong),
-            "subscriptionResponse" => Ok(Control::Subscribed),
             "trades" => {
                 let items: Vec<WsTrade> =
                     serde_json::from_str(f.data.ok_or("trades without data")?.get())
@@ -248,10 +271,6 @@ impl VenueCodec for HyperliquidCodec {
                 }));
                 Ok(Control::None)
             }
-            "error" => Err(format!(
-                "hyperliquid error: {}",
-                f.data.map(|d| d.get()).unwrap_or("")
-            )),
             _ => Ok(Control::None),
         }
     }

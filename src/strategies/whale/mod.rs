@@ -121,10 +121,11 @@ impl WhaleSource {
     /// A trade on Hyperliquid: the tracked wallets it names; an exit when the wallets followed
     /// into its coin have left (also by fills or polls seen before), else a consensus entry.
     fn on_trade(&mut self, t: &Trade) -> Option<Signal> {
-        let coin = hyperliquid_coin(&t.instrument)?.to_string();
+        // Borrowed: the hot path (every Hyperliquid trade) allocates nothing for untracked ones.
+        let coin = hyperliquid_coin(&t.instrument)?;
         self.clock = self.clock.max(t.ts_ms);
-        let changed = self.track(t, &coin);
-        if !changed && !self.following.contains_key(&coin) {
+        let changed = self.track(t, coin);
+        if !changed && !self.following.contains_key(coin) {
             return None;
         }
         let at = At {
@@ -132,25 +133,16 @@ impl WhaleSource {
             instrument: &t.instrument,
             price: t.price,
         };
-        self.exit(&at, &coin)
-            .or_else(|| changed.then(|| self.consensus(&at, &coin)).flatten())
+        self.exit(&at, coin)
+            .or_else(|| changed.then(|| self.consensus(&at, coin)).flatten())
     }
 
     /// A tracked wallet's own fill: evaluated now (the latest event time); an entry only when
     /// the fill is inside the flow window (a backfill reaching further back corrects positions).
     fn on_user_fill(&mut self, u: &UserFill) -> Option<Signal> {
-        let coin = hyperliquid_coin(&u.instrument)?.to_string();
-        let w = self.tracked.weight(&u.wallet.to_ascii_lowercase())?;
-        let f = WalletFill {
-            wallet: u.wallet.to_ascii_lowercase(),
-            coin: coin.clone(),
-            side: u.side,
-            price: u.price,
-            size: u.size,
-            ts_ms: u.ts_ms,
-            tid: u.tid,
-            start_position: u.start_position,
-        };
+        let coin = hyperliquid_coin(&u.instrument)?;
+        let f = WalletFill::from_event(u, coin);
+        let w = self.tracked.weight(&f.wallet)?;
         if !self.apply(&f, w) {
             return None;
         }
@@ -161,8 +153,8 @@ impl WhaleSource {
             price: u.price,
         };
         let fresh = u.ts_ms >= self.clock - self.cfg.window_secs * 1000;
-        self.exit(&at, &coin)
-            .or_else(|| fresh.then(|| self.consensus(&at, &coin)).flatten())
+        self.exit(&at, coin)
+            .or_else(|| fresh.then(|| self.consensus(&at, coin)).flatten())
     }
 
     /// A polled position of a tracked wallet replaces what its fills said.
@@ -171,9 +163,8 @@ impl WhaleSource {
             return;
         };
         let wallet = p.wallet.to_ascii_lowercase();
-        if self.tracked.weight(&wallet).is_some() && self.book.position(&wallet, coin) != p.size {
+        if self.tracked.weight(&wallet).is_some() {
             self.book.set_position(&wallet, coin, p.size);
-            self.book.resyncs += 1;
         }
     }
 

@@ -8,12 +8,12 @@
 //! of recent fills, which overlaps what was seen (dropped as duplicates).
 
 use super::TrackerCounters;
-use crate::domain::{Instrument, MarketEvent, UserFill};
+use crate::domain::{Instrument, MarketEvent};
+use crate::feeds::venues::hyperliquid::Frame;
 use crate::feeds::venues::{venue_instrument, Control, DepthSnapshot, Venue, VenueCodec};
-use crate::wallets::events::WalletFill;
-use rustc_hash::{FxHashMap, FxHashSet};
+use crate::wallets::events::{SeenFills, WalletFill};
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -25,14 +25,6 @@ const MEMORY: usize = 200_000;
 const MARGIN_MS: i64 = 60_000;
 
 #[derive(Deserialize)]
-struct Frame<'a> {
-    #[serde(borrow)]
-    channel: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    data: Option<&'a serde_json::value::RawValue>,
-}
-
-#[derive(Deserialize)]
 struct UserFills {
     user: String,
     fills: Vec<serde_json::Value>,
@@ -42,8 +34,7 @@ pub struct UserFillsCodec {
     users: Vec<String>,
     index: FxHashMap<String, usize>,
     last_fill_ms: Vec<Option<i64>>,
-    seen: FxHashSet<(usize, u64)>,
-    order: VecDeque<(usize, u64)>,
+    seen: SeenFills,
     instruments: FxHashMap<String, Instrument>,
     connects: u32,
     last_recv_ms: Option<i64>,
@@ -64,8 +55,7 @@ impl UserFillsCodec {
                 .collect(),
             last_fill_ms: vec![None; users.len()],
             users,
-            seen: FxHashSet::default(),
-            order: VecDeque::new(),
+            seen: SeenFills::new(i64::MAX, MEMORY),
             instruments: FxHashMap::default(),
             connects: 0,
             last_recv_ms: None,
@@ -104,20 +94,6 @@ impl UserFillsCodec {
         i
     }
 
-    /// True the first time `(user, tid)` is seen.
-    fn first_time(&mut self, user: usize, tid: u64) -> bool {
-        if !self.seen.insert((user, tid)) {
-            return false;
-        }
-        self.order.push_back((user, tid));
-        if self.order.len() > MEMORY {
-            if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
-            }
-        }
-        true
-    }
-
     /// Turns `fills` of `user` (either time order; same-millisecond fills keep the API's
     /// order) into events, oldest first, dropping those seen. Returns how many were new; a
     /// malformed fill is skipped and reported after the others are taken.
@@ -147,22 +123,14 @@ impl UserFillsCodec {
                 self.counters.skipped_spot.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            if !self.first_time(user, f.tid) {
+            if !self.seen.first_time(user as u32, f.tid, f.ts_ms) {
                 self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             let last = &mut self.last_fill_ms[user];
             *last = Some(last.map_or(f.ts_ms, |t| t.max(f.ts_ms)));
-            out.push(MarketEvent::UserFill(Box::new(UserFill {
-                ts_ms: f.ts_ms,
-                instrument: self.instrument(&f.coin),
-                wallet: f.wallet,
-                side: f.side,
-                price: f.price,
-                size: f.size,
-                tid: f.tid,
-                start_position: f.start_position,
-            })));
+            let instrument = self.instrument(&f.coin);
+            out.push(MarketEvent::UserFill(Box::new(f.into_event(instrument))));
             new += 1;
         }
         self.counters.fills.fetch_add(new as u64, Ordering::Relaxed);
@@ -219,10 +187,11 @@ impl VenueCodec for UserFillsCodec {
         out: &mut Vec<MarketEvent>,
     ) -> Result<Control, String> {
         self.last_recv_ms = Some(recv_ms);
-        let f: Frame = serde_json::from_str(text).map_err(|e| format!("bad JSON: {e}"))?;
+        let f = Frame::parse(text)?;
+        if let Some(c) = f.control() {
+            return c;
+        }
         match f.channel.as_ref() {
-            "pong" => Ok(Control::Pong),
-            "subscriptionResponse" => Ok(Control::Subscribed),
             "userFills" => {
                 let d: UserFills =
                     serde_json::from_str(f.data.ok_or("userFills without data")?.get())
@@ -231,10 +200,6 @@ impl VenueCodec for UserFillsCodec {
                 self.take(u, &d.fills, out)?;
                 Ok(Control::None)
             }
-            "error" => Err(format!(
-                "hyperliquid error: {}",
-                f.data.map(|d| d.get()).unwrap_or("")
-            )),
             _ => Ok(Control::None),
         }
     }
