@@ -151,4 +151,11 @@ fn user_fill_payloads_parse_and_bad_ones_say_why() {
         WalletFill::from_user_fill("0x1", &huge).unwrap_err(),
         FillError::BadNumber("sz")
     );
+    // So is a time outside 1970..2100 (the whale source's clock would overflow on it).
+    let mut early = ws["data"]["fills"][0].clone();
+    early["time"] = i64::MIN.into();
+    assert_eq!(
+        WalletFill::from_user_fill("0x1", &early).unwrap_err(),
+        FillError::BadNumber("time")
+    );
 }

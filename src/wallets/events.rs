@@ -91,7 +91,11 @@ impl WalletFill {
             side,
             price: dec(v, "px")?,
             size,
-            ts_ms: v["time"].as_i64().ok_or(FillError::Missing("time"))?,
+            ts_ms: match v["time"].as_i64().ok_or(FillError::Missing("time"))? {
+                // Event clocks take differences of times: an extreme one would overflow them.
+                t if crate::feeds::ts_in_range(t) => t,
+                _ => return Err(FillError::BadNumber("time")),
+            },
             tid: v["tid"].as_u64().ok_or(FillError::Missing("tid"))?,
             start_position: v
                 .get("startPosition")
