@@ -164,9 +164,10 @@ fn parse_duration_secs(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(v.is_finite() && v > 0.0 && v <= 315_360_000.0) {
+    let max = smartflow::config::MAX_SECS;
+    if !(v.is_finite() && v > 0.0 && v <= max as f64) {
         return Err(format!(
-            "{s}: want seconds > 0 and at most 315360000 (ten years)"
+            "{s}: want seconds > 0 and at most {max} (ten years)"
         ));
     }
     Ok(v)

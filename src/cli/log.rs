@@ -65,10 +65,15 @@ fn tracked_wallets(w: &[serde_json::Value]) -> String {
         .iter()
         .take(3)
         .map(|x| {
-            let a = s(x, "address");
-            let short = match a.len() > 12 {
-                true => format!("{}…{}", &a[..6], &a[a.len() - 4..]),
-                false => a,
+            // By characters: an address read from a leaderboard is outside text.
+            let a: Vec<char> = s(x, "address").chars().collect();
+            let short: String = match a.len() > 12 {
+                true => a[..6]
+                    .iter()
+                    .chain(['…'].iter())
+                    .chain(&a[a.len() - 4..])
+                    .collect(),
+                false => a.iter().collect(),
             };
             format!(
                 "{short} {} (perf {} size {} recency {} regime {})",
@@ -347,4 +352,27 @@ pub fn show(store: &Store, id: &str, out: &mut dyn Write) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Addresses come from a leaderboard (outside text): shortened by characters, never by
+    /// bytes (a multi-byte character at the cut panicked).
+    #[test]
+    fn tracked_wallet_summaries_shorten_addresses_by_characters() {
+        let w = |a: &str| {
+            serde_json::json!({"address": a, "weight": "0.5", "performance": "1",
+            "size": "0.5", "recency": "1", "regime_fit": "0.5"})
+        };
+        let line = tracked_wallets(&[w("0x9aa589355bf745db9784c8ef3c646360f11b58af")]);
+        assert!(
+            line.starts_with("; 1 wallets: 0x9aa5…58af 0.5 (perf 1"),
+            "{line}"
+        );
+        let odd = tracked_wallets(&[w("0x9aéééééééééééééééé€")]);
+        assert!(odd.contains("0x9aéé…ééé€"), "{odd}");
+        assert!(tracked_wallets(&[w("0xab")]).contains("0xab 0.5"));
+    }
 }
