@@ -11,6 +11,7 @@ pub mod execution;
 pub mod fault;
 pub mod features;
 pub mod feeds;
+pub mod fuzz;
 pub mod models;
 pub mod paper;
 pub mod pipeline;

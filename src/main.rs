@@ -100,6 +100,10 @@ enum Command {
     /// List the wallets the [wallets] rules would follow at the last snapshot of --data, with
     /// each dimension of their weight and why each was picked or left out.
     Wallets(smartflow::cli::wallets::WalletsArgs),
+    /// Fuzz every parser of outside input (venue frames, REST answers, data files, numbers,
+    /// times, config) with mutants of real captures; prints inputs, panics, invariant
+    /// violations and rejections by reason, and fails when any input panicked.
+    Fuzz(smartflow::cli::fuzz::FuzzArgs),
 }
 
 #[derive(Args)]
@@ -335,6 +339,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(a) => evaluate(config, a),
         Command::EvaluateWallets(a) => smartflow::cli::wallets::evaluate_wallets(&config, a),
         Command::Wallets(a) => smartflow::cli::wallets::wallets(&config, a),
+        Command::Fuzz(a) => smartflow::cli::fuzz::fuzz(a),
         Command::Replay(a) => replay(config, &state, a),
         Command::Log(a) => log(&state, a),
     }

@@ -338,3 +338,41 @@ fn replay_log(
     smartflow::cli::log::export(&store, &Default::default(), &mut log).unwrap();
     (s, String::from_utf8(log).unwrap())
 }
+
+/// Found by `smartflow fuzz`: a damaged gzip stream fails on every read at the same place,
+/// and the readers retried it for ever (a replay that never ends). Now the error is reported
+/// once and the file ends; the rows before the damage are kept.
+#[test]
+fn a_truncated_gzip_file_is_reported_once_and_ends() {
+    let data = require_data!();
+    // Big enough that the damage lies past the first buffer the format detection reads.
+    let text: String = ast_lines(&data).join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in [("a.csv", text), ("b.txt", capture_text(&data))] {
+        let path = dir.path().join(format!("{name}.gz"));
+        gz_write(&path, &body);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() * 4 / 5]).unwrap(); // cut mid-block
+        let mut src = open_source(&path).unwrap();
+        let (mut ok, mut bad) = (0, vec![]);
+        for _ in 0..1_000_000 {
+            match src.next_item() {
+                None => break,
+                Some(SourceItem::Ok(_)) => ok += 1,
+                Some(SourceItem::Err(m)) => bad.push(m.reason),
+            }
+        }
+        assert!(src.next_item().is_none(), "{name}: the reader did not end");
+        assert_eq!(bad.len(), 1, "{name}: {:?}", &bad[..bad.len().min(3)]);
+        assert!(bad[0].contains("deflate"), "{name}: {bad:?}");
+        assert!(ok > 0, "{name}: the rows before the damage are kept");
+    }
+}
+
+/// The real Binance websocket capture, 40 times over.
+fn capture_text(data: &Path) -> String {
+    let path = data.join("cryptofeed_ws_captures/BINANCE.ws.1.0.txt.gz");
+    let r = smartflow::feeds::open_reader(&path).unwrap();
+    let once = r.lines().map(|l| l.unwrap()).collect::<Vec<_>>().join("\n");
+    vec![once; 40].join("\n")
+}

@@ -393,3 +393,56 @@ fn a_maximal_update_id_is_a_gap_not_an_overflow() {
     assert!(matches!(ctl, Control::Resync(_)), "{ctl:?}");
     assert!(matches!(&out[0], MarketEvent::Status(s) if s.state == FeedState::Resyncing));
 }
+
+/// Found by `smartflow fuzz`: venue event times outside 1970..2100 (and a funding rate beyond the
+/// venue cap) passed the codecs and would have moved the event clocks for good.
+#[test]
+fn absurd_event_times_and_funding_are_malformed_in_every_codec() {
+    let cases = [
+        (
+            Venue::Binance,
+            "NKN/USDT",
+            r#"{"stream":"nknusdt@aggTrade","data":{"e":"aggTrade","E":1,"s":"NKNUSDT","a":1,"p":"0.35","q":"1","f":1,"l":1,"T":-1,"m":true}}"#,
+        ),
+        (
+            Venue::Binance,
+            "NKN/USDT",
+            r#"{"stream":"nknusdt@trade","data":{"e":"trade","E":4102444800001,"s":"NKNUSDT","t":1,"p":"0.35","q":"1","T":1633998512068,"m":true}}"#,
+        ),
+        (
+            Venue::Bybit,
+            "BTC/USDT",
+            r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1786310847618,"data":[{"T":4102444800001,"s":"BTCUSDT","S":"Sell","v":"1","p":"77.2","i":"x","BT":false}]}"#,
+        ),
+        (
+            Venue::Bybit,
+            "BTC/USDT",
+            r#"{"topic":"orderbook.50.BTCUSDT","type":"snapshot","ts":-5,"data":{"s":"BTCUSDT","b":[["1","1"]],"a":[["2","1"]],"u":1}}"#,
+        ),
+        (
+            Venue::Hyperliquid,
+            "BTC/USDC",
+            r#"{"channel":"trades","data":[{"coin":"BTC","side":"B","px":"1","sz":"1","time":-9223372036854775808,"tid":1}]}"#,
+        ),
+        (
+            Venue::Hyperliquid,
+            "BTC/USDC",
+            r#"{"channel":"l2Book","data":{"coin":"BTC","time":253402300800000,"levels":[[{"px":"1","sz":"1","n":1}],[{"px":"2","sz":"1","n":1}]]}}"#,
+        ),
+        (
+            Venue::Hyperliquid,
+            "BTC/USDC",
+            r#"{"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"funding":"18446744073709551616","markPx":"1","oraclePx":"1"}}}"#,
+        ),
+    ];
+    for (venue, pair, frame) in cases {
+        let mut c = codec(venue, &pairs(&[pair]), 50).unwrap();
+        c.on_connect();
+        let mut out = Vec::new();
+        let r = c.on_message(frame, 1_700_000_000_000, &mut out);
+        assert!(
+            r.is_err() && out.is_empty(),
+            "{venue:?} took {frame}: {r:?} {out:?}"
+        );
+    }
+}

@@ -158,4 +158,14 @@ fn user_fill_payloads_parse_and_bad_ones_say_why() {
         WalletFill::from_user_fill("0x1", &early).unwrap_err(),
         FillError::BadNumber("time")
     );
+    // Found by `smartflow fuzz`: a fill at price 0 or below was taken as a fill.
+    for px in ["0", "-1", "-88.384"] {
+        let mut free = ws["data"]["fills"][0].clone();
+        free["px"] = px.into();
+        assert_eq!(
+            WalletFill::from_user_fill("0x1", &free).unwrap_err(),
+            FillError::BadNumber("px"),
+            "{px}"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Command-line front end helpers (most argument types live in main.rs).
 
+pub mod fuzz;
 pub mod log;
 pub mod models;
 pub mod session;

@@ -372,11 +372,17 @@ pub fn fmt_ts(ts_ms: i64) -> String {
     t.format(&f).unwrap_or_else(|_| ts_ms.to_string())
 }
 
-/// Parses `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS]`, ISO `...T...Z` or Unix ms into Unix ms (UTC).
+/// Earliest time [`parse_ts`] returns: 0000-01-01 (Unix ms).
+pub const TS_MIN_MS: i64 = -62_167_219_200_000;
+/// Latest time [`parse_ts`] returns: 9999-12-31 23:59:59.999 (Unix ms).
+pub const TS_MAX_MS: i64 = 253_402_300_799_999;
+
+/// Parses `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS]`, ISO `...T...Z` or Unix ms into Unix ms (UTC),
+/// within years 0..=9999 ([`TS_MIN_MS`]..=[`TS_MAX_MS`]); `None` otherwise.
 pub fn parse_ts(s: &str) -> Option<i64> {
     let s = s.trim();
     if let Ok(ms) = s.parse::<i64>() {
-        return Some(ms);
+        return (TS_MIN_MS..=TS_MAX_MS).contains(&ms).then_some(ms);
     }
     let s = s.trim_end_matches('Z').replace('T', " ");
     let (date, time_part) = match s.split_once(' ') {
@@ -403,7 +409,8 @@ pub fn parse_ts(s: &str) -> Option<i64> {
     let month = time::Month::try_from(u8::try_from(mo).ok()?).ok()?;
     let date = time::Date::from_calendar_date(y as i32, month, u8::try_from(da).ok()?).ok()?;
     let days = (date.to_julian_day() - time::macros::date!(1970 - 01 - 01).to_julian_day()) as i64;
-    Some(days * 86_400_000 + h * 3_600_000 + mi * 60_000 + (sec * 1000.0).round() as i64)
+    let ms = days * 86_400_000 + h * 3_600_000 + mi * 60_000 + (sec * 1000.0).round() as i64;
+    (TS_MIN_MS..=TS_MAX_MS).contains(&ms).then_some(ms)
 }
 
 #[cfg(test)]
@@ -438,6 +445,26 @@ mod tests {
             assert_eq!(parse_ts(bad), None, "{bad}");
         }
         assert!(parse_ts("2019-07-05 23:59:59.999").is_some());
+    }
+
+    /// Found by `smartflow fuzz`: any integer passed as Unix ms, so `log --from` or a label
+    /// file could hand the clocks i64::MAX.
+    #[test]
+    fn unix_ms_outside_years_0_to_9999_is_refused() {
+        for bad in [
+            "9223372036854775807",
+            "-9223372036854775808",
+            "253402300800000",
+        ] {
+            assert_eq!(parse_ts(bad), None, "{bad}");
+        }
+        assert_eq!(parse_ts("253402300799999"), Some(TS_MAX_MS));
+        assert_eq!(parse_ts("1562346000000"), Some(1_562_346_000_000));
+        assert_eq!(
+            parse_ts("9999-12-31 23:59:59.9996"),
+            None,
+            "rounds past 9999"
+        );
     }
 
     #[test]

@@ -16,6 +16,10 @@ fn parse_plain(s: &str) -> Option<Decimal> {
     for &c in b {
         match c {
             b'0'..=b'9' => {
+                // Past 28 digits it is no Decimal; stop before the i128 overflows.
+                if digits == 28 {
+                    return None;
+                }
                 if digits < 19 {
                     mantissa = mantissa * 10 + (c - b'0') as u64;
                 } else {
@@ -92,6 +96,22 @@ pub fn parse_positive(s: &str, what: &str) -> Result<Decimal, String> {
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    /// Found by `smartflow fuzz` (debug build): 39 or 40 digits overflowed the i128
+    /// accumulator (a panic with overflow checks, a wrapped number without).
+    #[test]
+    fn forty_digits_are_not_a_number_and_do_not_overflow() {
+        for s in [
+            "184467484467440737095516154073709551615",
+            &"9".repeat(40),
+            &"9".repeat(29),
+        ] {
+            assert_eq!(parse_decimal(s), None, "{s}");
+            assert!(parse_positive_fast(s, "px").is_err());
+        }
+        let d28 = "9".repeat(28);
+        assert_eq!(parse_decimal(&d28), Decimal::from_str(&d28).ok());
+    }
 
     #[test]
     fn scientific_and_plain() {

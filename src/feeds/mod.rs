@@ -47,6 +47,30 @@ pub fn ts_in_range(ts_ms: i64) -> bool {
     (0..=MAX_EVENT_TS_MS).contains(&ts_ms)
 }
 
+/// `ms` when it is a plausible venue event time, else an error saying why.
+pub fn event_ms(ms: i64) -> std::result::Result<i64, String> {
+    match ts_in_range(ms) {
+        true => Ok(ms),
+        false => Err(format!("event time {ms} ms is outside 1970..2100")),
+    }
+}
+
+/// Serde `deserialize_with` for a venue event time (Unix ms), refused outside 1970..2100: one
+/// absurd time would advance the event clocks for good.
+pub fn de_event_ms<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<i64, D::Error> {
+    event_ms(serde::Deserialize::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+/// [`de_event_ms`] for an optional field (use with `#[serde(default)]`).
+pub fn de_opt_event_ms<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<i64>, D::Error> {
+    let ms: Option<i64> = serde::Deserialize::deserialize(d)?;
+    ms.map(event_ms)
+        .transpose()
+        .map_err(serde::de::Error::custom)
+}
+
 /// A source whose events with an implausible time become malformed items.
 struct TimeChecked(Box<dyn TradeSource>);
 
@@ -155,15 +179,72 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 /// Opens a file as a buffered byte stream, gunzipping when it starts with the gzip magic.
 pub fn open_reader(path: &Path) -> Result<Box<dyn BufRead + Send>> {
-    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut magic = [0u8; 2];
-    let n = f.read(&mut magic)?;
-    let f = File::open(path)?;
-    if n == 2 && magic == [0x1f, 0x8b] {
-        let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(128 * 1024, f));
-        Ok(Box::new(BufReader::with_capacity(128 * 1024, gz)))
+    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(decoded(Box::new(f))?)
+}
+
+/// A buffered byte stream of `r`, gunzipped when it starts with the gzip magic. The stream
+/// ends after its first read error (reported once by the reader on top).
+pub fn decoded(r: Box<dyn Read + Send>) -> std::io::Result<Box<dyn BufRead + Send>> {
+    let mut r = BufReader::with_capacity(128 * 1024, r);
+    if r.fill_buf()?.starts_with(&[0x1f, 0x8b]) {
+        let gz = flate2::read::MultiGzDecoder::new(r);
+        Ok(Box::new(EndOnError::new(BufReader::with_capacity(
+            128 * 1024,
+            gz,
+        ))))
     } else {
-        Ok(Box::new(BufReader::with_capacity(128 * 1024, f)))
+        Ok(Box::new(EndOnError::new(r)))
+    }
+}
+
+/// A reader that reports its first I/O error and then ends: a corrupt gzip stream fails on
+/// every read at the same place, and a reader that retried would loop for ever.
+struct EndOnError<R> {
+    inner: R,
+    failed: bool,
+}
+
+impl<R> EndOnError<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            failed: false,
+        }
+    }
+}
+
+impl<R: BufRead> Read for EndOnError<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let avail = self.fill_buf()?;
+            let n = avail.len().min(buf.len());
+            buf[..n].copy_from_slice(&avail[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for EndOnError<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.failed {
+            return Ok(&[]);
+        }
+        match self.inner.fill_buf() {
+            Ok(_) => self.inner.fill_buf(),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
+        }
+    }
+    fn consume(&mut self, n: usize) {
+        if !self.failed {
+            self.inner.consume(n);
+        }
     }
 }
 
@@ -206,8 +287,15 @@ pub fn detect_format(reader: &mut dyn BufRead, name: &str) -> Result<Format> {
 /// Opens one data file as a trade source, detecting its format; events timed outside
 /// 1970..2100 come out as malformed items.
 pub fn open_source(path: &Path) -> Result<Box<dyn TradeSource>> {
-    let name = path.display().to_string();
-    let mut reader = open_reader(path)?;
+    source_from_reader(open_reader(path)?, path.display().to_string())
+}
+
+/// A trade source over a decoded stream named `name`, its format detected from the first
+/// bytes; events timed outside 1970..2100 come out as malformed items.
+pub fn source_from_reader(
+    mut reader: Box<dyn BufRead + Send>,
+    name: String,
+) -> Result<Box<dyn TradeSource>> {
     let format = detect_format(&mut *reader, &name)?;
     let source: Box<dyn TradeSource> = match format {
         Format::BinanceCsv => Box::new(binance_csv::BinanceCsvSource::new(reader, name)?),

@@ -109,6 +109,9 @@ impl RiskConfig {
     }
 }
 
+/// An entry's notional times this is the cash it may take with its fees (up to 0.2 %).
+const FEE_MARGIN: Decimal = dec!(1.002);
+
 /// Stable refusal / resize codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -433,12 +436,12 @@ impl RiskManager {
     }
 
     /// Cash not committed yet: the view's cash less the live entry orders and the entries
-    /// approved since the view, quote currency (may be ≤ 0).
+    /// approved since the view, each with its fee margin, quote currency (may be ≤ 0).
     fn buying_power(&self) -> Decimal {
         let held: Decimal = self.view.positions.values().sum();
         let live_entries = (self.view.gross_exposure - held).max(Decimal::ZERO);
         let approved: Decimal = self.pending.iter().map(|(_, n)| *n).sum();
-        self.view.cash - live_entries - approved
+        self.view.cash - (live_entries + approved) * FEE_MARGIN
     }
 
     fn open_positions(&self) -> usize {
@@ -575,7 +578,7 @@ impl RiskManager {
                 // Cash can never go negative: fees (up to 0.2 %) come out of the same cash.
                 (
                     ReasonCode::InsufficientBuyingPower,
-                    self.buying_power() * it.leverage.unwrap_or(Decimal::ONE) / dec!(1.002),
+                    self.buying_power() * it.leverage.unwrap_or(Decimal::ONE) / FEE_MARGIN,
                 ),
             ] {
                 if room < cap {
@@ -726,6 +729,59 @@ mod tests {
         assert!(r.check(&intent("C/BTC", 1003, dec!(10))).approved);
         let v = r.check(&intent("D/BTC", 1003, dec!(10)));
         assert_eq!(codes(&v), vec![ReasonCode::MaxOpenPositions]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Whatever the limits, the held positions, the cash and the intents: no approved entry
+        /// exceeds the order limit, no instrument its position limit, the account neither its
+        /// gross exposure nor its buying power nor its open-position count.
+        #[test]
+        fn no_approved_entry_exceeds_a_limit(
+            limits in (1i64..1000, 1i64..1000, 1i64..3000, 1usize..4, 0i64..3000),
+            held in proptest::collection::vec(0i64..500, 3),
+            intents in proptest::collection::vec((0usize..3, 1i64..1_000_000, 1i64..100_000), 1..40),
+        ) {
+            let d = |x: i64| Decimal::new(x, 3);
+            let mut r = rm();
+            r.cfg.max_order_notional = d(limits.0);
+            r.cfg.max_position_notional = d(limits.1);
+            r.cfg.max_gross_exposure = d(limits.2);
+            r.cfg.max_open_positions = limits.3;
+            r.cfg.instrument_cooldown_secs = 0;
+            r.cfg.max_orders = 1_000;
+            r.cfg.qty_step = dec!(0.0001);
+            let names = ["A/BTC", "B/BTC", "C/BTC"];
+            let mut view = PortfolioView { cash: d(limits.4), equity: dec!(1000), peak_equity: dec!(1000), ..Default::default() };
+            for (n, h) in names.iter().zip(&held) {
+                if *h > 0 {
+                    view.positions.insert(inst(n), d(*h));
+                    view.busy.insert(inst(n));
+                }
+                r.on_event(&trade(n, 1000));
+            }
+            view.gross_exposure = view.positions.values().sum();
+            r.on_feedback(&view);
+            let mut approved = [Decimal::ZERO; 3];
+            for (k, q, px) in intents {
+                let mut it = intent(names[k], 1000, Decimal::new(q, 2));
+                it.ref_price = Decimal::new(px, 6);
+                let v = r.check(&it);
+                if !v.approved {
+                    continue;
+                }
+                let open_before = (0..3).filter(|&i| held[i] > 0 || approved[i] > Decimal::ZERO).count();
+                let new_position = held[k] == 0 && approved[k].is_zero();
+                proptest::prop_assert!(!new_position || open_before < r.cfg.max_open_positions, "{v:?}");
+                approved[k] += v.notional;
+                let total: Decimal = approved.iter().sum();
+                proptest::prop_assert!(v.notional <= r.cfg.max_order_notional, "{v:?}");
+                proptest::prop_assert!(d(held[k]) + approved[k] <= r.cfg.max_position_notional, "{v:?}");
+                proptest::prop_assert!(view.gross_exposure + total <= r.cfg.max_gross_exposure, "{v:?}");
+                proptest::prop_assert!(total * dec!(1.002) <= view.cash, "{v:?}");
+            }
+        }
     }
 
     /// Cash can never go negative: an entry is cut to the cash not committed (less a fee

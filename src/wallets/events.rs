@@ -78,9 +78,12 @@ impl WalletFill {
             "A" => Side::Sell,
             other => return Err(FillError::BadSide(other.to_string())),
         };
-        let size = dec(v, "sz")?;
+        let (size, price) = (dec(v, "sz")?, dec(v, "px")?);
         if size <= Decimal::ZERO {
             return Err(FillError::BadNumber("sz"));
+        }
+        if price <= Decimal::ZERO {
+            return Err(FillError::BadNumber("px"));
         }
         Ok(WalletFill {
             wallet: wallet.to_ascii_lowercase(),
@@ -89,7 +92,7 @@ impl WalletFill {
                 .ok_or(FillError::Missing("coin"))?
                 .to_string(),
             side,
-            price: dec(v, "px")?,
+            price,
             size,
             ts_ms: match v["time"].as_i64().ok_or(FillError::Missing("time"))? {
                 // Event clocks take differences of times: an extreme one would overflow them.

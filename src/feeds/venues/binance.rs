@@ -33,7 +33,11 @@ struct Frame<'a> {
 struct Event<'a> {
     #[serde(rename = "e", borrow)]
     event: Option<Cow<'a, str>>,
-    #[serde(rename = "E")]
+    #[serde(
+        rename = "E",
+        default,
+        deserialize_with = "crate::feeds::de_opt_event_ms"
+    )]
     event_time: Option<i64>,
     #[serde(rename = "s", borrow)]
     symbol: Option<Cow<'a, str>>,
@@ -41,7 +45,11 @@ struct Event<'a> {
     price: Option<Cow<'a, str>>,
     #[serde(rename = "q", borrow)]
     qty: Option<Cow<'a, str>>,
-    #[serde(rename = "T")]
+    #[serde(
+        rename = "T",
+        default,
+        deserialize_with = "crate::feeds::de_opt_event_ms"
+    )]
     trade_time: Option<i64>,
     #[serde(rename = "m")]
     buyer_is_maker: Option<bool>,
@@ -76,7 +84,7 @@ struct AggTrade<'a> {
     price: &'a str,
     #[serde(rename = "q", borrow)]
     qty: &'a str,
-    #[serde(rename = "T")]
+    #[serde(rename = "T", deserialize_with = "crate::feeds::de_event_ms")]
     trade_time: i64,
     #[serde(rename = "m")]
     buyer_is_maker: bool,

@@ -5,7 +5,7 @@
 //! Trade fields: `T` time (ms), `s` symbol, `S` taker side (`Buy`/`Sell`), `v` size, `p` price,
 //! `i` trade id. Book fields: `s`, `b`/`a` `[["price","size"]…]` (size 0 deletes), `u`, `seq`.
 
-use super::{split_pair, venue_instrument, Control, DepthSnapshot, Venue, VenueCodec};
+use super::{split_pair, take_trades, venue_instrument, Control, DepthSnapshot, Venue, VenueCodec};
 use crate::domain::{FeedState, FeedStatus, Instrument, MarketEvent, Side, Trade};
 use crate::feeds::book::{parse_levels, L2Book};
 use crate::feeds::decimal::parse_positive_fast as parse_positive;
@@ -19,6 +19,7 @@ struct Frame<'a> {
     topic: Option<Cow<'a, str>>,
     #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "crate::feeds::de_opt_event_ms")]
     ts: Option<i64>,
     #[serde(borrow)]
     data: Option<&'a serde_json::value::RawValue>,
@@ -171,9 +172,7 @@ impl VenueCodec for BybitCodec {
                 None => out.truncate(before), // unusual shape: the serde path decides
             }
             if let Ok(f) = serde_json::from_str::<TradeFrame>(text) {
-                for it in f.data {
-                    out.push(MarketEvent::Trade(self.trade(&it)?));
-                }
+                take_trades(&f.data, |it| self.trade(it), out)?;
                 return Ok(Control::None);
             }
         }
@@ -199,9 +198,7 @@ impl VenueCodec for BybitCodec {
         if topic.starts_with("publicTrade.") {
             let items: Vec<TradeItem> =
                 serde_json::from_str(data.get()).map_err(|e| format!("bad publicTrade: {e}"))?;
-            for it in items {
-                out.push(MarketEvent::Trade(self.trade(&it)?));
-            }
+            take_trades(&items, |it| self.trade(it), out)?;
             return Ok(Control::None);
         }
         if topic.starts_with("orderbook.") {
@@ -294,12 +291,13 @@ impl BybitCodec {
             std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"data\":["));
         let b = text.as_bytes();
         let mut i = DATA.find(b)? + 8;
+        let mut bad = None;
         loop {
             while i < b.len() && matches!(b[i], b' ' | b'\n' | b',') {
                 i += 1;
             }
             match b.get(i)? {
-                b']' => return Some(Ok(())),
+                b']' => return Some(bad.map_or(Ok(()), Err)),
                 b'{' => i += 1,
                 _ => return None,
             }
@@ -352,16 +350,19 @@ impl BybitCodec {
                 price: std::borrow::Cow::Borrowed(px),
                 id: id.map(std::borrow::Cow::Borrowed),
             };
+            // A bad item is skipped, reported after the others (as `take_trades` does).
             match self.trade(&item) {
                 Ok(tr) => out.push(MarketEvent::Trade(tr)),
-                Err(e) => return Some(Err(e)),
+                Err(e) => {
+                    bad.get_or_insert(e);
+                }
             }
         }
     }
 
     fn trade(&self, it: &TradeItem) -> Result<Trade, String> {
         Ok(Trade {
-            ts_ms: it.time,
+            ts_ms: crate::feeds::event_ms(it.time)?,
             instrument: self.instrument(&it.symbol)?,
             price: parse_positive(&it.price, "price")?,
             qty: parse_positive(&it.size, "size")?,

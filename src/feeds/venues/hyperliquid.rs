@@ -6,11 +6,12 @@
 //! (ms), `tid`, `users`. Book: `coin`, `time`, `levels: [[bids…], [asks…]]` of `{px, sz, n}`.
 //! Instruments are perpetuals quoted in USDC: `hyperliquid:BTC/USDC`.
 
-use super::{split_pair, venue_instrument, Control, DepthSnapshot, Venue, VenueCodec};
+use super::{split_pair, take_trades, venue_instrument, Control, DepthSnapshot, Venue, VenueCodec};
 use crate::domain::spec::{InstrumentSpec, MarketKind};
 use crate::domain::{
     BookTop, FeedState, FeedStatus, Instrument, MarkPrice, MarketEvent, Side, Trade, TradeUsers,
 };
+use crate::feeds::decimal::in_range;
 use crate::feeds::decimal::parse_positive_fast as parse_positive;
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap as HashMap;
@@ -83,6 +84,7 @@ struct Level<'a> {
 struct Book<'a> {
     #[serde(borrow)]
     coin: Cow<'a, str>,
+    #[serde(deserialize_with = "crate::feeds::de_event_ms")]
     time: i64,
     #[serde(borrow)]
     levels: [Vec<Level<'a>>; 2],
@@ -135,7 +137,7 @@ impl HyperliquidCodec {
     /// Converts one `trades` item (also used for recorded samples).
     pub fn trade(&self, t: &WsTrade) -> Result<Trade, String> {
         Ok(Trade {
-            ts_ms: t.time,
+            ts_ms: crate::feeds::event_ms(t.time)?,
             instrument: self.instrument(&t.coin)?,
             price: parse_positive(&t.px, "px")?,
             qty: parse_positive(&t.sz, "sz")?,
@@ -209,9 +211,7 @@ impl VenueCodec for HyperliquidCodec {
         // Hot path: trades, in one pass; anything else takes the general parser.
         if text.starts_with("{\"channel\":\"trades\"") {
             if let Ok(f) = serde_json::from_str::<TradesFrame>(text) {
-                for t in &f.data {
-                    out.push(MarketEvent::Trade(self.trade(t)?));
-                }
+                take_trades(&f.data, |t| self.trade(t), out)?;
                 return Ok(Control::None);
             }
         }
@@ -224,9 +224,7 @@ impl VenueCodec for HyperliquidCodec {
                 let items: Vec<WsTrade> =
                     serde_json::from_str(f.data.ok_or("trades without data")?.get())
                         .map_err(|e| format!("bad trades: {e}"))?;
-                for t in &items {
-                    out.push(MarketEvent::Trade(self.trade(t)?));
-                }
+                take_trades(&items, |t| self.trade(t), out)?;
                 Ok(Control::None)
             }
             "l2Book" => {
@@ -267,7 +265,8 @@ impl VenueCodec for HyperliquidCodec {
                         .ctx
                         .funding
                         .parse()
-                        .map_err(|_| format!("bad funding {:?}", c.ctx.funding))?,
+                        .map_err(|_| format!("bad funding {:?}", c.ctx.funding))
+                        .and_then(|r| in_range(r, "funding"))?,
                 }));
                 Ok(Control::None)
             }

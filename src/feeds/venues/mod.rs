@@ -113,6 +113,25 @@ pub trait VenueCodec: Send + Sync {
     }
 }
 
+/// Converts the trades of one frame: the good ones go to `out`, a bad one is skipped and the
+/// first such error returned after the others are taken (one absurd item loses no neighbour).
+pub fn take_trades<'a, T: 'a>(
+    items: impl IntoIterator<Item = &'a T>,
+    convert: impl Fn(&T) -> Result<crate::domain::Trade, String>,
+    out: &mut Vec<MarketEvent>,
+) -> Result<(), String> {
+    let mut bad = None;
+    for it in items {
+        match convert(it) {
+            Ok(t) => out.push(MarketEvent::Trade(t)),
+            Err(e) => {
+                bad.get_or_insert(e);
+            }
+        }
+    }
+    bad.map_or(Ok(()), Err)
+}
+
 /// Builds the codec of a venue for the given `BASE/QUOTE` pairs.
 pub fn codec(
     venue: Venue,

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 struct State {
     #[serde(rename = "assetPositions")]
     asset_positions: Vec<AssetPosition>,
+    #[serde(default, deserialize_with = "crate::feeds::de_opt_event_ms")]
     time: Option<i64>,
 }
 
@@ -97,7 +98,11 @@ impl PositionPoller {
                         p.position.szi, p.position.coin
                     )
                 })?;
-            let px = p.position.entry_px.and_then(|e| e.parse::<Decimal>().ok());
+            // An entry price we cannot read or believe is left out, not guessed.
+            let px = p.position.entry_px.and_then(|e| {
+                let d = e.parse::<Decimal>().ok()?;
+                (d > Decimal::ZERO && d <= crate::feeds::decimal::MAX_VENUE_NUMBER).then_some(d)
+            });
             entry.insert(p.position.coin.clone(), px);
             now.insert(p.position.coin, size);
         }
@@ -253,5 +258,27 @@ mod tests {
             p.on_answer(0, STATE, 3).unwrap().is_empty(),
             "the last good poll stands"
         );
+    }
+
+    /// Found by `smartflow fuzz`: an absurd `entryPx` was taken as the wallet's entry price.
+    #[test]
+    fn an_absurd_entry_price_is_left_out() {
+        let mut p = PositionPoller::new(&["0xab".into()]);
+        for (i, px) in ["79228162514264337593543950335", "-5", "0"]
+            .iter()
+            .enumerate()
+        {
+            let body = STATE
+                .replace("81285.0", px)
+                .replace("4.5", &format!("{}", i + 1));
+            let ev = p.on_answer(0, &body, 1).unwrap();
+            let MarketEvent::UserPosition(u) = &ev[0] else {
+                unreachable!()
+            };
+            assert_eq!(u.entry_price, None, "{px}");
+        }
+        // And an answer timed outside 1970..2100 is malformed (it would move the clocks).
+        let late = STATE.replace("1790360864964", "9223372036854775807");
+        assert!(p.on_answer(0, &late, 1).is_err());
     }
 }
