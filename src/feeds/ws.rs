@@ -40,6 +40,10 @@ pub struct WsSettings {
     pub max_age: Option<Duration>,
 }
 
+/// The largest websocket frame or message accepted (4 MiB): the venues' largest messages (book
+/// snapshots) are tens of KiB.
+pub const MAX_FRAME: usize = 4 << 20;
+
 /// Counters of one connection, shared with the status output.
 #[derive(Debug, Default)]
 pub struct FeedCounters {
@@ -348,7 +352,16 @@ impl WsFeed {
     }
 
     async fn session(&mut self, shutdown: &mut watch::Receiver<bool>, attempt: &mut u32) -> Ended {
-        let connect = tokio_tungstenite::connect_async(self.settings.url.as_str());
+        // A frame or message above MAX_FRAME ends the connection as soon as its header says so
+        // (tungstenite's defaults allow 16 MiB frames, 64 MiB messages held whole).
+        let limits = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_frame_size(Some(MAX_FRAME))
+            .max_message_size(Some(MAX_FRAME));
+        let connect = tokio_tungstenite::connect_async_with_config(
+            self.settings.url.as_str(),
+            Some(limits),
+            false,
+        );
         let ws = match tokio::time::timeout(self.settings.connect_timeout, connect).await {
             Ok(Ok((ws, _))) => ws,
             Ok(Err(e)) => return Ended::Lost(format!("connect {}: {e}", self.settings.url)),

@@ -3,6 +3,7 @@
 
 pub mod core;
 pub mod fake;
+pub mod fault_venue;
 
 use std::path::PathBuf;
 
