@@ -77,11 +77,14 @@ struct TimeChecked(Box<dyn TradeSource>);
 impl TradeSource for TimeChecked {
     fn next_item(&mut self) -> Option<SourceItem> {
         Some(match self.0.next_item()? {
-            Ok(e) if !ts_in_range(e.ts_ms()) => Err(Malformed {
-                file: self.0.name().to_string(),
-                line: 0,
-                reason: format!("event time {} ms is outside 1970..2100", e.ts_ms()),
-            }),
+            Ok(e) => match event_ms(e.ts_ms()) {
+                Ok(_) => Ok(e),
+                Err(reason) => Err(Malformed {
+                    file: self.0.name().to_string(),
+                    line: 0,
+                    reason,
+                }),
+            },
             item => item,
         })
     }
@@ -233,6 +236,8 @@ impl<R: BufRead> BufRead for EndOnError<R> {
             return Ok(&[]);
         }
         match self.inner.fill_buf() {
+            // Asked twice: returning the first borrow from inside the match does not pass the
+            // borrow checker; the second call only hands back the filled buffer.
             Ok(_) => self.inner.fill_buf(),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
             Err(e) => {

@@ -3,7 +3,7 @@
 //! (Binance depth snapshots, Hyperliquid `meta`, `clearinghouseState`, `userFillsByTime`).
 //! Seeds are real captures from the shared data.
 
-use super::{check, Harness, Outcome, Target};
+use super::{check, utf8, Harness, Outcome, Target};
 use crate::domain::{Instrument, MarketEvent};
 use crate::feeds::open_reader;
 use crate::feeds::venues::{codec, hyperliquid::perp_specs, DepthSnapshot, Venue, VenueCodec};
@@ -117,7 +117,7 @@ fn bybit_frames(data: &Path) -> Result<Vec<String>> {
 /// For each Binance book, a depth snapshot just before its first diff in the capture (the
 /// diff's own levels, `lastUpdateId` = its `U` − 1): derived from real data, so that the
 /// capture's diffs apply on top of it.
-fn binance_snapshots(frames: &[String]) -> Vec<(Instrument, String)> {
+pub fn binance_snapshots(frames: &[String]) -> Vec<(Instrument, String)> {
     let mut out: Vec<(Instrument, String)> = Vec::new();
     for f in frames {
         let Ok(v) = serde_json::from_str::<Value>(f) else {
@@ -233,8 +233,10 @@ impl WsHarness {
 
 impl Harness for WsHarness {
     fn feed(&mut self, input: &[u8]) -> Outcome {
-        let Ok(text) = std::str::from_utf8(input) else {
-            return Outcome::Rejected("not UTF-8".into()); // a text frame is UTF-8 by protocol
+        // A text frame is UTF-8 by protocol: the socket layer refuses anything else.
+        let text = match utf8(input) {
+            Ok(t) => t,
+            Err(o) => return o,
         };
         self.out.clear();
         let res = self.codec.on_message(text, RECV_MS, &mut self.out);
@@ -288,8 +290,9 @@ impl UserFillsHarness {
 
 impl Harness for UserFillsHarness {
     fn feed(&mut self, input: &[u8]) -> Outcome {
-        let Ok(text) = std::str::from_utf8(input) else {
-            return Outcome::Rejected("not UTF-8".into());
+        let text = match utf8(input) {
+            Ok(t) => t,
+            Err(o) => return o,
         };
         self.out.clear();
         let res = match text.trim_start().starts_with('[') {
@@ -311,8 +314,9 @@ struct PositionsHarness(PositionPoller);
 
 impl Harness for PositionsHarness {
     fn feed(&mut self, input: &[u8]) -> Outcome {
-        let Ok(text) = std::str::from_utf8(input) else {
-            return Outcome::Rejected("not UTF-8".into());
+        let text = match utf8(input) {
+            Ok(t) => t,
+            Err(o) => return o,
         };
         match self.0.on_answer(0, text, RECV_MS) {
             Ok(ev) => check::outcome(Ok(()), &ev),

@@ -111,17 +111,10 @@ fn recording(data: &Path) -> Result<Vec<u8>> {
         .filter(|f| f.contains("NKNUSDT"))
         .take(12)
         .collect();
-    if let Some(first) = nkn.first() {
-        let d: Value = serde_json::from_str(first)?;
-        let d = &d["data"];
-        let u = d["U"].as_u64().unwrap_or(1).saturating_sub(1);
-        let snap = json!({"lastUpdateId": u, "bids": d["b"], "asks": d["a"]}).to_string();
-        lines.push(frame(
-            "binance",
-            "snapshot",
-            Some("binance:NKN/USDT"),
-            &snap,
-        ));
+    let nkn_book = crate::domain::Instrument::new("binance:NKN/USDT");
+    let snaps = super::codecs::binance_snapshots(&bin);
+    if let Some((i, snap)) = snaps.iter().find(|(i, _)| *i == nkn_book) {
+        lines.push(frame("binance", "snapshot", Some(i.as_str()), snap));
     }
     for f in nkn {
         lines.push(frame("binance", "ws", None, f));

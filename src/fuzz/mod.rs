@@ -168,6 +168,11 @@ pub fn targets(data: &Path) -> anyhow::Result<Vec<Target>> {
     Ok(t)
 }
 
+/// `input` as text, or the rejection of a parser that takes only UTF-8.
+pub fn utf8(input: &[u8]) -> Result<&str, Outcome> {
+    std::str::from_utf8(input).map_err(|_| Outcome::Rejected("not UTF-8".into()))
+}
+
 /// A rejection reason without its variable parts: cut at the first `:`, `"` or `(`, digits
 /// folded, so that `bad price "x"` and `bad price "y"` count together.
 pub fn reason_class(why: &str) -> String {

@@ -1,7 +1,7 @@
 //! Targets for text a user or a venue hands us outside a frame: venue numbers (the ASCII decimal
 //! parser), times (`parse_ts`, from `log --from` and label files), and config files.
 
-use super::{Harness, Outcome, Target};
+use super::{utf8, Harness, Outcome, Target};
 use crate::config::{Config, DEFAULT_TOML, PAPER_TOML};
 use crate::domain::parse_ts;
 use crate::feeds::decimal::{parse_decimal, parse_positive, parse_positive_fast};
@@ -56,10 +56,6 @@ fn number_seeds(data: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
     seeds.sort();
     seeds.dedup();
     Ok(seeds)
-}
-
-fn utf8(input: &[u8]) -> Result<&str, Outcome> {
-    std::str::from_utf8(input).map_err(|_| Outcome::Rejected("not UTF-8".into()))
 }
 
 /// The decimal parsers agree with each other and with `rust_decimal`'s own, and never hand out

@@ -779,7 +779,7 @@ mod tests {
                 proptest::prop_assert!(v.notional <= r.cfg.max_order_notional, "{v:?}");
                 proptest::prop_assert!(d(held[k]) + approved[k] <= r.cfg.max_position_notional, "{v:?}");
                 proptest::prop_assert!(view.gross_exposure + total <= r.cfg.max_gross_exposure, "{v:?}");
-                proptest::prop_assert!(total * dec!(1.002) <= view.cash, "{v:?}");
+                proptest::prop_assert!(total * FEE_MARGIN <= view.cash, "{v:?}");
             }
         }
     }

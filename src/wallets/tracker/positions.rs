@@ -99,10 +99,10 @@ impl PositionPoller {
                     )
                 })?;
             // An entry price we cannot read or believe is left out, not guessed.
-            let px = p.position.entry_px.and_then(|e| {
-                let d = e.parse::<Decimal>().ok()?;
-                (d > Decimal::ZERO && d <= crate::feeds::decimal::MAX_VENUE_NUMBER).then_some(d)
-            });
+            let px = p
+                .position
+                .entry_px
+                .and_then(|e| crate::feeds::decimal::parse_positive(&e, "entryPx").ok());
             entry.insert(p.position.coin.clone(), px);
             now.insert(p.position.coin, size);
         }
