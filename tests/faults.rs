@@ -15,7 +15,6 @@ use smartflow::domain::{FeedState, Instrument, MarketEvent};
 use smartflow::fault::Fault;
 use smartflow::feeds::tape::{TapeItem, TapeReader};
 use smartflow::paper::{run_paper, PaperOptions, PaperReport};
-use smartflow::store::{Store, PAPER_STORE};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -107,10 +106,7 @@ fn fault_session(data: &Path, dir: &Path, secs: f64) -> Session {
         tape: Some(tape.clone()),
     })
     .expect("the session ends cleanly");
-    let store = Store::open_file(dir, PAPER_STORE).unwrap();
-    let mut v = Vec::new();
-    smartflow::cli::log::export(&store, &Default::default(), &mut v).unwrap();
-    let log = String::from_utf8(v).unwrap();
+    let log = common::paper_log(dir);
     let mut r = TapeReader::open(&tape).unwrap();
     let mut items = Vec::new();
     while let Some(i) = r.next_item().unwrap() {
@@ -294,29 +290,12 @@ fn paper_survives_a_venue_that_misbehaves_on_a_schedule() {
     eprintln!("{figures}");
     // Nothing was lost between the feed and the core: the session's own tape replays to the
     // byte-identical decision log.
-    let cfg = config("ws://127.0.0.1:9");
-    let replay_dir = dir.path().join("replay");
-    smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
-        data: vec![dir.path().join("faults.tape").display().to_string()],
-        config: cfg,
-        state_dir: replay_dir.clone(),
-        fault: Fault::default(),
-        resume: false,
-        progress: false,
-    })
-    .unwrap();
-    let mut v = Vec::new();
-    smartflow::cli::log::export(
-        &Store::open(&replay_dir).unwrap(),
-        &Default::default(),
-        &mut v,
-    )
-    .unwrap();
-    let replayed: Vec<serde_json::Value> = String::from_utf8(v)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let tape = dir.path().join("faults.tape");
+    let replayed: Vec<serde_json::Value> =
+        common::replay_tape(&tape, &config("ws://127.0.0.1:9"), dir.path())
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
     assert_eq!(replayed.len(), s.log.len());
     assert!(
         replayed == s.log,

@@ -324,9 +324,9 @@ fn paper_session_trades_heals_and_resumes() {
         assert_eq!(q, q.round_dp(5), "BTC quantities on the 0.00001 lot: {o:?}");
     }
     // The session's tape replays to its byte-identical decision log (fills included).
-    let log1 = paper_log(dir.path());
+    let log1 = common::paper_log(dir.path());
     assert_eq!(
-        replay_tape(&dir.path().join("tape1.jsonl"), &cfg, dir.path()),
+        common::replay_tape(&dir.path().join("tape1.jsonl"), &cfg, dir.path()),
         log1
     );
 
@@ -342,11 +342,11 @@ fn paper_session_trades_heals_and_resumes() {
     .unwrap();
     // The second session's tape starts from the state it resumed: its replay gives exactly
     // the records the second session added.
-    let log2 = paper_log(dir.path());
+    let log2 = common::paper_log(dir.path());
     assert!(log2.starts_with(&log1));
     let added = &log2[log1.len()..];
     assert_eq!(
-        replay_tape(&dir.path().join("tape2.jsonl"), &cfg, dir.path()),
+        common::replay_tape(&dir.path().join("tape2.jsonl"), &cfg, dir.path()),
         added
     );
     assert_eq!(report2.session, 2);
@@ -439,34 +439,6 @@ fn a_feed_that_dies_is_restarted_by_its_supervisor() {
     let f = st.feeds.iter().find(|f| &f.venue == restarted).unwrap();
     assert!(f.connects >= 2, "the restarted feed connected again: {f:?}");
     assert!(st.fills > 0, "trading went on: {st:?}");
-}
-
-fn paper_log(state: &std::path::Path) -> String {
-    let st = Store::open_file(state, PAPER_STORE).unwrap();
-    let mut v = Vec::new();
-    smartflow::cli::log::export(&st, &Default::default(), &mut v).unwrap();
-    String::from_utf8(v).unwrap()
-}
-
-/// The exported decision log of a replay of `tape`.
-fn replay_tape(tape: &std::path::Path, cfg: &Config, dir: &std::path::Path) -> String {
-    let state = dir.join(format!(
-        "replay-of-{}",
-        tape.file_name().unwrap().to_string_lossy()
-    ));
-    smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
-        data: vec![tape.display().to_string()],
-        config: cfg.clone(),
-        state_dir: state.clone(),
-        fault: Fault::default(),
-        resume: false,
-        progress: false,
-    })
-    .unwrap();
-    let mut v = Vec::new();
-    smartflow::cli::log::export(&Store::open(&state).unwrap(), &Default::default(), &mut v)
-        .unwrap();
-    String::from_utf8(v).unwrap()
 }
 
 /// `(status, JSON body)` of a request to the session's control API.

@@ -98,3 +98,40 @@ pub fn whale_fill_rows(data: &std::path::Path) -> Vec<(csv::StringRecord, i64)> 
     out.reverse();
     out
 }
+
+/// The exported decision log of the paper session in `state`.
+pub fn paper_log(state: &std::path::Path) -> String {
+    let st = smartflow::store::Store::open_file(state, smartflow::store::PAPER_STORE).unwrap();
+    let mut v = Vec::new();
+    smartflow::cli::log::export(&st, &Default::default(), &mut v).unwrap();
+    String::from_utf8(v).unwrap()
+}
+
+/// The exported decision log of a replay of `tape`.
+pub fn replay_tape(
+    tape: &std::path::Path,
+    cfg: &smartflow::config::Config,
+    dir: &std::path::Path,
+) -> String {
+    let state = dir.join(format!(
+        "replay-of-{}",
+        tape.file_name().unwrap().to_string_lossy()
+    ));
+    smartflow::replay::run_replay(smartflow::replay::ReplayOptions {
+        data: vec![tape.display().to_string()],
+        config: cfg.clone(),
+        state_dir: state.clone(),
+        fault: smartflow::fault::Fault::default(),
+        resume: false,
+        progress: false,
+    })
+    .unwrap();
+    let mut v = Vec::new();
+    smartflow::cli::log::export(
+        &smartflow::store::Store::open(&state).unwrap(),
+        &Default::default(),
+        &mut v,
+    )
+    .unwrap();
+    String::from_utf8(v).unwrap()
+}
