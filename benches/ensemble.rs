@@ -59,11 +59,12 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(gbm.predict_one(&clean(&next().x))))
     });
     g.bench_function("score", |b| b.iter(|| black_box(ens.score(next(), 10.0))));
-    g.bench_function("score_and_drivers", |b| {
+    let snap = smartflow::features::FeatureSnapshot::default();
+    g.bench_function("score_and_explain", |b| {
         b.iter(|| {
             let r = next();
             let s = ens.score(r, 10.0);
-            black_box(ens.drivers(r, &s, 5))
+            black_box(ens.explain(r, &snap, &[], &s, 0.5))
         })
     });
     // Every row of both files in order, as replay scores them: mostly rows the cascade cuts short.

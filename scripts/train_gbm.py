@@ -10,13 +10,31 @@ already finite (NaN -> 0, +-inf clamped). check.csv: the same inputs without lab
 probabilities are recorded so the Rust side can verify that its own walk of the trees gives the
 same numbers (to 1e-6).
 Writes DIR/gbm.onnx (input `input` float32 [n, features], outputs `label`, `probabilities`) and
-DIR/gbm.json (params, versions, feature names, check rows and probabilities).
+DIR/gbm.json (params, versions, feature names, check rows with their probabilities and LightGBM's
+own SHAP values `pred_contrib`, and per tree the training rows reaching each node, for TreeSHAP).
 
 Deterministic: one thread, `deterministic=True`, seed from params.
 """
 import argparse
 import json
 import sys
+
+
+def tree_counts(root):
+    """One tree's nodes in pre-order, the `<=` (left, ONNX true) child first: the training rows
+    reaching each node (`counts`) and, for leaves in the same order, their values (`leaves`, so
+    the reader can prove it matched the nodes to the ONNX trees)."""
+    counts, leaves, todo = [], [], [root]
+    while todo:
+        n = todo.pop()
+        if "leaf_value" in n:
+            counts.append(int(n.get("leaf_count", 0)))
+            leaves.append(float(n["leaf_value"]))
+        else:
+            counts.append(int(n["internal_count"]))
+            todo.append(n["right_child"])
+            todo.append(n["left_child"])
+    return {"counts": counts, "leaves": leaves}
 
 
 def main():
@@ -72,6 +90,8 @@ def main():
     with open(f"{a.out}/gbm.onnx", "wb") as f:
         f.write(onx.SerializeToString())
     probs = clf.predict_proba(check)[:, 1] if len(check) else np.array([])
+    # Per-input SHAP values of the raw score (log-odds), last column the expected value.
+    contrib = clf.booster_.predict(check, pred_contrib=True) if len(check) else np.zeros((0, 0))
     meta = {
         "params": p,
         "lightgbm": lgb.__version__,
@@ -79,7 +99,12 @@ def main():
         "features": names,
         "train_rows": int(len(y)),
         "train_pump_rows": int(y.sum()),
-        "check": {"rows": check.astype(float).tolist(), "probabilities": [float(v) for v in probs]},
+        "check": {
+            "rows": check.astype(float).tolist(),
+            "probabilities": [float(v) for v in probs],
+            "contributions": contrib.astype(float).tolist(),
+        },
+        "trees": [tree_counts(t["tree_structure"]) for t in clf.booster_.dump_model()["tree_info"]],
     }
     with open(f"{a.out}/gbm.json", "w") as f:
         json.dump(meta, f)

@@ -27,9 +27,10 @@ pub struct SignalDetail {
     /// An exit signal (close the position); absent for entries.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub exit: bool,
-    pub features: BTreeMap<String, f64>,
+    /// The ensemble's explanation (inputs, exact contributions, facts, level).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub inputs: Option<BTreeMap<String, f64>>,
+    pub explanation: Option<crate::models::explain::Explanation>,
+    pub features: BTreeMap<String, f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub members: Option<BTreeMap<String, f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -251,8 +252,8 @@ impl Decision {
             detector,
             drivers: s.drivers.clone(),
             exit: s.exit,
+            explanation: m.map(|m| m.explanation.clone()),
             features,
-            inputs: m.map(|m| m.inputs.clone()),
             members: m.map(|m| m.members.clone()),
             model: m.map(|m| m.version.clone()),
             price: s.price,

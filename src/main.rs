@@ -240,10 +240,15 @@ struct FilterArgs {
 #[derive(Subcommand)]
 enum LogAction {
     /// Print one decision's whole chain (signal → intent → verdict → orders → fills → exit)
-    /// with the feature values and score drivers behind it.
+    /// with why: the probability, alert level, members and the top five market facts behind a
+    /// signal, in plain units (`--inputs` for every input's value and contribution).
     Show {
         /// Any record id of the chain, e.g. sig-3, ver-2, ord-5, fil-9, exi-1.
         id: String,
+        /// Also print a signal's every model input (raw value, log-odds contribution, split by
+        /// member) and the feature window at decision time.
+        #[arg(long)]
+        inputs: bool,
     },
     /// Write the matching records as JSONL to stdout, one per line.
     Export,
@@ -468,7 +473,7 @@ fn log(state: &std::path::Path, a: LogArgs) -> Result<()> {
                 writeln!(out, "(no matching records)")?;
             }
         }
-        Some(LogAction::Show { id }) => logcmd::show(&store, &id, &mut out)?,
+        Some(LogAction::Show { id, inputs }) => logcmd::show(&store, &id, inputs, &mut out)?,
         Some(LogAction::Export) => {
             logcmd::export(&store, &filter, &mut out)?;
         }

@@ -123,13 +123,27 @@ fn replay_then_review_the_decision_log() {
     let show = text(&smartflow(&["--state", s, "log", "show", "fil-1"]).stdout);
     for w in [
         "SIGNAL sig-1",
-        "drivers",
-        "features at decision time",
+        "probability",
+        "level ",
+        "members: rules",
+        "drivers (log-odds",
+        "--inputs",
         "INTENT int-1",
         "VERDICT ver-1",
         "FILL fil-1",
     ] {
         assert!(show.contains(w), "log show lacks {w}:\n{show}");
+    }
+    // A few readable lines, not the 45 inputs: those come with --inputs.
+    assert!(!show.contains("features at decision time"), "{show}");
+    assert!(!show.contains("lm25.std_trades"), "{show}");
+    let full = text(&smartflow(&["--state", s, "log", "show", "sig-1", "--inputs"]).stdout);
+    for w in [
+        "model inputs",
+        "lm25.std_trades",
+        "features at decision time",
+    ] {
+        assert!(full.contains(w), "log show --inputs lacks {w}:\n{full}");
     }
     let o = smartflow(&["--state", s, "log", "show", "sig-999"]);
     assert_eq!(o.status.code(), Some(1));

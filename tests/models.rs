@@ -10,8 +10,10 @@ use smartflow::features::lamorgia::LaMorgiaChunks;
 use smartflow::features::{ChunkConfig, ChunkEngine, ChunkRow, FeatureConfig};
 use smartflow::models::artifact::{self, Manifest};
 use smartflow::models::dataset::{self, RowSettings};
+use smartflow::models::explain::{facts::FACTS, Explanation};
 use smartflow::models::gbm::Gbm;
 use smartflow::models::labels::load_events;
+use smartflow::models::linear::sigmoid;
 use smartflow::models::metrics::AlertGate;
 use smartflow::models::train::train;
 use smartflow::models::Ensemble;
@@ -274,15 +276,64 @@ fn shipped_gbm_trees_give_lightgbms_probabilities() {
     assert!(e.contains("LightGBM") && e.contains("gbm.onnx"), "{e}");
 }
 
+/// TreeSHAP of the shipped trees equals LightGBM's own `pred_contrib` on the rows the training
+/// script recorded (every input's value and the expected value), and a model whose recorded SHAP
+/// values it does not reproduce is refused.
+#[test]
+fn treeshap_gives_lightgbms_pred_contrib_on_the_recorded_rows() {
+    let dir = artifact::resolve(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("models"),
+        "latest",
+    )
+    .unwrap();
+    let m = Manifest::read(&dir).unwrap();
+    let mut gbm = Gbm::load(&dir.join("gbm.onnx"), m.features.len()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("gbm.json")).unwrap()).unwrap();
+    assert!(!gbm.has_covers());
+    gbm.attach_covers(&meta).unwrap();
+    assert!(gbm.has_covers(), "the shipped gbm.json records node covers");
+    let rows = meta["check"]["contributions"].as_array().unwrap().len();
+    assert!(rows >= 100, "{rows} recorded rows");
+    let diff = gbm
+        .check_shap(&meta)
+        .unwrap()
+        .expect("recorded SHAP values");
+    eprintln!("TreeSHAP vs LightGBM pred_contrib on {rows} rows: max |Δ| {diff:e}");
+    assert!(diff <= 1e-6, "max |Δ| {diff}");
+    // Every row's SHAP values add up to its raw score.
+    for r in meta["check"]["rows"].as_array().unwrap().iter().take(20) {
+        let x: Vec<f32> = r
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let (e, phi) = gbm.shap(&x).unwrap();
+        assert!((e + phi.iter().sum::<f64>() - gbm.raw(&x)).abs() < 1e-9);
+    }
+
+    let copy = tempfile::tempdir().unwrap();
+    for f in ["manifest.json", "gbm.onnx"] {
+        std::fs::copy(dir.join(f), copy.path().join(f)).unwrap();
+    }
+    let mut bad = meta.clone();
+    let c0 = bad["check"]["contributions"][0][3].as_f64().unwrap();
+    bad["check"]["contributions"][0][3] = serde_json::json!(c0 + 1e-4);
+    std::fs::write(copy.path().join("gbm.json"), bad.to_string()).unwrap();
+    let e = format!("{:#}", Ensemble::load(copy.path()).unwrap_err());
+    assert!(e.contains("TreeSHAP") && e.contains("pred_contrib"), "{e}");
+}
+
 /// The cascade replay and paper score with: on every checkpoint row of six real pump files, a
 /// row it cuts short scores below the alert gate's floor in full, a row it scores is bit-identical
 /// to the full score, and the alerts are the same with and without it.
 #[test]
 fn the_cascade_never_drops_a_row_that_could_alert() {
     let data = require_data!();
-    let ens = Ensemble::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/v4")).unwrap();
+    let ens = Ensemble::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/v5")).unwrap();
     let m = &ens.manifest;
-    let inputs = m.inputs.clone().expect("v4 records its row settings");
+    let inputs = m.inputs.clone().expect("v5 records its row settings");
     let st = RowSettings {
         features: inputs.features,
         chunks: inputs.chunks,
@@ -381,9 +432,28 @@ fn the_ensemble_drives_replay_with_explained_deterministic_signals() {
         for m in ["rules", "iforest", "logistic", "gbm"] {
             assert!(d["members"][m].as_f64().is_some(), "member {m}");
         }
+        // The explanation: exact, by market fact, every input kept.
+        let e: Explanation = serde_json::from_value(d["explanation"].clone()).unwrap();
         assert!(
-            d["inputs"]["lm5.std_rush_order"].is_number() || d["inputs"]["z_trades_5s"].is_number()
+            e.residual().abs() < 1e-6,
+            "{}: residual {}",
+            s.id,
+            e.residual()
         );
+        assert!(
+            (sigmoid(e.logit) - p).abs() < 1e-9,
+            "logit of the probability"
+        );
+        assert_eq!(e.unattributed, 0.0, "every member split by input");
+        assert_eq!(e.inputs.len(), 45);
+        assert!(e.members.iter().any(|m| m.method.contains("TreeSHAP")));
+        assert!(e.level.is_some(), "the shipped model has alert levels");
+        for (x, f) in drivers.iter().zip(&e.facts) {
+            assert_eq!(x["name"], f.fact.as_str(), "drivers are market facts");
+            assert!(FACTS.contains(&f.fact.as_str()));
+        }
+        let sum: f64 = e.facts.iter().map(|f| f.contribution).sum();
+        assert!((e.base + sum - e.logit).abs() < 1e-6, "facts add up too");
     }
     // At least two of the three pumps are flagged within 3 min before … 2 min after announcement.
     let hits = TRAIN_FILES[..3]

@@ -1,6 +1,7 @@
 //! `smartflow log`: list, show and export decision records from the store.
 
 use crate::domain::{fmt_ts, parse_ts};
+use crate::models::explain::{render, Explanation};
 use crate::store::{Record, RecordKind, Store};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
@@ -98,6 +99,19 @@ pub fn summary_line(r: &Record) -> String {
         v => v.to_string(),
     };
     match r.kind {
+        RecordKind::Signal if d.get("explanation").is_some() => {
+            let e: Option<Explanation> = serde_json::from_value(d["explanation"].clone()).ok();
+            format!(
+                "probability {:.3}{} at {}; drivers: {}",
+                d["probability"].as_f64().unwrap_or(f64::NAN),
+                e.as_ref()
+                    .and_then(|e| e.level.as_ref())
+                    .map(|l| format!(" ({})", l.name))
+                    .unwrap_or_default(),
+                s("price"),
+                e.map(|e| render::summary(&e, 3)).unwrap_or_default()
+            )
+        }
         RecordKind::Signal => {
             let drivers: Vec<String> = d["drivers"]
                 .as_array()
@@ -266,8 +280,63 @@ pub fn chain(store: &Store, id: &str) -> Result<Vec<Record>> {
     })
 }
 
-/// `smartflow log show ID`.
-pub fn show(store: &Store, id: &str, out: &mut dyn Write) -> Result<()> {
+/// A signal's why: an ensemble's explanation (probability, level, members, the top five market
+/// facts in plain units; every input and window feature with `inputs`), or the rule score's
+/// drivers and features.
+fn show_signal(r: &Record, inputs: bool, out: &mut dyn Write) -> Result<()> {
+    let quote = r.instrument.split('/').nth(1).unwrap_or("quote");
+    let explanation = r
+        .detail
+        .get("explanation")
+        .map(|e| serde_json::from_value::<Explanation>(e.clone()))
+        .transpose()
+        .context("the signal's explanation is not readable by this build")?;
+    if let Some(e) = &explanation {
+        for l in render::lines(e, quote, 5) {
+            writeln!(out, "  {l}")?;
+        }
+        if inputs {
+            writeln!(
+                out,
+                "  model inputs (row at the buy of {}), log-odds by member:",
+                r.detail["row_ms"]
+                    .as_i64()
+                    .map(crate::domain::fmt_ts)
+                    .unwrap_or_else(|| "?".into())
+            )?;
+            for l in render::input_lines(e) {
+                writeln!(out, "  {l}")?;
+            }
+        }
+    } else {
+        writeln!(out, "  drivers (points of the 0-100 score):")?;
+        for d in r.detail["drivers"].as_array().into_iter().flatten() {
+            writeln!(
+                out,
+                "    {:<22} value {:>10.4}  {:+6.2}",
+                d["name"].as_str().unwrap_or("?"),
+                d["value"].as_f64().unwrap_or(f64::NAN),
+                d["contribution"].as_f64().unwrap_or(0.0)
+            )?;
+        }
+    }
+    if inputs || explanation.is_none() {
+        writeln!(out, "  features at decision time:")?;
+        for (k, v) in r.detail["features"].as_object().into_iter().flatten() {
+            writeln!(out, "    {k:<22} {v}")?;
+        }
+    } else {
+        writeln!(
+            out,
+            "  (every input and feature: log show {} --inputs)",
+            r.id
+        )?;
+    }
+    Ok(())
+}
+
+/// `smartflow log show ID`; `inputs` adds a signal's full input table and window features.
+pub fn show(store: &Store, id: &str, inputs: bool, out: &mut dyn Write) -> Result<()> {
     let recs = chain(store, id)?;
     for r in &recs {
         writeln!(
@@ -297,55 +366,7 @@ pub fn show(store: &Store, id: &str, out: &mut dyn Write) -> Result<()> {
             writeln!(out, "  links: {}", links.join(", "))?;
         }
         match r.kind {
-            RecordKind::Signal => {
-                if r.detail["detector"] == "ensemble" {
-                    writeln!(
-                        out,
-                        "  ensemble {}: probability {:.4} (threshold {:.4})",
-                        r.detail["model"].as_str().unwrap_or("?"),
-                        r.detail["probability"].as_f64().unwrap_or(f64::NAN),
-                        r.detail["threshold"].as_f64().unwrap_or(f64::NAN)
-                    )?;
-                    if let Some(m) = r.detail["members"].as_object() {
-                        let parts: Vec<String> = m
-                            .iter()
-                            .map(|(k, v)| format!("{k} {:.4}", v.as_f64().unwrap_or(f64::NAN)))
-                            .collect();
-                        writeln!(out, "  members: {}", parts.join(", "))?;
-                    }
-                    writeln!(out, "  drivers (signed log-odds of the probability):")?;
-                } else {
-                    writeln!(out, "  drivers (points of the 0-100 score):")?;
-                }
-                for d in r.detail["drivers"].as_array().into_iter().flatten() {
-                    writeln!(
-                        out,
-                        "    {:<22} value {:>10.4}  {:+6.2}",
-                        d["name"].as_str().unwrap_or("?"),
-                        d["value"].as_f64().unwrap_or(f64::NAN),
-                        d["contribution"].as_f64().unwrap_or(0.0)
-                    )?;
-                }
-                if let Some(m) = r.detail["inputs"].as_object() {
-                    writeln!(
-                        out,
-                        "  model inputs (row at the buy of {}):",
-                        r.detail["row_ms"]
-                            .as_i64()
-                            .map(crate::domain::fmt_ts)
-                            .unwrap_or_else(|| "?".into())
-                    )?;
-                    for (k, v) in m {
-                        writeln!(out, "    {:<22} {}", k, v)?;
-                    }
-                }
-                writeln!(out, "  features at decision time:")?;
-                if let Some(m) = r.detail["features"].as_object() {
-                    for (k, v) in m {
-                        writeln!(out, "    {:<22} {}", k, v)?;
-                    }
-                }
-            }
+            RecordKind::Signal => show_signal(r, inputs, out)?,
             _ => {
                 writeln!(out, "  {}", serde_json::to_string(&r.detail)?)?;
             }

@@ -91,11 +91,31 @@ pub fn run_train(cfg: &Config, data: &[String], events: &Path, progress: bool) -
         println!("  native trees vs LightGBM on check rows: max |Δp| = {d:.2e}");
     }
     print_validation(m);
+    if let Some(l) = levels_line(m) {
+        println!("  {l}");
+    }
     println!(
         "  use it: models.active = \"{}\" (or \"latest\"); report: smartflow evaluate",
         m.version
     );
     Ok(())
+}
+
+/// `alert levels (calibration): watch ≥ 0.597 (26/41 pumps), alert ≥ …`, or `None` for a model
+/// without levels.
+fn levels_line(m: &Manifest) -> Option<String> {
+    let parts: Vec<String> = m
+        .levels
+        .as_ref()?
+        .iter()
+        .map(|l| {
+            format!(
+                "{} ≥ {:.3} ({}/{} pumps)",
+                l.name, l.threshold, l.true_alerts, l.alerts
+            )
+        })
+        .collect();
+    Some(format!("alert levels (calibration): {}", parts.join(", ")))
 }
 
 fn print_validation(m: &Manifest) {
@@ -165,6 +185,9 @@ pub fn run_models(cfg: &Config) -> Result<()> {
                         .map(|x| format!("{x:.2}"))
                         .unwrap_or("–".into()),
                 );
+                if let Some(l) = levels_line(&m) {
+                    println!("        {l}");
+                }
             }
             Err(e) => println!("{mark} {}: unreadable ({e:#})", path.display()),
         }

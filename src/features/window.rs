@@ -59,7 +59,7 @@ pub struct ChunkFeatures {
 }
 
 /// All features of one instrument right after one buy trade.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct FeatureSnapshot {
     pub ts_ms: i64,
     pub price: f64,

@@ -64,6 +64,10 @@ pub struct Manifest {
     pub logistic: Logistic,
     pub gbm: Option<GbmRef>,
     pub stacker: Logistic,
+    /// Alert levels of the ensemble probability, picked on the calibration events; `None` in
+    /// manifests before them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub levels: Option<Vec<super::levels::AlertLevel>>,
     /// Validation metrics (time-split, events after the training ones).
     pub validation: serde_json::Value,
 }
@@ -117,6 +121,9 @@ impl Manifest {
         });
         if let Some(i) = &self.inputs {
             content["inputs"] = serde_json::json!(i);
+        }
+        if let Some(l) = &self.levels {
+            content["levels"] = serde_json::json!(l);
         }
         sha256_hex(content.to_string().as_bytes())
     }

@@ -13,29 +13,19 @@
 //! drops a row that could reach the floor, and every row it scores is bit-identical to
 //! [`Ensemble::score`].
 //!
-//! Drivers of an alert, in log-odds of the final probability: each member's stacker term
-//! `w_m · (logit(s_m) − mean_m)` and each input's logistic term scaled by the stacker's weight of
-//! the logistic member; the 5 largest by magnitude, signed.
+//! Why a row scored as it did: [`super::explain`] (exact contributions of every input through
+//! every member).
 
 use super::artifact::Manifest;
 use super::gbm::Gbm;
 use super::iforest::IForestScorer;
 use super::linear::{logit, sigmoid, squash};
-use crate::features::{feature_names, ChunkRow, N_FEATURES};
-use crate::strategies::detector::Driver;
+use crate::features::{ChunkRow, N_FEATURES};
 use anyhow::{Context, Result};
 use std::path::Path;
 
 /// Member names, in score order.
 pub const MEMBERS: [&str; 4] = ["rules", "iforest", "logistic", "gbm"];
-
-/// Driver names of the members (`member.<name>`).
-const MEMBER_DRIVER_NAMES: [&str; 4] = [
-    "member.rules",
-    "member.iforest",
-    "member.logistic",
-    "member.gbm",
-];
 
 /// Slack, in log-odds, of every bound the cascade uses: far above the rounding of the sums it
 /// bounds (~1e-14), far below any score that matters.
@@ -225,52 +215,5 @@ impl Ensemble {
             }
         }
         (out, n)
-    }
-
-    /// Top `k` drivers of a scored row (log-odds units; see the module docs). Ranks plain numbers
-    /// and names only the `k` kept (naming all 49 candidates cost more than the stacker).
-    pub fn drivers(&self, row: &ChunkRow, scores: &Scores, k: usize) -> Vec<Driver> {
-        let st = &self.manifest.stacker;
-        let logistic = &self.manifest.logistic;
-        let (inputs, n) = self.stack_array(&scores.members);
-        // Candidates: (index, value, contribution); members are 0..4, input j is 4 + j.
-        let mut cand: Vec<(usize, f64, f64)> = Vec::with_capacity(4 + N_FEATURES);
-        let mut w_logistic = 0.0;
-        let mut j = 0;
-        for mi in (0..4).filter(|&m| self.is_active(m)) {
-            if mi == 2 {
-                w_logistic = st.coef[j] / st.std[j];
-            }
-            let c = st.coef[j] * (inputs[j] - st.mean[j]) / st.std[j];
-            cand.push((mi, scores.members[mi], c));
-            j += 1;
-        }
-        debug_assert_eq!(j, n);
-        for (f, &v) in row.x.iter().enumerate() {
-            let c = logistic.coef[f] * logistic.standardized(f, v);
-            cand.push((4 + f, v, c * w_logistic));
-        }
-        let names = feature_names();
-        // Largest magnitude first; ties by name, so the order is deterministic.
-        let key = |i: usize| -> &str {
-            if i < 4 {
-                MEMBER_DRIVER_NAMES[i]
-            } else {
-                &names[i - 4]
-            }
-        };
-        cand.sort_by(|a, b| {
-            b.2.abs()
-                .total_cmp(&a.2.abs())
-                .then_with(|| key(a.0).cmp(key(b.0)))
-        });
-        cand.truncate(k);
-        cand.into_iter()
-            .map(|(i, value, contribution)| Driver {
-                name: key(i).to_string(),
-                value,
-                contribution,
-            })
-            .collect()
     }
 }

@@ -22,29 +22,18 @@ pub struct Evaluation {
     pub files: Vec<PathBuf>,
 }
 
-/// Inference cost of the whole ensemble (members + stacker + drivers) per row, ns: p50, p99 and
+/// Inference cost of the whole ensemble (members + stacker) per row, ns: p50, p99 and
 /// max as medians of 3 passes over up to `max_rows` rows (one pass is at the mercy of VM noise),
 /// and the rows per pass.
 fn latency(ens: &Ensemble, eps: &[EpisodeRows], max_rows: usize) -> Result<(u64, u64, u64, u64)> {
-    let total: usize = eps.iter().map(|e| e.x.len()).sum();
-    let stride = (total / max_rows.max(1)).max(1);
     let mut passes = Vec::new();
     for _ in 0..3 {
         let mut h = hdrhistogram::Histogram::<u64>::new(3)?;
-        let mut n = 0usize;
-        for e in eps {
-            for i in 0..e.x.len() {
-                n += 1;
-                if !n.is_multiple_of(stride) {
-                    continue;
-                }
-                let row = e.chunk_row(i);
-                let t0 = std::time::Instant::now();
-                let s = ens.score(&row, e.rule[i]);
-                let d = ens.drivers(&row, &s, 5);
-                std::hint::black_box(d);
-                h.record((t0.elapsed().as_nanos() as u64).max(1))?;
-            }
+        for (e, i) in sampled(eps, max_rows) {
+            let row = e.chunk_row(i);
+            let t0 = std::time::Instant::now();
+            std::hint::black_box(ens.score(&row, e.rule[i]));
+            h.record((t0.elapsed().as_nanos() as u64).max(1))?;
         }
         passes.push((
             h.value_at_quantile(0.5),
@@ -64,6 +53,38 @@ fn latency(ens: &Ensemble, eps: &[EpisodeRows], max_rows: usize) -> Result<(u64,
         median(|p| p.2),
         passes[0].3,
     ))
+}
+
+/// Cost of one explanation ([`Ensemble::explain`]: every member's attribution, the facts, the
+/// level), ns: p50 and p99 over up to `max_rows` rows spread over the episodes, and the rows.
+/// Only alerts are explained; any row costs about the same (the trees' paths differ, not their
+/// number). The rule points are left out (a few additions) and the figures read an empty window.
+fn explain_latency(
+    ens: &Ensemble,
+    eps: &[EpisodeRows],
+    max_rows: usize,
+) -> Result<(u64, u64, u64)> {
+    let mut h = hdrhistogram::Histogram::<u64>::new(3)?;
+    let snap = crate::features::FeatureSnapshot::default();
+    for (e, i) in sampled(eps, max_rows) {
+        let row = e.chunk_row(i);
+        let s = ens.score(&row, e.rule[i]);
+        let t0 = std::time::Instant::now();
+        std::hint::black_box(ens.explain(&row, &snap, &[], &s, 0.5));
+        h.record((t0.elapsed().as_nanos() as u64).max(1))?;
+    }
+    Ok((h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.len()))
+}
+
+/// About `max_rows` rows spread evenly over the episodes: `(episode, row index)`.
+fn sampled(eps: &[EpisodeRows], max_rows: usize) -> impl Iterator<Item = (&EpisodeRows, usize)> {
+    let total: usize = eps.iter().map(|e| e.x.len()).sum();
+    let stride = (total / max_rows.max(1)).max(1);
+    eps.iter()
+        .flat_map(|e| (0..e.x.len()).map(move |i| (e, i)))
+        .enumerate()
+        .filter(move |(n, _)| (n + 1).is_multiple_of(stride))
+        .map(|(_, x)| x)
 }
 
 /// Hard negatives: La Morgia-format feature rows around natural BTC/ETH/XRP moves (all gt = 0).
@@ -387,6 +408,7 @@ pub fn evaluate(
         }
     }
     let (p50, p99, max, n) = latency(ens, eps, 20_000)?;
+    let (x50, x99, xn) = explain_latency(ens, eps, 2_000)?;
     let hard = match negatives {
         Some(d) => Some(hard_negatives(ens, d)?),
         None => None,
@@ -409,6 +431,7 @@ pub fn evaluate(
         "other_start_rule": {"start_rule": other_rule.name(), "scores": other},
         "hard_negatives": hard,
         "inference_ns": {"p50": p50, "p99": p99, "max": max, "samples": n},
+        "explanation_ns": {"p50": x50, "p99": x99, "samples": xn},
         "notes": notes,
     });
     let pr_png = out_dir.join("pr_curve.png");
@@ -471,6 +494,12 @@ pub fn evaluate(
         p99 as f64 / 1000.0,
         n,
         goal(p99 < 50_000)
+    ));
+    md.push_str(&format!(
+        "- one explanation (alerts only): p50 {:.1} µs, p99 {:.1} µs over {} rows\n",
+        x50 as f64 / 1000.0,
+        x99 as f64 / 1000.0,
+        xn
     ));
     md.push_str(&format!(
         "\n## The same alerts, measured from the other start rule\n\nPump start: {}. Same models, thresholds and alerts; only the clock the delays are read from changes.\n\n",

@@ -11,6 +11,7 @@ use super::ensemble::{clean, squashed, Ensemble, MEMBERS};
 use super::gbm::{Gbm, CHECK_TOLERANCE};
 use super::iforest::{IForestScorer, IsolationForest};
 use super::labels::Label;
+use super::levels;
 use super::linear::Logistic;
 use super::metrics::{self, Episode};
 use crate::features::{feature_names, N_FEATURES};
@@ -339,6 +340,7 @@ pub fn train(
             coef: vec![],
             intercept: 0.0,
         },
+        levels: None,
         validation: json!({}),
     };
     let mut gbm = None;
@@ -350,12 +352,23 @@ pub fn train(
             r.into_iter().take(200).collect()
         };
         let (onnx, meta) = train_gbm(cfg, &rows, &y, &check_rows, &dir)?;
-        let g = Gbm::load(&onnx, N_FEATURES)?;
+        let mut g = Gbm::load(&onnx, N_FEATURES)?;
         let diff = g.check(&meta)?;
         ensure!(
             diff <= CHECK_TOLERANCE,
             "the ONNX trees and LightGBM disagree by {diff:e} on the check rows (> {CHECK_TOLERANCE:e})"
         );
+        g.attach_covers(&meta).context("gbm.json: node covers")?;
+        let shap = g
+            .check_shap(&meta)?
+            .context("gbm.json: no covers or SHAP values")?;
+        ensure!(
+            shap <= CHECK_TOLERANCE,
+            "TreeSHAP and LightGBM's pred_contrib disagree by {shap:e} on the check rows (> {CHECK_TOLERANCE:e})"
+        );
+        progress(&format!(
+            "TreeSHAP matches LightGBM's pred_contrib within {shap:.1e}"
+        ));
         check = Some(diff);
         manifest.gbm = Some(GbmRef {
             file: "gbm.onnx".into(),
@@ -399,6 +412,13 @@ pub fn train(
         );
         manifest.thresholds.insert(name.to_string(), t);
     }
+    manifest.levels = Some(levels::pick(
+        &ca_eps,
+        &ca_scores[MEMBERS.len()],
+        manifest.thresholds["ensemble"],
+        cfg.alert_rule(),
+        &cfg.labels,
+    ));
     // Validation on the last events.
     if !va.is_empty() {
         progress(&format!("validation on {} later events", va.len()));

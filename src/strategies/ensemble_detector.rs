@@ -4,16 +4,17 @@
 //! 6th, 8th, 12th, … of its 5 s chunk) with a warm baseline, the ensemble scores the row. A signal
 //! fires when the probability reaches the artifact's operating threshold and the instrument's
 //! alert gate is open (cooldown passed, or re-armed after a calm spell: [`AlertRule`](crate::models::metrics::AlertRule), the rule
-//! `train` and `evaluate` measure with); it carries the member scores, the model inputs and the
-//! top drivers.
+//! `train` and `evaluate` measure with); it carries the member scores and the explanation: every
+//! input's exact contribution, grouped into market facts, the top facts being its drivers.
 
-use super::detector::{self, Detector, DetectorConfig, Signal};
+use super::detector::{self, Detector, DetectorConfig, Driver, Signal};
 use super::signal::{SignalContext, SignalSource, SourceInput};
 use crate::config::Config;
 use crate::domain::MarketEvent;
 use crate::domain::{Instrument, Trade};
 use crate::fault::Fault;
-use crate::features::{feature_names, ChunkConfig, ChunkEngine, FeatureConfig};
+use crate::features::{ChunkConfig, ChunkEngine, FeatureConfig};
+use crate::models::explain::{facts, Explanation};
 use crate::models::metrics::AlertGate;
 use crate::models::{artifact, DetectorMode, Ensemble, MEMBERS};
 use anyhow::Result;
@@ -32,7 +33,8 @@ pub struct ModelDetail {
     /// Time of the buy the scored row was built at, ms.
     pub row_ms: i64,
     pub members: BTreeMap<String, f64>,
-    pub inputs: BTreeMap<String, f64>,
+    /// Why: every input's value and exact contribution, grouped into market facts.
+    pub explanation: Explanation,
 }
 
 #[derive(Clone, Debug)]
@@ -142,7 +144,22 @@ impl EnsembleDetector {
         let scores = scored?;
         // Cloned only for a signal: most chunks never get here.
         let snap = snap.clone();
-        let drivers = self.ens.drivers(&row, &scores, self.top);
+        let points: Vec<(String, f64)> = detector::score(&self.rules, &snap)
+            .1
+            .into_iter()
+            .map(|d| (d.name, d.contribution))
+            .collect();
+        let explanation = self.ens.explain(&row, &snap, &points, &scores, threshold);
+        let drivers = explanation
+            .facts
+            .iter()
+            .take(self.top)
+            .map(|f| Driver {
+                name: f.fact.clone(),
+                value: facts::headline(f),
+                contribution: f.contribution,
+            })
+            .collect();
         let id = format!("{}sig-{}", self.id_prefix, self.next_id);
         self.next_id += 1;
         let members = self
@@ -150,12 +167,6 @@ impl EnsembleDetector {
             .active_members()
             .into_iter()
             .map(|m| (MEMBERS[m].to_string(), scores.members[m]))
-            .collect();
-        let inputs = feature_names()
-            .iter()
-            .cloned()
-            .zip(row.x.iter().copied())
-            .filter(|(_, v)| v.is_finite())
             .collect();
         Some(Signal {
             id,
@@ -173,7 +184,7 @@ impl EnsembleDetector {
                     threshold,
                     row_ms: row.ts_ms,
                     members,
-                    inputs,
+                    explanation,
                 })),
             },
             exit: false,

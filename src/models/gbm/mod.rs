@@ -9,6 +9,8 @@
 //! logistic of the raw score. [`Gbm::check`] proves the result against the probabilities LightGBM
 //! itself recorded at training (`gbm.json`).
 
+mod shap;
+
 use super::lockstep;
 use super::onnx::TreeEnsembleAttrs;
 use anyhow::{bail, ensure, Context, Result};
@@ -91,6 +93,8 @@ pub struct Gbm {
     /// The same trees for branch-free walks, when every split is `BRANCH_LEQ` (LightGBM's): used
     /// for rows without NaN, where it gives the same leaves (and at most 64 inputs).
     fast: Option<lockstep::Forest<f32, EXIT_CHECK_EVERY>>,
+    /// Training covers for TreeSHAP ([`Self::shap`]), when `gbm.json` recorded them.
+    covers: Option<shap::Covers>,
     pub n_features: usize,
 }
 
@@ -196,6 +200,7 @@ impl Gbm {
             suffix_max: Vec::new(),
             raw_min: 0.0,
             fast: None,
+            covers: None,
             n_features,
         };
         g.bounds()?;
@@ -322,49 +327,101 @@ impl Gbm {
     /// Compares with the probabilities LightGBM recorded at training (`gbm.json`'s `check.rows`
     /// and `check.probabilities`); returns the largest absolute difference.
     pub fn check(&self, meta: &serde_json::Value) -> Result<f64> {
-        let rows = meta["check"]["rows"]
-            .as_array()
-            .context("gbm.json: check.rows")?;
-        let probs = meta["check"]["probabilities"]
-            .as_array()
-            .context("gbm.json: check.probabilities")?;
-        ensure!(
-            rows.len() == probs.len(),
-            "gbm.json: check rows and probabilities differ in length"
-        );
         let mut worst = 0.0f64;
-        for (r, p) in rows.iter().zip(probs) {
-            let x: Vec<f32> = r
-                .as_array()
-                .context("gbm.json: row")?
-                .iter()
-                .map(|v| v.as_f64().unwrap_or(0.0) as f32)
-                .collect();
-            ensure!(
-                x.len() == self.n_features,
-                "gbm.json: row of {} inputs",
-                x.len()
-            );
+        for (x, p) in self.check_rows(meta, "probabilities")? {
             let want = p.as_f64().context("gbm.json: probability")?;
             worst = worst.max((self.predict_one(&x) - want).abs());
         }
         Ok(worst)
     }
 
-    /// Loads `gbm.onnx` and proves it against `gbm.json` (beside it) within [`CHECK_TOLERANCE`].
-    pub fn load_checked(onnx: &Path, meta: &Path, n_features: usize) -> Result<Self> {
-        let g = Self::load(onnx, n_features)?;
+    /// Compares [`Self::shap`] with the SHAP values LightGBM recorded for the check rows
+    /// (`check.contributions`: one per input, then the expected value); returns the largest
+    /// absolute difference, `None` when the model has no covers or `gbm.json` no contributions.
+    pub fn check_shap(&self, meta: &serde_json::Value) -> Result<Option<f64>> {
+        if meta["check"]["contributions"].is_null() || !self.has_covers() {
+            return Ok(None);
+        }
+        let mut worst = 0.0f64;
+        for (x, c) in self.check_rows(meta, "contributions")? {
+            let want: Vec<f64> = c
+                .as_array()
+                .context("gbm.json: contributions")?
+                .iter()
+                .map(|v| v.as_f64().unwrap_or(f64::NAN))
+                .collect();
+            ensure!(
+                want.len() == self.n_features + 1,
+                "gbm.json: a check row with {} contributions",
+                want.len()
+            );
+            let (expected, phi) = self.shap(&x).context("covers")?;
+            for (a, b) in phi.iter().chain([&expected]).zip(&want) {
+                worst = worst.max((a - b).abs());
+            }
+        }
+        Ok(Some(worst))
+    }
+
+    /// `gbm.json`'s check rows (float32, `n_features` each) paired with `check.<key>`.
+    fn check_rows<'a>(
+        &self,
+        meta: &'a serde_json::Value,
+        key: &str,
+    ) -> Result<Vec<(Vec<f32>, &'a serde_json::Value)>> {
+        let rows = meta["check"]["rows"]
+            .as_array()
+            .context("gbm.json: check.rows")?;
+        let want = meta["check"][key]
+            .as_array()
+            .with_context(|| format!("gbm.json: check.{key}"))?;
+        ensure!(
+            rows.len() == want.len(),
+            "gbm.json: check rows and {key} differ in length"
+        );
+        rows.iter()
+            .zip(want)
+            .map(|(r, w)| {
+                let x: Vec<f32> = r
+                    .as_array()
+                    .context("gbm.json: row")?
+                    .iter()
+                    .map(|v| v.as_f64().unwrap_or(0.0) as f32)
+                    .collect();
+                ensure!(
+                    x.len() == self.n_features,
+                    "gbm.json: row of {} inputs",
+                    x.len()
+                );
+                Ok((x, w))
+            })
+            .collect()
+    }
+
+    /// Loads `gbm.onnx` and proves it against `gbm.json` (beside it) within [`CHECK_TOLERANCE`]:
+    /// its probabilities and, when `gbm.json` recorded covers and SHAP values, its TreeSHAP.
+    pub fn load_checked(onnx: &Path, meta_path: &Path, n_features: usize) -> Result<Self> {
+        let mut g = Self::load(onnx, n_features)?;
         let meta: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(meta)
-                .with_context(|| format!("cannot read {}", meta.display()))?,
+            &std::fs::read_to_string(meta_path)
+                .with_context(|| format!("cannot read {}", meta_path.display()))?,
         )
-        .with_context(|| format!("{} is not JSON", meta.display()))?;
+        .with_context(|| format!("{} is not JSON", meta_path.display()))?;
         let diff = g.check(&meta)?;
         ensure!(
             diff <= CHECK_TOLERANCE,
             "{}: trees differ from LightGBM's recorded probabilities by {diff:e} (> {CHECK_TOLERANCE:e})",
             onnx.display()
         );
+        g.attach_covers(&meta)
+            .with_context(|| format!("{}: node covers", meta_path.display()))?;
+        if let Some(diff) = g.check_shap(&meta)? {
+            ensure!(
+                diff <= CHECK_TOLERANCE,
+                "{}: TreeSHAP differs from LightGBM's recorded pred_contrib by {diff:e} (> {CHECK_TOLERANCE:e})",
+                onnx.display()
+            );
+        }
         Ok(g)
     }
 }
