@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 fn bench(c: &mut Criterion) {
-    let ens = Ensemble::load(Path::new("models/v4")).expect("models/v4");
+    let ens = Ensemble::load(Path::new("models/v5")).expect("models/v5");
     let inputs = ens.manifest.inputs.clone().expect("manifest with inputs");
     let st = RowSettings {
         features: inputs.features,

@@ -18,6 +18,8 @@ pub(super) struct Covers {
     node: Vec<f64>,
     leaf: Vec<f64>,
     expected: f64,
+    /// Deepest leaf (splits from the root), sizing the path buffer.
+    max_depth: usize,
 }
 
 /// Largest |leaf value in gbm.json − ONNX leaf weight| accepted when matching the trees (the
@@ -93,9 +95,11 @@ impl Gbm {
             node,
             leaf,
             expected: self.base,
+            max_depth: 0,
         };
         for &root in &self.roots {
             covers.expected += self.expected_of(&covers, root);
+            covers.max_depth = covers.max_depth.max(self.depth_of(root));
         }
         self.covers = Some(covers);
         Ok(())
@@ -108,6 +112,15 @@ impl Gbm {
         } else {
             c.node[at as usize]
         }
+    }
+
+    /// Splits from `at` to its deepest leaf.
+    fn depth_of(&self, at: i32) -> usize {
+        if at < 0 {
+            return 0;
+        }
+        let n = self.nodes[at as usize];
+        1 + self.depth_of(n.yes).max(self.depth_of(n.no))
     }
 
     /// Cover-weighted mean leaf value under `at`.
@@ -131,82 +144,109 @@ impl Gbm {
     pub fn shap(&self, x: &[f32]) -> Option<(f64, Vec<f64>)> {
         let c = self.covers.as_ref()?;
         let mut phi = vec![0.0; self.n_features];
+        // One buffer for every level's path (level k starts after levels 0..k, k + 1 long).
+        let d = c.max_depth + 2;
+        let mut buf = vec![PathElem::default(); d * (d + 1) / 2];
         for &root in &self.roots {
-            self.tree_shap(c, x, root, &[], 1.0, 1.0, -1, &mut phi);
+            let walk = Walk { c, x };
+            self.tree_shap(&walk, root, &mut buf, 0, 0, 1.0, 1.0, -1, &mut phi);
         }
         Some((c.expected, phi))
     }
 
-    /// Algorithm 2's RECURSE: `path` holds the unique features split on so far, `(pz, po)` the
-    /// fractions of the zero (feature absent) and one (present) paths entering this node through
-    /// a split on `pi`.
+    /// Algorithm 2's RECURSE: `buf[parent..]` holds the path of unique features split on so far
+    /// (`depth` + 1 long with this node's feature), `(pz, po)` the fractions of the zero
+    /// (feature absent) and one (present) paths entering this node through a split on `pi`.
     #[allow(clippy::too_many_arguments)]
     fn tree_shap(
         &self,
-        c: &Covers,
-        x: &[f32],
+        w: &Walk<'_>,
         at: i32,
-        path: &[PathElem],
+        buf: &mut [PathElem],
+        parent: usize,
+        depth: usize,
         pz: f64,
         po: f64,
         pi: i64,
         phi: &mut [f64],
     ) {
-        let mut m = path.to_vec();
-        extend(&mut m, pz, po, pi);
+        let me = parent + depth + 1;
+        // Level 0 copies nothing meaningful: EXTEND overwrites element 0.
+        buf.copy_within(parent..parent + depth + 1, me);
+        let mut depth = depth;
+        {
+            let m = &mut buf[me..me + depth + 1];
+            extend(m, depth, pz, po, pi);
+        }
         if at < 0 {
             let v = self.leaves[!at as usize];
-            for i in 1..m.len() {
-                let w = unwound_sum(&m, i);
-                phi[m[i].feature as usize] += w * (m[i].one - m[i].zero) * v;
+            let m = &buf[me..me + depth + 1];
+            if depth < LANES {
+                leaf_credit(m, depth, v, phi);
+            } else {
+                for i in 1..=depth {
+                    let s = unwound_sum(m, depth, i);
+                    phi[m[i].feature as usize] += s * (m[i].one - m[i].zero) * v;
+                }
             }
             return;
         }
         let n = self.nodes[at as usize];
-        let hot = n.next(x);
+        let hot = n.next(w.x);
         let cold = if hot == n.yes { n.no } else { n.yes };
         let (mut iz, mut io) = (1.0, 1.0);
         let f = n.feature as i64;
-        if let Some(k) = (1..m.len()).find(|&k| m[k].feature == f) {
-            (iz, io) = (m[k].zero, m[k].one);
-            unwind(&mut m, k);
+        if let Some(k) = (1..=depth).find(|&k| buf[me + k].feature == f) {
+            (iz, io) = (buf[me + k].zero, buf[me + k].one);
+            unwind(&mut buf[me..me + depth + 1], depth, k);
+            depth -= 1;
         }
-        let cover = Self::cover(c, at);
-        let frac = |child: i32| Self::cover(c, child) / cover;
-        self.tree_shap(c, x, hot, &m, iz * frac(hot), io, f, phi);
-        self.tree_shap(c, x, cold, &m, iz * frac(cold), 0.0, f, phi);
+        let cover = Self::cover(w.c, at);
+        let frac = |child: i32| Self::cover(w.c, child) / cover;
+        self.tree_shap(w, hot, buf, me, depth + 1, iz * frac(hot), io, f, phi);
+        self.tree_shap(w, cold, buf, me, depth + 1, iz * frac(cold), 0.0, f, phi);
     }
 }
 
-/// EXTEND: adds feature `pi` with fractions `(pz, po)` to the path.
-fn extend(m: &mut Vec<PathElem>, pz: f64, po: f64, pi: i64) {
-    let l = m.len();
-    m.push(PathElem {
+/// What every node of a walk reads.
+struct Walk<'a> {
+    c: &'a Covers,
+    x: &'a [f32],
+}
+
+/// EXTEND: sets element `l` of the path to feature `pi` with fractions `(pz, po)` and updates
+/// the weights of the `l` before it.
+fn extend(m: &mut [PathElem], l: usize, pz: f64, po: f64, pi: i64) {
+    m[l] = PathElem {
         feature: pi,
         zero: pz,
         one: po,
         weight: if l == 0 { 1.0 } else { 0.0 },
-    });
-    let d = (l + 1) as f64;
+    };
+    let inv = 1.0 / (l + 1) as f64;
     for i in (0..l).rev() {
-        m[i + 1].weight += po * m[i].weight * (i + 1) as f64 / d;
-        m[i].weight = pz * m[i].weight * (l - i) as f64 / d;
+        m[i + 1].weight += po * m[i].weight * (i + 1) as f64 * inv;
+        m[i].weight = pz * m[i].weight * (l - i) as f64 * inv;
     }
 }
 
-/// UNWIND: removes path element `i` (undoes its EXTEND).
-fn unwind(m: &mut Vec<PathElem>, i: usize) {
-    let l = m.len() - 1;
+/// UNWIND: removes element `i` of the path `m[..=l]` (undoes its EXTEND).
+fn unwind(m: &mut [PathElem], l: usize, i: usize) {
     let (o, z) = (m[i].one, m[i].zero);
     let mut n = m[l].weight;
     let d = (l + 1) as f64;
-    for j in (0..l).rev() {
-        if o != 0.0 {
+    let inv_d = 1.0 / d;
+    if o != 0.0 {
+        let inv_o = 1.0 / o;
+        for j in (0..l).rev() {
             let t = m[j].weight;
-            m[j].weight = n * d / ((j + 1) as f64 * o);
-            n = t - m[j].weight * z * (l - j) as f64 / d;
-        } else {
-            m[j].weight = m[j].weight * d / (z * (l - j) as f64);
+            m[j].weight = n * d * inv_o / (j + 1) as f64;
+            n = t - m[j].weight * z * (l - j) as f64 * inv_d;
+        }
+    } else {
+        let inv_z = 1.0 / z;
+        for j in (0..l).rev() {
+            m[j].weight = m[j].weight * d * inv_z / (l - j) as f64;
         }
     }
     for j in i..l {
@@ -214,23 +254,81 @@ fn unwind(m: &mut Vec<PathElem>, i: usize) {
         m[j].zero = m[j + 1].zero;
         m[j].one = m[j + 1].one;
     }
-    m.pop();
 }
 
-/// The total weight of the path with element `i` unwound (without changing it).
-fn unwound_sum(m: &[PathElem], i: usize) -> f64 {
-    let l = m.len() - 1;
+/// Paths up to this long take [`leaf_credit`]'s side-by-side loop.
+const LANES: usize = 32;
+
+/// A leaf's credit to every feature of its path `m[..=l]` (`l < LANES`): `unwound_sum` of each
+/// element times `(one − zero) · v`. An element's `one` is 0 or 1 (a row follows all of its
+/// feature's splits on the path or not). For `one = 0` the sum is `(l + 1) / zero · S` with `S`
+/// shared by all of them; the `one = 1` elements' recurrences share the path's weights and run
+/// side by side (no dependency between elements, where one element's loop is a chain).
+fn leaf_credit(m: &[PathElem], l: usize, v: f64, phi: &mut [f64]) {
+    let d = (l + 1) as f64;
+    // `one = 0`: Σ_j w_j / (l − j), times (l + 1) / zero.
+    let mut shared = 0.0;
+    for (j, e) in m[..l].iter().enumerate() {
+        shared += e.weight * RECIP[l - j];
+    }
+    let (mut idx, mut n, mut total, mut zd) =
+        ([0usize; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
+    let mut h = 0;
+    for (i, e) in m.iter().enumerate().take(l + 1).skip(1) {
+        if e.one == 0.0 {
+            let s = d / e.zero * shared;
+            phi[e.feature as usize] -= s * e.zero * v;
+        } else {
+            // one = 1 (covers are positive, so a fraction is 0 or a product of ones)
+            idx[h] = i;
+            n[h] = m[l].weight;
+            zd[h] = e.zero / d;
+            h += 1;
+        }
+    }
+    for j in (0..l).rev() {
+        let (a, w, lj) = (d * RECIP[j + 1], m[j].weight, (l - j) as f64);
+        for q in 0..h {
+            let t = n[q] * a;
+            total[q] += t;
+            n[q] = w - t * zd[q] * lj;
+        }
+    }
+    for q in 0..h {
+        let e = &m[idx[q]];
+        phi[e.feature as usize] += total[q] * (1.0 - e.zero) * v;
+    }
+}
+
+/// `1 / k` for the path lengths trees have (a division costs ~10 multiplications).
+const RECIP: [f64; LANES + 1] = {
+    let mut t = [0.0; LANES + 1];
+    let mut k = 1;
+    while k <= LANES {
+        t[k] = 1.0 / k as f64;
+        k += 1;
+    }
+    t
+};
+
+/// The total weight of the path `m[..=l]` with element `i` unwound (without changing it).
+fn unwound_sum(m: &[PathElem], l: usize, i: usize) -> f64 {
     let (o, z) = (m[i].one, m[i].zero);
     let mut n = m[l].weight;
     let d = (l + 1) as f64;
     let mut total = 0.0;
-    for j in (0..l).rev() {
-        if o != 0.0 {
-            let t = n * d / ((j + 1) as f64 * o);
+    if o != 0.0 {
+        let k = d / o;
+        let zd = z / d;
+        for j in (0..l).rev() {
+            let t = n * k / (j + 1) as f64;
             total += t;
-            n = m[j].weight - t * z * (l - j) as f64 / d;
-        } else {
-            total += m[j].weight / z / ((l - j) as f64 / d);
+            n = m[j].weight - t * zd * (l - j) as f64;
+        }
+    } else {
+        let k = d / z;
+        for j in (0..l).rev() {
+            total += m[j].weight * k / (l - j) as f64;
         }
     }
     total
