@@ -1,5 +1,5 @@
 //! Ensemble inference per row on real pump files: each member alone, the whole score, and the
-//! score plus the top-5 drivers an alert carries (the "< 50 µs per chunk at p99" goal is
+//! score plus the explanation an alert carries (the "< 50 µs per chunk at p99" goal is
 //! printed by `smartflow evaluate`; this splits the cost), and the cascade replay and paper use
 //! (`score_above` with the alert gate's floor), on every row in order as a run meets them.
 //! Run: `cargo bench --bench ensemble` (needs ../shared/data).
