@@ -74,6 +74,8 @@ pub struct Config {
     pub wallets: crate::wallets::WalletsConfig,
     /// The whale-follow signal source (off by default).
     pub whales: crate::strategies::whale::WhaleConfig,
+    /// The Telegram bot (started when `TELEGRAM_BOT_TOKEN` is set).
+    pub telegram: crate::telegram::TelegramConfig,
     /// Trading rules by instrument name (`"hyperliquid:BTC/USDC"`), applied at the executor.
     pub instruments: std::collections::BTreeMap<String, crate::domain::spec::InstrumentSpec>,
 }
@@ -129,6 +131,7 @@ impl Config {
         self.train.validate()?;
         self.wallets.validate()?;
         self.whales.validate()?;
+        self.telegram.validate()?;
         for (name, spec) in &self.instruments {
             spec.validate(name)?;
         }

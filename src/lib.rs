@@ -21,4 +21,5 @@ pub mod replay;
 pub mod risk;
 pub mod store;
 pub mod strategies;
+pub mod telegram;
 pub mod wallets;

@@ -328,6 +328,11 @@ async fn run_session(opts: PaperOptions, s: Session, live: Live) -> Result<Sessi
         false => None,
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let port = crate::telegram::port::HubPort {
+        hub: live.hub.clone(),
+        store: live.store.clone(),
+    };
+    crate::telegram::start(&cfg.telegram, Arc::new(port), "paper", shutdown_rx.clone());
     let (tx, rx) = mpsc::channel::<FeedBatch>(8192);
     let (list_tx, list_rx) = watch::channel(tracked_list(&s.core));
     let tracker = start_tracker(cfg, list_rx, tx.clone(), shutdown_rx.clone());

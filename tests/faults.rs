@@ -164,28 +164,40 @@ fn unhealthy_spans(tape: &[TapeItem]) -> BTreeMap<Instrument, Vec<(i64, i64)>> {
 }
 
 /// Approved entries (verdicts on intents that are not reduce-only) and refusals by code.
-fn verdicts(log: &[serde_json::Value]) -> (Vec<(Instrument, i64)>, BTreeMap<String, u64>) {
+/// Approved entries and refused verdicts, each `(instrument, ts_ms, reason codes)`, and the
+/// refusals counted by code.
+type Verdicts = (
+    Vec<(Instrument, i64)>,
+    Vec<(Instrument, i64, Vec<String>)>,
+    BTreeMap<String, u64>,
+);
+
+fn verdicts(log: &[serde_json::Value]) -> Verdicts {
     let exits: std::collections::HashSet<&str> = log
         .iter()
         .filter(|r| r["kind"] == "intent" && r["detail"]["reduce_only"] == true)
         .filter_map(|r| r["intent_id"].as_str())
         .collect();
-    let (mut entries, mut refused) = (Vec::new(), BTreeMap::new());
+    let (mut entries, mut refusals, mut refused) = (Vec::new(), Vec::new(), BTreeMap::new());
     for r in log.iter().filter(|r| r["kind"] == "verdict") {
         let d = &r["detail"];
+        let inst = Instrument::new(r["instrument"].as_str().unwrap());
+        let ts = r["ts_ms"].as_i64().unwrap();
         if d["decision"] == "approved" {
             if !exits.contains(r["intent_id"].as_str().unwrap_or("")) {
-                let inst = Instrument::new(r["instrument"].as_str().unwrap());
-                entries.push((inst, r["ts_ms"].as_i64().unwrap()));
+                entries.push((inst, ts));
             }
         } else {
+            let mut codes = Vec::new();
             for reason in d["reasons"].as_array().into_iter().flatten() {
                 let code = reason["code"].as_str().unwrap_or("?").to_string();
-                *refused.entry(code).or_default() += 1;
+                *refused.entry(code.clone()).or_default() += 1;
+                codes.push(code);
             }
+            refusals.push((inst, ts, codes));
         }
     }
-    (entries, refused)
+    (entries, refusals, refused)
 }
 
 /// The checks of both runs; returns the figures as text.
@@ -245,20 +257,39 @@ fn check(s: &Session, min_cycles: u64) -> String {
         .filter(|(_, b)| *b == i64::MAX)
         .count();
     assert!(spans.values().flatten().count() > open, "some spans healed");
-    let (entries, refused) = verdicts(&s.log);
+    let (entries, refusals, refused) = verdicts(&s.log);
     assert!(!entries.is_empty(), "trading went on between faults");
-    for (i, ts) in &entries {
-        let inside = spans
+    let inside = |i: &Instrument, ts: i64| {
+        spans
             .get(i)
             .into_iter()
             .flatten()
-            .any(|(a, b)| a < ts && ts < b);
-        assert!(!inside, "entry on {i} at {ts} while its feed was unhealthy");
+            .any(|(a, b)| *a < ts && ts < *b)
+    };
+    for (i, ts) in &entries {
+        assert!(
+            !inside(i, *ts),
+            "entry on {i} at {ts} while its feed was unhealthy"
+        );
+    }
+    // Entries that came while their feed was unhealthy were refused, and say so. (Whether a
+    // trade lands inside an unhealthy span depends on timing: `simulations/faults.sh` counts
+    // them over a longer run.)
+    let during: Vec<&(Instrument, i64, Vec<String>)> = refusals
+        .iter()
+        .filter(|(i, ts, _)| inside(i, *ts))
+        .collect();
+    for (i, ts, codes) in &during {
+        assert!(
+            codes.iter().any(|c| c == "FEED_UNHEALTHY"),
+            "refusal on {i} at {ts} inside an unhealthy span without FEED_UNHEALTHY: {codes:?}"
+        );
     }
     let unhealthy = refused.get("FEED_UNHEALTHY").copied().unwrap_or(0);
     assert!(
-        unhealthy > 0,
-        "no signal was refused for an unhealthy feed: {refused:?}"
+        unhealthy as usize >= during.len(),
+        "{unhealthy} FEED_UNHEALTHY refusals, {} signals inside unhealthy spans",
+        during.len()
     );
     format!(
         "faults injected: {:?}\nconnections: {}\nfeed: {} frames, {} events, {} malformed, {} gaps, {} resyncs, \

@@ -96,6 +96,8 @@ pub struct ControlHub {
     waiters: Mutex<HashMap<String, oneshot::Sender<Record>>>,
     status: Mutex<serde_json::Value>,
     positions: Mutex<serde_json::Value>,
+    /// Every decision record as journaled, for listeners such as the Telegram alerts.
+    records: tokio::sync::broadcast::Sender<Record>,
     pub metrics: Metrics,
 }
 
@@ -110,6 +112,7 @@ impl ControlHub {
             waiters: Mutex::new(HashMap::new()),
             status: Mutex::new(serde_json::json!({})),
             positions: Mutex::new(serde_json::json!({"positions": [], "orders": []})),
+            records: tokio::sync::broadcast::channel(4096).0,
             metrics: Metrics::new(),
         }
     }
@@ -143,8 +146,17 @@ impl ControlHub {
         Ok(rx)
     }
 
-    /// Called by the journal for every decision record: metrics.
+    /// Decision records from now on (a slow listener loses the oldest, and is told so by the
+    /// channel).
+    pub fn subscribe_records(&self) -> tokio::sync::broadcast::Receiver<Record> {
+        self.records.subscribe()
+    }
+
+    /// Called by the journal for every decision record: metrics, listeners.
     pub fn on_record(&self, d: &Decision) {
+        if self.records.receiver_count() > 0 {
+            let _ = self.records.send(d.to_record());
+        }
         let kind = vec![("kind".to_string(), d.kind().as_str().to_string())];
         self.metrics.records.get_or_create(&kind).inc();
         for code in d.refusal_codes() {

@@ -21,6 +21,9 @@ pub enum Command {
     /// Changes a `[risk]` limit, validated by the config file's rules, e.g.
     /// `{"command":"set","limit":"max_order_notional","value":"0.01"}`.
     Set { limit: String, value: String },
+    /// A command from someone who may not send one (a Telegram chat not in `[telegram] chats`):
+    /// refused, nothing changes; the decision log keeps who tried what.
+    Unauthorized { text: String },
     /// Replaces the wallets the whale-follow source tracks (sent by the leaderboard refresh of
     /// a running session, so a replay of its tape follows the same wallets).
     TrackWallets { wallets: Vec<TrackedWallet> },

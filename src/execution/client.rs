@@ -49,7 +49,10 @@ impl<V: Venue + serde::Serialize> ExecutionClient for OrderManager<V> {
                 let i = instrument.as_deref().map(Instrument::new);
                 self.flatten(i.as_ref(), out)
             }
-            Command::Pause | Command::Set { .. } | Command::TrackWallets { .. } => {}
+            Command::Pause
+            | Command::Set { .. }
+            | Command::TrackWallets { .. }
+            | Command::Unauthorized { .. } => {}
         }
     }
     fn clock(&self) -> i64 {

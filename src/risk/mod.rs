@@ -294,6 +294,10 @@ impl RiskManager {
                 self.paused_by = None;
             }
             Command::Flatten { .. } | Command::TrackWallets { .. } => {}
+            Command::Unauthorized { .. } => {
+                out.applied = false;
+                out.reason = Some("unauthorized: this sender may not command smartflow".into());
+            }
             Command::Set { limit, value } => match limits::set_limit(&self.cfg, limit, value) {
                 Ok(next) => {
                     let key = limit.strip_prefix("risk.").unwrap_or(limit).to_string();

@@ -91,14 +91,17 @@ pub fn check_html(text: &str) -> Result<(), String> {
     let mut rest = text;
     while let Some(i) = rest.find(['<', '&']) {
         let tail = &rest[i..];
-        if tail.starts_with('&') {
-            if !["&amp;", "&lt;", "&gt;"].iter().any(|e| tail.starts_with(e)) {
-                return Err(format!("bare & at {:?}", &tail[..tail.len().min(12)]));
+        if let Some(after) = tail.strip_prefix('&') {
+            if !["amp;", "lt;", "gt;"].iter().any(|e| after.starts_with(e)) {
+                let near: String = after.chars().take(8).collect();
+                return Err(format!("bare & before {near:?}"));
             }
-            rest = &tail[1..];
+            rest = after;
             continue;
         }
-        let end = tail.find('>').ok_or_else(|| format!("unclosed tag at {tail:?}"))?;
+        let end = tail
+            .find('>')
+            .ok_or_else(|| format!("unclosed tag at {tail:?}"))?;
         let tag = &tail[1..end];
         match tag {
             "b" | "i" | "code" => open.push(tag),
@@ -154,7 +157,10 @@ mod tests {
         let c = Catalog::new(Lang::En);
         let hostile = ["A&B<x>/BTC", "1_000.5-(2)", "<b>", "R&D"];
         for v in hostile {
-            let m = c.fill("alert_refusal", &[("instrument", &html(v)), ("reasons", "x")]);
+            let m = c.fill(
+                "alert_refusal",
+                &[("instrument", &html(v)), ("reasons", "x")],
+            );
             check_html(&m).unwrap_or_else(|e| panic!("{m}: {e}"));
         }
         assert!(check_html("a <b>b</b> &amp; c").is_ok());

@@ -35,6 +35,8 @@ pub struct TelegramConfig {
     /// A feed reconnecting this many times within `reconnect_window_secs` is a storm (alert).
     pub reconnect_storm: u64,
     pub reconnect_window_secs: u64,
+    /// A connected feed without a frame for this many seconds is stale (alert).
+    pub stale_feed_secs: f64,
 }
 
 impl Default for TelegramConfig {
@@ -54,6 +56,7 @@ impl Default for TelegramConfig {
             global_per_sec: 30,
             reconnect_storm: 5,
             reconnect_window_secs: 300,
+            stale_feed_secs: 60.0,
         }
     }
 }
@@ -77,6 +80,9 @@ impl TelegramConfig {
         }
         if self.poll_timeout_secs > 50 {
             return Err("telegram.poll_timeout_secs: must be ≤ 50".into());
+        }
+        if !(self.stale_feed_secs.is_finite() && self.stale_feed_secs > 0.0) {
+            return Err("telegram.stale_feed_secs: must be > 0".into());
         }
         if self.per_chat_per_sec == 0 || self.global_per_sec == 0 {
             return Err("telegram.per_chat_per_sec, global_per_sec: must be ≥ 1".into());

@@ -3,7 +3,9 @@
 
 pub mod core;
 pub mod fake;
+pub mod fake_telegram;
 pub mod fault_venue;
+pub mod venues;
 
 use std::path::PathBuf;
 
