@@ -125,6 +125,10 @@ fn the_owner_steers_a_paper_session_from_telegram_and_nobody_else_can() {
         t.contains(&format!("<b>{id}</b>"))
     });
     assert!(why.contains("score") && why.contains("intent"), "{why}");
+    assert!(
+        !why.contains("REFUSED"),
+        "chain lines in the catalog's words: {why}"
+    );
     ask(&tg, "/pnl all", |t| t.contains("Realized PnL"));
     ask(&tg, "/positions", |t| {
         t.contains('@') || t.contains("No open positions")
@@ -403,7 +407,7 @@ fn why_explains_a_replayed_pump_alert_in_english_and_polish() {
                 "poziom watch",
                 "trend ceny",
                 "kupna w 25 s",
-                "exit",
+                "wyjście",
             ],
         ),
     ] {

@@ -183,7 +183,8 @@ async fn send(
                 for a in feeds.check(cat, &port.status()) {
                     outbox.push(a, Instant::now());
                 }
-                if let Some(a) = daily_summary(&cfg, &handler, &*port, &mut summary_day) {
+                let now = time::OffsetDateTime::now_utc();
+                if let Some(a) = daily_summary(&cfg, &handler, &*port, &mut summary_day, now) {
                     outbox.push(a, Instant::now());
                 }
             }
@@ -274,16 +275,16 @@ impl FeedWatch {
     }
 }
 
-/// The daily summary once a UTC day, at the configured hour (wall clock: it is a message to a
-/// person, not a decision).
+/// The daily summary once a UTC day, at the configured hour of `now` (the wall clock: it is a
+/// message to a person, not a decision), over the last 24 h of event time.
 fn daily_summary(
     cfg: &TelegramConfig,
     handler: &Handler,
     port: &dyn SessionPort,
     sent: &mut Option<i64>,
+    now: time::OffsetDateTime,
 ) -> Option<Alert> {
     let hour = cfg.daily_summary_hour?;
-    let now = time::OffsetDateTime::now_utc();
     let day = now.unix_timestamp() / 86_400;
     if now.hour() != hour || *sent == Some(day) {
         return None;
@@ -372,5 +373,87 @@ mod tests {
         let pl = Catalog::new(Lang::Pl);
         let a = w.check(&pl, &status(false, now, 6));
         assert!(a[0].text.contains("rozłączone"), "{}", a[0].text);
+    }
+
+    struct Log(Vec<Record>);
+
+    impl SessionPort for Log {
+        fn status(&self) -> serde_json::Value {
+            serde_json::json!({})
+        }
+        fn positions(&self) -> serde_json::Value {
+            serde_json::json!({"equity": "10012.5", "quote": "USDT"})
+        }
+        fn submit(
+            &self,
+            _: crate::domain::command::Command,
+            _: &str,
+        ) -> Result<tokio::sync::oneshot::Receiver<Record>, String> {
+            Err("none".into())
+        }
+        fn records(&self) -> anyhow::Result<Vec<Record>> {
+            Ok(self.0.clone())
+        }
+        fn record(&self, _: &str) -> anyhow::Result<Option<Record>> {
+            Ok(None)
+        }
+        fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Record> {
+            tokio::sync::broadcast::channel(1).1
+        }
+    }
+
+    #[test]
+    fn the_daily_summary_comes_once_at_its_hour() {
+        let rec = |id: &str, kind: RecordKind, refused: bool, detail: serde_json::Value| {
+            let mut r = Record::new(id.into(), kind, 1_000_000, "PEPE/USDT");
+            r.refused = refused;
+            r.detail = detail;
+            r
+        };
+        let log = Log(vec![
+            rec("sig-1", RecordKind::Signal, false, serde_json::json!({})),
+            rec(
+                "ord-1",
+                RecordKind::Order,
+                false,
+                serde_json::json!({"event": "new", "purpose": "entry"}),
+            ),
+            rec("ver-2", RecordKind::Verdict, true, serde_json::json!({})),
+            rec(
+                "exi-1",
+                RecordKind::Exit,
+                false,
+                serde_json::json!({"pnl": "12.5"}),
+            ),
+        ]);
+        let port: Arc<dyn SessionPort> = Arc::new(log);
+        let cfg = TelegramConfig {
+            daily_summary_hour: Some(20),
+            ..Default::default()
+        };
+        let h = Handler::new(cfg.clone(), port.clone(), "paper");
+        let at = |h: u8| {
+            time::macros::datetime!(2026-12-02 00:00 UTC)
+                .replace_hour(h)
+                .unwrap()
+        };
+        let mut sent = None;
+        assert!(daily_summary(&cfg, &h, &*port, &mut sent, at(19)).is_none());
+        let a = daily_summary(&cfg, &h, &*port, &mut sent, at(20)).unwrap();
+        for w in [
+            "2026-12-02",
+            "10012.5",
+            "PnL 12.5",
+            "signals 1",
+            "entries 1",
+            "exits 1",
+            "refusals 1",
+        ] {
+            assert!(a.text.contains(w), "{w}: {}", a.text);
+        }
+        assert!(
+            daily_summary(&cfg, &h, &*port, &mut sent, at(20)).is_none(),
+            "once a day"
+        );
     }
 }

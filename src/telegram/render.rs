@@ -121,17 +121,84 @@ pub fn why(cat: &Catalog, chain: &[&Record]) -> String {
             ));
             out.extend(signal_body(cat, r));
         } else {
-            out.push(cat.fill(
-                "why_chain",
-                &[
-                    ("kind", r.kind.as_str()),
-                    ("id", &html(&r.id)),
-                    ("summary", &html(&crate::cli::log::summary_line(r))),
-                ],
-            ));
+            out.push(chain_line(cat, r));
         }
     }
     out.join("\n")
+}
+
+/// One record of a decision chain in the catalog's words (codes such as `buy`, `entry`,
+/// `take_profit` stay as the decision log has them).
+pub fn chain_line(cat: &Catalog, r: &Record) -> String {
+    let d = &r.detail;
+    let v = |k: &str| html(&text(&d[k]));
+    let id = html(&r.id);
+    match r.kind {
+        RecordKind::Intent if r.refused => {
+            cat.fill("chain_skip", &[("id", &id), ("reason", &v("reason"))])
+        }
+        RecordKind::Intent => cat.fill(
+            "chain_intent",
+            &[
+                ("id", &id),
+                ("action", &v("action")),
+                ("side", &v("side")),
+                ("qty", &v("qty")),
+                ("notional", &v("notional")),
+            ],
+        ),
+        RecordKind::Verdict if r.refused => {
+            let codes: Vec<String> = d["reasons"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| text(&x["code"]))
+                .collect();
+            cat.fill(
+                "chain_refused",
+                &[("id", &id), ("codes", &html(&codes.join(", ")))],
+            )
+        }
+        RecordKind::Verdict => cat.fill(
+            "chain_approved",
+            &[
+                ("id", &id),
+                ("qty", &v("qty")),
+                ("notional", &v("notional")),
+            ],
+        ),
+        RecordKind::Order => cat.fill(
+            "chain_order",
+            &[
+                ("id", &id),
+                ("event", &v("event")),
+                ("purpose", &v("purpose")),
+                ("type", &v("type")),
+                ("side", &v("side")),
+                ("qty", &v("qty")),
+            ],
+        ),
+        RecordKind::Fill => cat.fill(
+            "chain_fill",
+            &[
+                ("id", &id),
+                ("purpose", &v("purpose")),
+                ("side", &v("side")),
+                ("qty", &v("qty")),
+                ("price", &v("price")),
+            ],
+        ),
+        RecordKind::Exit => cat.fill(
+            "chain_exit",
+            &[
+                ("id", &id),
+                ("reason", &v("reason")),
+                ("pnl", &v("pnl")),
+                ("fees", &v("fees")),
+            ],
+        ),
+        _ => cat.fill("chain_other", &[("kind", r.kind.as_str()), ("id", &id)]),
+    }
 }
 
 fn signal_body(cat: &Catalog, r: &Record) -> Vec<String> {

@@ -1,5 +1,5 @@
 //! Why the ensemble alerted: one [`Explanation`] per signal, built once and read by every output
-//! (the decision log and its JSONL export keep it whole; `log show` and, later, Telegram's `/why`
+//! (the decision log and its JSONL export keep it whole; `log show` and Telegram's `/why`
 //! render it; none of them attributes anything again).
 //!
 //! The explanation holds the exact split of the ensemble's log-odds by input ([`attribution`]),
