@@ -59,6 +59,8 @@ enum Command {
     /// on an instrument with stale or reconnecting data are refused. Orders fill on the paper
     /// broker; every decision goes to the decision log in <state>/paper.redb. A restart resumes
     /// the open paper positions and orders. Without --config, the built-in config/paper.toml.
+    /// With TELEGRAM_BOT_TOKEN set and your chat id in [telegram] chats, a Telegram bot answers
+    /// /status, /pause, /why … and pushes alerts (see README).
     Paper(PaperArgs),
     /// Show the status of the paper session in the state folder: trading state, limits, feeds,
     /// positions, equity. Asks the running session's control API; when none runs, shows the
