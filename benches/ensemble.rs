@@ -18,12 +18,7 @@ use std::path::Path;
 fn bench(c: &mut Criterion) {
     let ens = Ensemble::load(Path::new("models/v5")).expect("models/v5");
     let inputs = ens.manifest.inputs.clone().expect("manifest with inputs");
-    let st = RowSettings {
-        features: inputs.features,
-        chunks: inputs.chunks,
-        detector: inputs.detector,
-        labels: LabelConfig::default(),
-    };
+    let st = RowSettings::new(inputs, LabelConfig::default());
     let data = smartflow::feeds::shared_data_dir().join("binance_pumps/trades");
     let paths = vec![
         data.join("ADX_2019-07-05_17.00.csv.gz"),

@@ -334,12 +334,7 @@ fn the_cascade_never_drops_a_row_that_could_alert() {
     let ens = Ensemble::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/v5")).unwrap();
     let m = &ens.manifest;
     let inputs = m.inputs.clone().expect("v5 records its row settings");
-    let st = RowSettings {
-        features: inputs.features,
-        chunks: inputs.chunks,
-        detector: inputs.detector,
-        labels: Default::default(),
-    };
+    let st = RowSettings::new(inputs, Default::default());
     let paths: Vec<PathBuf> = TRAIN_FILES
         .iter()
         .map(|f| PathBuf::from(common::pump_file(&data, f)))

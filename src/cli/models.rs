@@ -20,12 +20,7 @@ pub fn default_inputs() -> (Vec<String>, PathBuf) {
 }
 
 fn settings(inputs: &RowInputs, cfg: &Config) -> RowSettings {
-    RowSettings {
-        features: inputs.features.clone(),
-        chunks: inputs.chunks.clone(),
-        detector: inputs.detector.clone(),
-        labels: cfg.train.labels,
-    }
+    RowSettings::new(inputs.clone(), cfg.train.labels)
 }
 
 /// Builds rows of trade files with their labels (rows as `inputs` says), with a progress bar on a

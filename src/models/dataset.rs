@@ -45,6 +45,18 @@ pub struct RowSettings {
     pub labels: LabelConfig,
 }
 
+impl RowSettings {
+    /// Rows as a model's recorded `inputs` build them, labelled by `labels`.
+    pub fn new(inputs: crate::models::artifact::RowInputs, labels: LabelConfig) -> Self {
+        Self {
+            features: inputs.features,
+            chunks: inputs.chunks,
+            detector: inputs.detector,
+            labels,
+        }
+    }
+}
+
 /// Totals of a build.
 #[derive(Clone, Debug, Default)]
 pub struct BuildStats {
