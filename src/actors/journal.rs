@@ -376,7 +376,7 @@ impl Handler<BatchMsg> for JournalActor {
             self.count(&d);
             let r = d.to_record();
             if let Some(h) = &self.hub {
-                h.on_record(&d);
+                h.on_record(&d, &r);
                 if d.kind() == RecordKind::Command {
                     commands.push(r.clone());
                 }

@@ -152,10 +152,11 @@ impl ControlHub {
         self.records.subscribe()
     }
 
-    /// Called by the journal for every decision record: metrics, listeners.
-    pub fn on_record(&self, d: &Decision) {
+    /// Called by the journal for every decision record (`r` is its stored form): metrics,
+    /// listeners.
+    pub fn on_record(&self, d: &Decision, r: &Record) {
         if self.records.receiver_count() > 0 {
-            let _ = self.records.send(d.to_record());
+            let _ = self.records.send(r.clone());
         }
         let kind = vec![("kind".to_string(), d.kind().as_str().to_string())];
         self.metrics.records.get_or_create(&kind).inc();

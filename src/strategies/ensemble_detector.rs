@@ -130,7 +130,9 @@ impl EnsembleDetector {
             return None;
         }
         let snap = eng.last_snapshot()?;
-        let rule = detector::score(&self.rules, snap).0;
+        // The rule score's points come with it; a signal's explanation splits the rule member
+        // by them.
+        let (rule, rule_drivers) = detector::score(&self.rules, snap);
         // Every row goes through the gate, also in the cooldown: it re-arms after a calm spell.
         // A row the gate cannot tell from a zero score is not scored in full (the cascade).
         let alert_rule = self.ens.manifest.alert_rule();
@@ -144,8 +146,7 @@ impl EnsembleDetector {
         let scores = scored?;
         // Cloned only for a signal: most chunks never get here.
         let snap = snap.clone();
-        let points: Vec<(String, f64)> = detector::score(&self.rules, &snap)
-            .1
+        let points: Vec<(String, f64)> = rule_drivers
             .into_iter()
             .map(|d| (d.name, d.contribution))
             .collect();
