@@ -97,8 +97,7 @@ fn level_index(thresholds: &[f64], p: f64) -> Option<usize> {
 
 /// The level of probability `p`: the highest one it reaches, `None` below all of them.
 pub fn level_of(levels: &[AlertLevel], p: f64) -> Option<&AlertLevel> {
-    let t: Vec<f64> = levels.iter().map(|l| l.threshold).collect();
-    level_index(&t, p).map(|k| &levels[k])
+    levels.iter().rev().find(|l| p >= l.threshold)
 }
 
 #[cfg(test)]

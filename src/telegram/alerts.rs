@@ -8,6 +8,27 @@ use crate::store::{Record, RecordKind};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// An entry order as placed (its `new` order record).
+pub(super) fn is_entry(r: &Record) -> bool {
+    r.kind == RecordKind::Order && r.detail["event"] == "new" && r.detail["purpose"] == "entry"
+}
+
+/// Realized PnL after fees of the exits among `recs`, and how many there were.
+pub(super) fn realized_pnl<'a>(
+    recs: impl Iterator<Item = &'a Record>,
+) -> (rust_decimal::Decimal, usize) {
+    recs.filter(|r| r.kind == RecordKind::Exit)
+        .filter_map(|r| {
+            r.detail["pnl"]
+                .as_str()?
+                .parse::<rust_decimal::Decimal>()
+                .ok()
+        })
+        .fold((rust_decimal::Decimal::ZERO, 0), |(sum, n), p| {
+            (sum + p, n + 1)
+        })
+}
+
 /// How much an alert matters: the outbox keeps the higher ones when it overflows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Priority {
@@ -45,7 +66,7 @@ impl AlertMaker {
         let s = |k: &str| html(&text(&d[k]));
         let mut out = Vec::new();
         match r.kind {
-            RecordKind::Order if d["event"] == "new" && d["purpose"] == "entry" => {
+            RecordKind::Order if is_entry(r) => {
                 out.push(Alert {
                     priority: Priority::Normal,
                     key: format!("entry {}", r.id),

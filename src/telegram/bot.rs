@@ -3,7 +3,7 @@
 //! alerts through the outbox), under Telegram's limits with `governor`: about one message per
 //! second per chat and 30 per second overall.
 
-use super::alerts::{Alert, AlertMaker, Outbox, Priority};
+use super::alerts::{is_entry, realized_pnl, Alert, AlertMaker, Outbox, Priority};
 use super::catalog::html;
 use super::config::TelegramConfig;
 use super::handler::{text, Handler};
@@ -303,23 +303,8 @@ fn daily_summary(
             .count()
             .to_string()
     };
-    let entries = recent
-        .iter()
-        .filter(|r| {
-            r.kind == RecordKind::Order
-                && r.detail["purpose"] == "entry"
-                && r.detail["event"] == "new"
-        })
-        .count();
-    let pnl: rust_decimal::Decimal = recent
-        .iter()
-        .filter(|r| r.kind == RecordKind::Exit)
-        .filter_map(|r| {
-            r.detail["pnl"]
-                .as_str()
-                .and_then(|s| s.parse::<rust_decimal::Decimal>().ok())
-        })
-        .sum();
+    let entries = recent.iter().filter(|r| is_entry(r)).count();
+    let (pnl, _) = realized_pnl(recent.iter().copied());
     let pos = port.positions();
     Some(Alert {
         priority: Priority::Normal,

@@ -298,20 +298,7 @@ impl Handler {
             "all" => ("period_all", i64::MIN),
             _ => ("period_day", now - 86_400_000),
         };
-        let mut pnl = rust_decimal::Decimal::ZERO;
-        let mut trades = 0;
-        for r in recs
-            .iter()
-            .filter(|r| r.kind == RecordKind::Exit && r.ts_ms >= from)
-        {
-            if let Some(p) = r.detail["pnl"]
-                .as_str()
-                .and_then(|s| s.parse::<rust_decimal::Decimal>().ok())
-            {
-                pnl += p;
-                trades += 1;
-            }
-        }
+        let (pnl, trades) = super::alerts::realized_pnl(recs.iter().filter(|r| r.ts_ms >= from));
         let quote = text(&self.port.positions()["quote"]);
         self.cat.fill(
             "pnl",
