@@ -4,6 +4,7 @@
 pub mod client;
 pub mod events;
 pub mod funding;
+pub mod hyperliquid;
 pub mod oms;
 pub mod paper;
 pub mod perp;
