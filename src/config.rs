@@ -76,6 +76,8 @@ pub struct Config {
     pub whales: crate::strategies::whale::WhaleConfig,
     /// The Telegram bot (started when `TELEGRAM_BOT_TOKEN` is set).
     pub telegram: crate::telegram::TelegramConfig,
+    /// `smartflow live`: Hyperliquid network, key variable, polling, reconciliation.
+    pub live: crate::live::LiveConfig,
     /// Trading rules by instrument name (`"hyperliquid:BTC/USDC"`), applied at the executor.
     pub instruments: std::collections::BTreeMap<String, crate::domain::spec::InstrumentSpec>,
 }
@@ -132,6 +134,7 @@ impl Config {
         self.wallets.validate()?;
         self.whales.validate()?;
         self.telegram.validate()?;
+        self.live.validate()?;
         for (name, spec) in &self.instruments {
             spec.validate(name)?;
         }

@@ -12,6 +12,7 @@ pub mod fault;
 pub mod features;
 pub mod feeds;
 pub mod fuzz;
+pub mod live;
 pub mod models;
 pub mod paper;
 pub mod pipeline;

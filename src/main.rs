@@ -62,6 +62,18 @@ enum Command {
     /// With TELEGRAM_BOT_TOKEN set and your chat id in [telegram] chats, a Telegram bot answers
     /// /status, /pause, /why … and pushes alerts (see README).
     Paper(PaperArgs),
+    /// Trade for real on Hyperliquid (testnet unless asked twice for mainnet) with the paper
+    /// session's pipeline.
+    ///
+    /// The API (agent) wallet's private key comes from the environment variable `[live]
+    /// key_env` (default HYPERLIQUID_PRIVATE_KEY), never from a file. Before trading, the
+    /// session reconciles with the venue: fills made while it was down are applied, orders
+    /// are found by their cloid (never sent twice), unknown open orders are cancelled (or
+    /// adopted), and entries are blocked when smartflow's positions and the venue's disagree
+    /// (`smartflow control resume` after checking the account). Entries are checked against
+    /// the risk limits and again against the positions the venue reports. Decision log:
+    /// <state>/live.redb.
+    Live(LiveArgs),
     /// Show the status of the paper session in the state folder: trading state, limits, feeds,
     /// positions, equity. Asks the running session's control API; when none runs, shows the
     /// last stored status.
@@ -197,6 +209,16 @@ struct PaperArgs {
 }
 
 #[derive(Args)]
+struct LiveArgs {
+    #[command(flatten)]
+    session: PaperArgs,
+    /// Trade on Hyperliquid mainnet (real funds). Needs `[live] network = "mainnet"` in the
+    /// config as well: mainnet is asked for twice.
+    #[arg(long)]
+    mainnet: bool,
+}
+
+#[derive(Args)]
 struct RecordArgs {
     /// Output file, e.g. session.jsonl.gz.
     #[arg(long, value_name = "FILE")]
@@ -209,8 +231,11 @@ struct RecordArgs {
 #[derive(Args)]
 struct LogArgs {
     /// Read the paper-trading log (<state>/paper.redb) instead of the replay log.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "live")]
     paper: bool,
+    /// Read the live-trading log (<state>/live.redb).
+    #[arg(long, global = true)]
+    live: bool,
     #[command(subcommand)]
     action: Option<LogAction>,
     #[command(flatten)]
@@ -320,7 +345,7 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     let config = match cli.command {
-        Command::Paper(_) | Command::Status | Command::Record(_) => {
+        Command::Paper(_) | Command::Live(_) | Command::Status | Command::Record(_) => {
             Config::load_paper(cli.config.as_deref())?
         }
         _ => Config::load(cli.config.as_deref())?,
@@ -328,6 +353,7 @@ fn run(cli: Cli) -> Result<()> {
     let state = cli.state.clone();
     match cli.command {
         Command::Paper(a) => paper(config, &state, a),
+        Command::Live(a) => live(config, &state, a),
         Command::Record(a) => record(config, a),
         Command::Status => smartflow::cli::session::status(&state),
         Command::Control(a) => smartflow::cli::session::control(&state, &a.words),
@@ -360,14 +386,7 @@ fn fault(spec: &Option<String>) -> Result<Fault> {
 }
 
 fn paper(config: Config, state: &std::path::Path, a: PaperArgs) -> Result<()> {
-    let report = smartflow::paper::run_paper(smartflow::paper::PaperOptions {
-        config,
-        state_dir: state.to_path_buf(),
-        duration: a.duration.map(std::time::Duration::from_secs_f64),
-        print_status: !a.quiet,
-        fault: fault(&a.inject_panic)?,
-        tape: a.tape,
-    })?;
+    let report = smartflow::paper::run_paper(session_options(config, state, a)?)?;
     println!("paper session {} ended", report.session);
     for (v, i) in &report.instruments {
         println!("  {v}: {}", i.join(", "));
@@ -378,6 +397,38 @@ fn paper(config: Config, state: &std::path::Path, a: PaperArgs) -> Result<()> {
     println!(
         "  decision log: {}/paper.redb (see `smartflow log --paper`)",
         state.display()
+    );
+    Ok(())
+}
+
+fn session_options(
+    config: Config,
+    state: &std::path::Path,
+    a: PaperArgs,
+) -> Result<smartflow::paper::PaperOptions> {
+    Ok(smartflow::paper::PaperOptions {
+        config,
+        state_dir: state.to_path_buf(),
+        duration: a.duration.map(std::time::Duration::from_secs_f64),
+        print_status: !a.quiet,
+        fault: fault(&a.inject_panic)?,
+        tape: a.tape,
+    })
+}
+
+fn live(config: Config, state: &std::path::Path, a: LiveArgs) -> Result<()> {
+    let report = smartflow::live::run_live(smartflow::live::LiveOptions {
+        session: session_options(config, state, a.session)?,
+        mainnet_flag: a.mainnet,
+    })?;
+    println!("live session {} ended", report.session);
+    if let Some(st) = &report.status {
+        println!("  {}", smartflow::actors::journal::status_line(st));
+    }
+    println!(
+        "  decision log: {}/{} (see `smartflow log --live`)",
+        state.display(),
+        smartflow::live::LIVE_STORE
     );
     Ok(())
 }
@@ -446,16 +497,15 @@ fn replay(config: Config, state: &std::path::Path, a: ReplayArgs) -> Result<()> 
 }
 
 fn log(state: &std::path::Path, a: LogArgs) -> Result<()> {
-    let file = if a.paper {
-        smartflow::store::PAPER_STORE
-    } else {
-        smartflow::store::REPLAY_STORE
+    let (file, command) = match (a.paper, a.live) {
+        (true, _) => (smartflow::store::PAPER_STORE, "paper"),
+        (_, true) => (smartflow::live::LIVE_STORE, "live"),
+        _ => (smartflow::store::REPLAY_STORE, "replay"),
     };
     if !state.join(file).exists() {
         anyhow::bail!(
-            "no store {file} in {} (run `smartflow {}` first, or pass --state)",
+            "no store {file} in {} (run `smartflow {command}` first, or pass --state)",
             state.display(),
-            if a.paper { "paper" } else { "replay" }
         );
     }
     let store = Store::open_file(state, file).context("cannot open the store")?;

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::control::hub::ControlHub;
 use crate::control::CommandEvent;
 use crate::domain::MarketEvent;
-use crate::execution::PaperBroker;
+use crate::execution::{ExecutionClient, PaperBroker};
 use crate::feeds::rest::RestClient;
 use crate::feeds::tape::{TapeHeader, TapeWriter};
 use crate::feeds::venues::{codec, Venue};
@@ -162,9 +162,26 @@ pub fn start_feeds(
 
 /// Runs a paper session until Ctrl-C or `duration`.
 pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
+    let make = |cfg: &Config, stored: Option<&[u8]>, _session: u64| -> Result<PaperBroker> {
+        Ok(match stored {
+            Some(j) => serde_json::from_slice::<PaperBroker>(j)
+                .context("the stored paper broker state is unreadable")?,
+            None => PaperBroker::new(cfg.execution.clone(), &cfg.portfolio),
+        })
+    };
+    run_session_in(opts, PAPER_STORE, make)
+}
+
+/// Runs a session in store file `file` of the state folder with the execution client `make`
+/// builds from the stored state (`None`: a first start) and the session number.
+pub fn run_session_in<C: ExecutionClient>(
+    opts: PaperOptions,
+    file: &str,
+    make: impl FnOnce(&Config, Option<&[u8]>, u64) -> Result<C>,
+) -> Result<PaperReport> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let store = Arc::new(Store::open_file(&opts.state_dir, PAPER_STORE)?);
-    let s = open_session(&store, &opts)?;
+    let store = Arc::new(Store::open_file(&opts.state_dir, file)?);
+    let s = open_session(&store, &opts, make)?;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<CommandEvent>();
     let hub = Arc::new(ControlHub::new(&s.prefix, cmd_tx));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
@@ -192,10 +209,10 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
 }
 
 /// A session about to start: its number and id prefix, the core it resumes, its tape.
-struct Session {
+struct Session<C> {
     number: u64,
     prefix: String,
-    core: Core,
+    core: Core<sources::Sources, sources::Strategies, C>,
     /// Where the tape goes and its header (the specs are added once the venues are known).
     tape: Option<(PathBuf, TapeHeader)>,
     /// Broker and risk state at the start (JSON), for the control API's first status.
@@ -230,21 +247,21 @@ fn session_counter(store: &Store) -> Result<u64> {
 
 /// Numbers the session and resumes the broker (positions, orders, brackets, cash) and the risk
 /// manager (trading state, run-time limits, cooldowns) from the last one.
-fn open_session(store: &Store, opts: &PaperOptions) -> Result<Session> {
+fn open_session<C: ExecutionClient>(
+    store: &Store,
+    opts: &PaperOptions,
+    make: impl FnOnce(&Config, Option<&[u8]>, u64) -> Result<C>,
+) -> Result<Session<C>> {
     let cfg = &opts.config;
     let number = session_counter(store)? + 1;
     store.append(&[], &[(META_SESSION, number.to_string().into_bytes())])?;
     let prefix = format!("p{number}-");
     let (stored_broker, stored_risk) = (store.meta(META_EXECUTOR)?, store.meta(META_RISK)?);
-    let broker = match &stored_broker {
-        Some(j) => serde_json::from_slice::<PaperBroker>(j)
-            .context("the stored paper broker state is unreadable")?,
-        None => PaperBroker::new(cfg.execution.clone(), &cfg.portfolio),
-    }
-    .with_specs(&cfg.instruments);
+    let mut broker = make(cfg, stored_broker.as_deref(), number)?;
+    broker.set_specs(&cfg.instruments);
     let (resumed_positions, resumed_orders) = (
-        broker.portfolio.open_positions(),
-        broker.live_orders().count(),
+        broker.portfolio().open_positions(),
+        broker.live_order_count(),
     );
     if resumed_positions + resumed_orders > 0 {
         eprintln!(
@@ -281,10 +298,7 @@ fn open_session(store: &Store, opts: &PaperOptions) -> Result<Session> {
         };
         (p, h)
     });
-    let initial_state = (
-        serde_json::to_vec(&broker).ok(),
-        serde_json::to_vec(&risk).ok(),
-    );
+    let initial_state = (broker.state(), serde_json::to_vec(&risk).ok());
     let view = broker.view(0);
     risk.on_feedback(&view);
     let mut strategy = sources::strategies(cfg, &prefix);
@@ -309,13 +323,17 @@ fn open_session(store: &Store, opts: &PaperOptions) -> Result<Session> {
 
 /// The session on the actix system: control API, feeds, stages, journal, batcher; until the
 /// stop (duration or Ctrl-C) has drained the pipeline.
-async fn run_session(opts: PaperOptions, s: Session, live: Live) -> Result<SessionOut> {
+async fn run_session<C: ExecutionClient>(
+    opts: PaperOptions,
+    s: Session<C>,
+    live: Live,
+) -> Result<SessionOut> {
     let cfg = &opts.config;
     let (venues, names) = resolve_venues(cfg).await?;
     check_subscriptions(cfg, &venues)?;
     let mut s = s;
     let specs = instrument_specs(cfg, &venues).await;
-    s.core.broker = s.core.broker.with_specs(&specs);
+    s.core.broker.set_specs(&specs);
     let tape = match s.tape.take() {
         Some((path, mut header)) => {
             header.specs = specs;
@@ -429,7 +447,7 @@ fn check_subscriptions(cfg: &Config, venues: &BTreeMap<Venue, Vec<String>>) -> R
 }
 
 /// The whale source's wallets (heaviest first); none without it.
-fn tracked_list(core: &Core) -> Vec<String> {
+fn tracked_list<C>(core: &Core<sources::Sources, sources::Strategies, C>) -> Vec<String> {
     let whales = core.detector.second.as_ref();
     whales.map_or_else(Vec::new, |w| {
         w.by_weight().into_iter().map(|(a, _)| a).collect()

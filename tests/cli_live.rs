@@ -3,28 +3,9 @@
 
 mod common;
 
-use common::fake::{self, Script};
+use common::fake;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn venue(data: std::path::PathBuf) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let mut s = Script::all(fake::hyperliquid_frames(&data));
-            s.pace = Some(Duration::from_millis(20));
-            let srv = fake::start_ws(vec![s]).await;
-            tx.send(srv.url.clone()).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    rx.recv().unwrap()
-}
 
 fn config(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
     let p = dir.join("live.toml");
@@ -83,7 +64,7 @@ fn bin() -> Command {
 #[test]
 fn paper_stops_cleanly_on_ctrl_c_then_status_and_log_show_the_session() {
     let data = require_data!();
-    let url = venue(data);
+    let url = fake::hyperliquid_feed(data);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &url);
     let st = dir.path().join("state");
@@ -196,7 +177,7 @@ fn paper_stops_cleanly_on_ctrl_c_then_status_and_log_show_the_session() {
 #[test]
 fn record_then_replay_the_recording() {
     let data = require_data!();
-    let url = venue(data);
+    let url = fake::hyperliquid_feed(data);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &url);
     let rec = dir.path().join("s.jsonl.gz");
@@ -288,7 +269,7 @@ fn universe_rule_picks_pairs_from_the_venue_metadata() {
 #[test]
 fn paper_with_the_default_detector_needs_neither_python_nor_onnx_runtime() {
     let data = require_data!();
-    let url = venue(data);
+    let url = fake::hyperliquid_feed(data);
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("default-detector.toml");
     let text = std::fs::read_to_string(config(dir.path(), &url)).unwrap();
@@ -377,7 +358,7 @@ fn paper_state(
 fn paper_killed_with_sigkill_loses_and_duplicates_nothing_journaled() {
     use rand::{Rng, SeedableRng};
     let data = require_data!();
-    let url = venue(data);
+    let url = fake::hyperliquid_feed(data);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &url);
     let st = dir.path().join("state");

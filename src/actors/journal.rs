@@ -12,6 +12,9 @@ use indicatif::ProgressBar;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A saved order manager of any venue, read for status (the venue's own state left out).
+type SavedBroker = crate::execution::oms::OrderManager<serde::de::IgnoredAny>;
+
 /// Live status: feed counters and latency, printed and stored every `every`.
 pub struct StatusReporter {
     pub feeds: Vec<(String, Arc<crate::feeds::ws::FeedCounters>)>,
@@ -145,7 +148,7 @@ impl JournalActor {
         let broker = self
             .last_state
             .as_ref()
-            .and_then(|j| serde_json::from_slice::<crate::execution::PaperBroker>(j).ok());
+            .and_then(|j| serde_json::from_slice::<SavedBroker>(j).ok());
         let risk = self
             .last_risk
             .as_ref()
@@ -210,7 +213,7 @@ impl JournalActor {
         if let Some(b) = self
             .last_state
             .as_ref()
-            .and_then(|j| serde_json::from_slice::<crate::execution::PaperBroker>(j).ok())
+            .and_then(|j| serde_json::from_slice::<SavedBroker>(j).ok())
         {
             equity = b.portfolio.equity().round_dp(4).to_string();
             for h in b.portfolio.holdings() {

@@ -28,6 +28,13 @@ pub trait ExecutionClient: Clone + Send + Unpin + 'static {
     fn portfolio(&self) -> &Portfolio;
     /// What a restart resumes from (JSON).
     fn state(&self) -> Option<Vec<u8>>;
+    /// Live orders (resting or on their way).
+    fn live_order_count(&self) -> usize;
+    /// Applies the instruments' trading rules (lot, tick, minimum notional) from now on.
+    fn set_specs(
+        &mut self,
+        specs: &std::collections::BTreeMap<String, crate::domain::spec::InstrumentSpec>,
+    );
 }
 
 impl<V: Venue + serde::Serialize> ExecutionClient for OrderManager<V> {
@@ -66,5 +73,14 @@ impl<V: Venue + serde::Serialize> ExecutionClient for OrderManager<V> {
     }
     fn state(&self) -> Option<Vec<u8>> {
         serde_json::to_vec(self).ok()
+    }
+    fn live_order_count(&self) -> usize {
+        self.live_orders().count()
+    }
+    fn set_specs(
+        &mut self,
+        specs: &std::collections::BTreeMap<String, crate::domain::spec::InstrumentSpec>,
+    ) {
+        OrderManager::set_specs(self, specs);
     }
 }

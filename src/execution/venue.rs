@@ -33,4 +33,6 @@ pub trait Venue: Clone + Send + Unpin + 'static {
     /// A market event in stream order: a simulator matches and expires resting orders; a live
     /// client hands over what its venue reported since the last call.
     fn on_market(&mut self, e: &MarketEvent, out: &mut Vec<VenueEvent>);
+    /// The owner resumed trading (a live venue lifts a reconciliation block).
+    fn on_resume(&mut self) {}
 }

@@ -210,3 +210,24 @@ pub fn hyperliquid_frames(data: &Path) -> Vec<String> {
     }
     frames
 }
+
+/// The recorded Hyperliquid trades served as a websocket feed (20 ms a frame) from a thread of
+/// its own; returns the feed's URL.
+pub fn hyperliquid_feed(data: std::path::PathBuf) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut s = Script::all(hyperliquid_frames(&data));
+            s.pace = Some(Duration::from_millis(20));
+            let srv = start_ws(vec![s]).await;
+            tx.send(srv.url.clone()).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().unwrap()
+}

@@ -3,6 +3,7 @@
 
 pub mod core;
 pub mod fake;
+pub mod fake_exchange;
 pub mod fake_telegram;
 pub mod fault_venue;
 pub mod venues;

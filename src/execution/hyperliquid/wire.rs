@@ -4,7 +4,6 @@
 //! Prices and sizes are decimal strings without trailing zeros, made from `Decimal`s that were
 //! already rounded to the asset's rules ([`asset_spec`]).
 
-use crate::domain::spec::{InstrumentSpec, MarketKind};
 use alloy_primitives::keccak256;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -122,21 +121,6 @@ pub fn decimal_to_wire(d: Decimal) -> Result<String, WireError> {
         return Err(WireError::BadNumber(d));
     }
     Ok(n.to_string())
-}
-
-/// A perpetual's trading rules from `meta.universe[i].szDecimals`: sizes in steps of
-/// 10^−szDecimals, prices at most 5 significant figures and 6 − szDecimals decimals.
-pub fn asset_spec(sz_decimals: u32, max_leverage: u32) -> InstrumentSpec {
-    let tick_dp = 6u32.saturating_sub(sz_decimals);
-    InstrumentSpec {
-        kind: MarketKind::Perpetual,
-        tick_size: Decimal::new(1, tick_dp),
-        lot_size: Decimal::new(1, sz_decimals),
-        // The venue's minimum order value.
-        min_notional: Decimal::TEN,
-        max_leverage: Decimal::from(max_leverage.max(1)),
-        max_sig_figs: Some(5),
-    }
 }
 
 /// A client order id: `0x` and 32 hex digits, the first 16 bytes of keccak-256 of the account,

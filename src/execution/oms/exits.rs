@@ -213,6 +213,7 @@ impl<V: Venue> OrderManager<V> {
     /// `resume` after a halt: re-arms the take-profit ladder and stop of every open position
     /// (time stop from its first fill, as before).
     pub fn resume(&mut self, out: &mut Vec<BrokerEvent>) {
+        self.venue.on_resume();
         if !std::mem::take(&mut self.halted) {
             return;
         }

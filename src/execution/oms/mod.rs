@@ -58,7 +58,30 @@ pub struct OrderManager<V> {
     /// Hourly funding of perpetual positions from the venue's marks.
     #[serde(default)]
     funding: super::funding::Funding,
+    /// Orders whose cancel the manager asked for and the venue has not confirmed: any other
+    /// end (expiry, a venue's rejection, an IOC remainder) lets the manager act on it.
+    #[serde(skip)]
+    cancelling: BTreeSet<String>,
     venue: V,
+}
+
+/// What any saved manager shows, whatever its venue (the journal reads saved states with
+/// the venue left out: `OrderManager<serde::de::IgnoredAny>`).
+impl<V> OrderManager<V> {
+    /// True between a `halt` and the next `resume`.
+    pub fn halted(&self) -> bool {
+        self.halted
+    }
+
+    /// Live orders in creation order.
+    pub fn live_orders(&self) -> impl Iterator<Item = &Order> {
+        self.orders.iter()
+    }
+
+    /// The venue below, to change (reconciliation at start).
+    pub fn venue_mut(&mut self) -> &mut V {
+        &mut self.venue
+    }
 }
 
 impl<V: Venue> OrderManager<V> {
@@ -74,27 +97,23 @@ impl<V: Venue> OrderManager<V> {
             halted: false,
             specs: BTreeMap::new(),
             funding: Default::default(),
+            cancelling: BTreeSet::new(),
             venue,
         }
     }
 
     /// The manager with the config's instrument specs (replacing any it was saved with).
     pub fn with_specs(mut self, specs: &BTreeMap<String, InstrumentSpec>) -> Self {
+        self.set_specs(specs);
+        self
+    }
+
+    /// Replaces the instrument specs.
+    pub fn set_specs(&mut self, specs: &BTreeMap<String, InstrumentSpec>) {
         self.specs = specs
             .iter()
             .map(|(k, v)| (Instrument::new(k), v.clone()))
             .collect();
-        self
-    }
-
-    /// True between a `halt` and the next `resume`.
-    pub fn halted(&self) -> bool {
-        self.halted
-    }
-
-    /// Live orders in creation order.
-    pub fn live_orders(&self) -> impl Iterator<Item = &Order> {
-        self.orders.iter()
     }
 
     /// Event time of the newest event seen, Unix ms.
@@ -212,6 +231,7 @@ impl<V: Venue> OrderManager<V> {
     }
 
     fn cancel(&mut self, order_id: &str, reason: &str, out: &mut Vec<BrokerEvent>) {
+        self.cancelling.insert(order_id.to_string());
         self.with_venue_do(out, |v, r| v.cancel(order_id, reason, r));
     }
 
@@ -346,14 +366,15 @@ impl<V: Venue> OrderManager<V> {
             VenueEvent::Done { order, reason } => {
                 self.orders.retain(|o| o.id != order.id);
                 let links = self.order_links.remove(&order.id).unwrap_or_default();
-                let expired = (order.status == OrderStatus::Expired)
+                let requested = self.cancelling.remove(&order.id);
+                let ended = (order.status == OrderStatus::Expired || !requested)
                     .then(|| (order.instrument.clone(), order.purpose));
                 out.push(BrokerEvent::OrderDone {
                     order,
                     links,
                     reason,
                 });
-                if let Some((inst, purpose)) = expired {
+                if let Some((inst, purpose)) = ended {
                     self.after_order_end(&inst, purpose, out);
                 }
             }
