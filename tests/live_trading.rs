@@ -426,3 +426,23 @@ fn an_irreconcilable_state_blocks_entries_until_resume() {
         "the owner's resume lifts the block"
     );
 }
+
+/// The address's action budget (`userRateLimit`) used up: past it the venue takes one action
+/// per 10 s, so the entry goes and the bracket's next order is a typed refusal, never sent.
+#[test]
+fn a_used_up_action_budget_is_a_typed_refusal() {
+    let fake = venue();
+    fake.book.lock().unwrap().action_cap = 0;
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = start(&fake, &config(), dir.path(), None, 1).broker;
+    let mut out = vec![];
+    broker.on_market(&trade(1_790_000_000_000, dec!(83712)), &mut out);
+    broker.submit(&entry(dec!(0.01)), 1_790_000_000_000, &mut out);
+    pump(&mut broker, &mut out, |e| {
+        done_reasons(e)
+            .iter()
+            .any(|r| r.starts_with("rejected: VENUE_RATE_LIMITED"))
+    });
+    assert_eq!(fills(&out).len(), 1, "the entry went through");
+    assert_eq!(fake.book.lock().unwrap().orders.len(), 1, "nothing else was sent");
+}

@@ -41,6 +41,8 @@ pub struct Book {
     /// Every order and cancel action received (signature checked or not).
     pub actions: usize,
     pub info_requests: usize,
+    /// The address's action budget (`userRateLimit`'s `nRequestsCap`).
+    pub action_cap: u64,
     pub bad_signatures: usize,
     /// Orders by oid, with their status ("open", "filled", "canceled", "triggered").
     pub book: Vec<Resting>,
@@ -66,6 +68,7 @@ impl Book {
             orders: vec![],
             actions: 0,
             info_requests: 0,
+            action_cap: 10_000,
             bad_signatures: 0,
             book: vec![],
             fills: vec![],
@@ -276,6 +279,9 @@ impl Book {
                     None => json!({"status": "unknownOid"}),
                 }
             }
+            // Shape of python_sdk_cassettes/json/test_user_rate_limit.json.
+            "userRateLimit" => json!({"cumVlm": "0.0", "nRequestsUsed": self.actions,
+                "nRequestsCap": self.action_cap}),
             "userFillsByTime" => {
                 let start = req["startTime"].as_i64().unwrap_or(0);
                 Value::Array(

@@ -82,6 +82,51 @@ pub enum OrderAnswer {
     Error(VenueError),
 }
 
+/// The address-based action budget (`userRateLimit`): the venue allows 10 000 actions plus one
+/// per USDC traded (`cap`); past it, one action every 10 s. Cancels get
+/// min(cap + 100 000, 2 × cap). Orders of a batch count one each.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ActionBudget {
+    pub used: u64,
+    pub cap: u64,
+    /// When the last action over the cap was let through.
+    over_at: Option<std::time::Instant>,
+}
+
+impl ActionBudget {
+    pub fn new(used: u64, cap: u64) -> Self {
+        Self {
+            used,
+            cap,
+            over_at: None,
+        }
+    }
+
+    /// Takes `n` actions (cancels when `cancel`) or says why not.
+    pub fn take(&mut self, n: u64, cancel: bool) -> Result<(), VenueError> {
+        let cap = match cancel {
+            true => (self.cap + 100_000).min(self.cap.saturating_mul(2)),
+            false => self.cap,
+        };
+        if self.used + n > cap {
+            let now = std::time::Instant::now();
+            if self
+                .over_at
+                .is_some_and(|t| now - t < Duration::from_secs(10))
+            {
+                return Err(VenueError::RateLimited(format!(
+                    "the address's action budget is used up ({} of {cap}; beyond it the venue \
+                     allows one action per 10 s; trading volume raises it)",
+                    self.used
+                )));
+            }
+            self.over_at = Some(now);
+        }
+        self.used += n;
+        Ok(())
+    }
+}
+
 /// The venue's REST API for one account.
 pub struct HlApi {
     base: String,
@@ -92,6 +137,8 @@ pub struct HlApi {
     last_nonce: Mutex<u64>,
     /// The account traded (info queries); the signer's own unless it is an API wallet.
     account: String,
+    /// Unknown until [`HlApi::refresh_action_budget`] reads it.
+    actions: Mutex<Option<ActionBudget>>,
 }
 
 fn dec(v: &Value) -> Option<Decimal> {
@@ -132,6 +179,7 @@ impl HlApi {
             network,
             last_nonce: Mutex::new(0),
             account,
+            actions: Mutex::new(None),
         }
     }
 
@@ -209,6 +257,15 @@ impl HlApi {
     /// Signs and sends `action`; returns the per-item `statuses` (orders, cancels). A top-level
     /// `{"status":"err"}` is a typed error.
     pub fn exchange(&self, action: &Action) -> Result<Vec<Value>, VenueError> {
+        let cancel = !matches!(action, Action::Order { .. });
+        if let Some(b) = self
+            .actions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            b.take(action.batch_len() as u64, cancel)?;
+        }
         self.spend(1 + (action.batch_len() / 40) as u32);
         let nonce = self.nonce();
         let signature = self
@@ -266,6 +323,20 @@ impl HlApi {
     /// `meta`: the perpetuals (read with [`crate::feeds::venues::hyperliquid::perp_specs`]).
     pub fn meta(&self) -> Result<Value, VenueError> {
         self.info(json!({"type": "meta"}))
+    }
+
+    /// Reads the address's action budget (`userRateLimit`) and checks actions against it from
+    /// now on.
+    pub fn refresh_action_budget(&self) -> Result<ActionBudget, VenueError> {
+        let v = self.info(json!({"type": "userRateLimit", "user": self.address()}))?;
+        let (Some(used), Some(cap)) = (uint(&v["nRequestsUsed"]), uint(&v["nRequestsCap"])) else {
+            return Err(bad("userRateLimit", &v));
+        };
+        let mut slot = self.actions.lock().unwrap_or_else(|e| e.into_inner());
+        let b = slot.get_or_insert_with(ActionBudget::default);
+        // Ours may be ahead of the venue's count (answers in flight): keep the larger.
+        (b.used, b.cap) = (b.used.max(used), cap);
+        Ok(b.clone())
     }
 
     /// `clearinghouseState` of the account.
@@ -356,4 +427,79 @@ pub fn parse_fill(f: &Value) -> Result<VenueFill, VenueError> {
         time_ms: uint(&f["time"]).ok_or_else(|| bad("fill time", f))? as i64,
         crossed: f["crossed"].as_bool().unwrap_or(true),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_action_budget_allows_one_action_per_10_s_past_its_cap() {
+        let mut b = ActionBudget::new(9_999, 10_000);
+        assert!(b.take(1, false).is_ok());
+        // Over the cap: one goes through, the next within 10 s is refused (typed).
+        assert!(b.take(1, false).is_ok());
+        let e = b.take(1, false).unwrap_err();
+        assert_eq!(e.code(), "VENUE_RATE_LIMITED");
+        assert!(e.to_string().contains("10001 of 10000"), "{e}");
+        // Cancels have min(cap + 100 000, 2 × cap) = 20 000.
+        assert!(b.take(5_000, true).is_ok());
+    }
+
+    /// Real answers: `ccxt_static_responses` (a filled market order with its `oid` as a
+    /// string, `waitingForTrigger`) and `bytex_live_payloads` (a resting order).
+    #[test]
+    fn order_answers_read_from_real_payloads() {
+        let filled: Value = serde_json::from_str(
+            r#"{"filled": {"totalSz": "1.0", "avgPx": "39.9351", "oid": "211341310459"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            HlApi::order_answer(&filled),
+            OrderAnswer::Filled {
+                oid: 211_341_310_459,
+                total_sz: Decimal::ONE,
+                avg_px: Decimal::from_str("39.9351").unwrap()
+            }
+        );
+        let resting: Value = serde_json::from_str(r#"{"resting":{"oid":556696349186}}"#).unwrap();
+        assert_eq!(
+            HlApi::order_answer(&resting),
+            OrderAnswer::Resting {
+                oid: 556_696_349_186
+            }
+        );
+        assert_eq!(
+            HlApi::order_answer(&json!("waitingForTrigger")),
+            OrderAnswer::WaitingForTrigger
+        );
+        let err = json!({"error": "Order must have minimum value of $10. asset=4"});
+        assert!(matches!(
+            HlApi::order_answer(&err),
+            OrderAnswer::Error(VenueError::MinNotional(_))
+        ));
+    }
+
+    /// A real `user` channel fill (bytex_live_payloads/ws_user_fills_channel_user.json).
+    #[test]
+    fn fills_read_from_a_real_payload() {
+        let v: Value = serde_json::from_str(r#"{"coin":"BTC","px":"83843.0","sz":"0.31975","side":"A","time":1790357129742,"startPosition":"1.5197585293","dir":"Sell","closedPnl":"86.62649561","hash":"0xaa843fb6a70b0a5dabfd044530cd4d020487009c420e292f4e4ceb09660ee448","oid":556657630865,"crossed":true,"fee":"18.01551309","tid":246814713305894,"cloid":"CLOID","feeToken":"USDC","twapId":null}"#).unwrap();
+        let f = parse_fill(&v).unwrap();
+        assert_eq!(
+            (f.oid, f.tid, f.is_buy, f.crossed),
+            (556_657_630_865, 246_814_713_305_894, false, true)
+        );
+        assert_eq!(
+            (f.px, f.sz, f.fee),
+            (
+                Decimal::from_str("83843.0").unwrap(),
+                Decimal::from_str("0.31975").unwrap(),
+                Decimal::from_str("18.01551309").unwrap()
+            )
+        );
+        assert_eq!(f.cloid.as_deref(), Some("cloid"));
+        let mut bad = v.clone();
+        bad["px"] = json!("-1");
+        assert!(parse_fill(&bad).is_err());
+    }
 }

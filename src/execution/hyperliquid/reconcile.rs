@@ -39,6 +39,9 @@ pub struct Reconciled {
     pub cancelled_unknown: usize,
     /// Account value, USDC.
     pub account_value: Decimal,
+    /// The address's action budget: used and allowed.
+    pub actions_used: u64,
+    pub actions_cap: u64,
     /// Why entries are blocked, if the positions disagree.
     pub blocked: Option<String>,
 }
@@ -48,13 +51,16 @@ impl Reconciled {
     pub fn summary(&self) -> String {
         format!(
             "reconciled with the venue: {} missing fills applied, {} orders found by cloid, {} \
-             never sent, {} unknown open orders ({} cancelled); account value {} USDC{}",
+             never sent, {} unknown open orders ({} cancelled); account value {} USDC; \
+             actions {} of {}{}",
             self.missing_fills,
             self.found_by_cloid.len(),
             self.never_sent.len(),
             self.unknown_orders.len(),
             self.cancelled_unknown,
             self.account_value,
+            self.actions_used,
+            self.actions_cap,
             match &self.blocked {
                 Some(b) => format!("; ENTRIES BLOCKED: {b}"),
                 None => String::new(),
@@ -72,6 +78,8 @@ pub fn at_start(
 ) -> Result<Reconciled, VenueError> {
     let mut r = Reconciled::default();
     let mut reports = Vec::new();
+    let budget = api.refresh_action_budget()?;
+    (r.actions_used, r.actions_cap) = (budget.used, budget.cap);
     find_outbox_orders(api, venue, outbox, &mut r, &mut reports)?;
     let mut ledger = venue.ledger.clone();
     for f in api.fills_since(venue.last_fill_ms)? {

@@ -194,14 +194,23 @@ impl Worker {
                     }
                     if last_positions.elapsed() >= self.cadence.positions {
                         last_positions = Instant::now();
-                        match self.api.account() {
-                            Ok(a) => drop(reports.send(Report::Positions(a.positions))),
-                            Err(e) => drop(reports.send(Report::Trouble(e.to_string()))),
-                        }
+                        self.periodic(&reports);
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
             }
+        }
+    }
+
+    /// Every `positions` interval: the venue's positions (compared by the client) and the
+    /// address's action budget.
+    fn periodic(&mut self, reports: &Sender<Report>) {
+        match self.api.account() {
+            Ok(a) => drop(reports.send(Report::Positions(a.positions))),
+            Err(e) => drop(reports.send(Report::Trouble(e.to_string()))),
+        }
+        if let Err(e) = self.api.refresh_action_budget() {
+            let _ = reports.send(Report::Trouble(e.to_string()));
         }
     }
 
