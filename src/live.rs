@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::execution::hyperliquid::api::HlApi;
 use crate::execution::hyperliquid::reconcile::{self, UnknownOrders};
 use crate::execution::hyperliquid::signing::{Network, Signer};
+use crate::execution::hyperliquid::stream;
 use crate::execution::hyperliquid::venue::{assets_of, HyperliquidVenue, Link, Runtime};
 use crate::execution::hyperliquid::worker::{Cadence, Outbox, VenueLimits, Worker};
 use crate::execution::oms::OrderManager;
@@ -35,6 +36,8 @@ pub struct LiveConfig {
     pub network: Network,
     /// REST root; empty: the network's own.
     pub api_url: String,
+    /// Websocket for the account's order updates and fills; empty: the network's own.
+    pub ws_url: String,
     /// Environment variable holding the API (agent) wallet's private key.
     pub key_env: String,
     /// The account traded; empty: the key's own address (set it when the key is an API
@@ -57,6 +60,7 @@ impl Default for LiveConfig {
         Self {
             network: Network::Testnet,
             api_url: String::new(),
+            ws_url: String::new(),
             key_env: "HYPERLIQUID_PRIVATE_KEY".into(),
             account: String::new(),
             slippage_bps: Decimal::from(50),
@@ -112,6 +116,15 @@ impl LiveConfig {
                 "refusing mainnet: [live] network = \"mainnet\" also needs --mainnet on the \
                  command line (real money; say it twice)"
             ),
+        }
+    }
+
+    /// The websocket for `network`.
+    pub fn stream_url(&self, network: Network) -> String {
+        match (self.ws_url.is_empty(), network) {
+            (false, _) => self.ws_url.clone(),
+            (true, Network::Mainnet) => "wss://api.hyperliquid.xyz/ws".into(),
+            (true, Network::Testnet) => "wss://api.hyperliquid-testnet.xyz/ws".into(),
         }
     }
 
@@ -218,6 +231,9 @@ pub fn connect(
     };
     let (jobs, job_rx) = mpsc::channel();
     let (report_tx, reports) = mpsc::channel();
+    let user = worker.api.address();
+    stream::spawn(lc.stream_url(network), user, report_tx.clone())
+        .context("cannot start the venue stream")?;
     std::thread::Builder::new()
         .name("hyperliquid-venue".into())
         .spawn(move || worker.run(job_rx, report_tx))

@@ -54,9 +54,11 @@ rest_url = "{url}"
 instruments = ["BTC/USDC"]
 [live]
 api_url = "{url}"
+ws_url = "{stream}"
 poll_secs = 0.3
 "#,
-        url = ex.url
+        url = ex.url,
+        stream = ex.ws_url
     );
     std::fs::write(&p, text).unwrap();
     p

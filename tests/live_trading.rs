@@ -52,7 +52,21 @@ fn start(
     stored: Option<&[u8]>,
     session: u64,
 ) -> Connected {
-    connect(cfg, api(fake, signer()), stored, session, dir).unwrap()
+    connect(
+        &streamed(cfg, fake),
+        api(fake, signer()),
+        stored,
+        session,
+        dir,
+    )
+    .unwrap()
+}
+
+/// `cfg` with the account stream at the fake venue (never the real network).
+fn streamed(cfg: &Config, fake: &FakeExchange) -> Config {
+    let mut c = cfg.clone();
+    c.live.ws_url.clone_from(&fake.ws_url);
+    c
 }
 
 fn trade(ts: i64, px: Decimal) -> MarketEvent {
@@ -241,7 +255,8 @@ fn a_wrong_key_is_refused_by_the_venue() {
     let dir = tempfile::tempdir().unwrap();
     let other = Signer::from_hex(&format!("0x{}", "11".repeat(32)), "other").unwrap();
     let api = api(&fake, other).with_account("0x14791697260e4c9a71f18484c9f997b308e59325");
-    let mut broker = connect(&config(), api, None, 1, dir.path()).unwrap().broker;
+    let cfg = streamed(&config(), &fake);
+    let mut broker = connect(&cfg, api, None, 1, dir.path()).unwrap().broker;
     let mut out = vec![];
     broker.on_market(&trade(1_790_000_000_000, dec!(83712)), &mut out);
     broker.submit(&entry(dec!(0.01)), 1_790_000_000_000, &mut out);
@@ -444,5 +459,53 @@ fn a_used_up_action_budget_is_a_typed_refusal() {
             .any(|r| r.starts_with("rejected: VENUE_RATE_LIMITED"))
     });
     assert_eq!(fills(&out).len(), 1, "the entry went through");
-    assert_eq!(fake.book.lock().unwrap().orders.len(), 1, "nothing else was sent");
+    assert_eq!(
+        fake.book.lock().unwrap().orders.len(),
+        1,
+        "nothing else was sent"
+    );
+}
+
+/// With polling off (`poll_secs` 600), a take-profit filled on the venue reaches smartflow
+/// through the `userFills` and `orderUpdates` streams alone: the fill is applied, the position
+/// closes, and the stop left over is cancelled.
+#[test]
+fn the_streams_drive_the_order_lifecycle() {
+    let fake = venue();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    (cfg.live.poll_secs, cfg.live.positions_secs) = (600.0, 3600.0);
+    let mut broker = start(&fake, &cfg, dir.path(), None, 1).broker;
+    let mut out = vec![];
+    broker.on_market(&trade(1_790_000_000_000, dec!(83712)), &mut out);
+    broker.submit(&entry(dec!(0.01)), 1_790_000_000_000, &mut out);
+    pump(&mut broker, &mut out, |e| broker_orders(e) >= 3);
+    let info_before = fake.book.lock().unwrap().info_requests;
+    {
+        let mut b = fake.book.lock().unwrap();
+        b.price = dec!(87061);
+        let tp = b
+            .book
+            .iter()
+            .find(|o| o.wire.r && o.wire.t.limit.is_some())
+            .unwrap()
+            .oid;
+        b.fill(tp, dec!(0.01));
+    }
+    out.clear();
+    pump(&mut broker, &mut out, |e| {
+        e.iter().any(|x| matches!(x, BrokerEvent::Exit { .. }))
+    });
+    assert_eq!(fills(&out), vec![(dec!(87061), dec!(0.01))]);
+    assert_eq!(btc_position(&broker), Decimal::ZERO);
+    assert_eq!(
+        fake.book.lock().unwrap().info_requests,
+        info_before,
+        "no poll: the stream brought the fill"
+    );
+    pump(&mut broker, &mut out, |e| {
+        done_reasons(e)
+            .iter()
+            .any(|r| r == "canceled: position closed")
+    });
 }

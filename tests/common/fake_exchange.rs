@@ -56,6 +56,8 @@ pub struct Book {
     /// Orders are placed but `/exchange` never answers (a crash before the acknowledgement).
     pub hold: bool,
     pub nonces: BTreeSet<u64>,
+    /// Frames of the account's `orderUpdates` and `userFills` streams, in order.
+    pub stream: Vec<String>,
     next_oid: u64,
     next_tid: u64,
     pub time_ms: i64,
@@ -78,6 +80,7 @@ impl Book {
             reject_next: None,
             hold: false,
             nonces: BTreeSet::new(),
+            stream: vec![],
             next_oid: 556_696_349_186,
             next_tid: 246_814_713_305_894,
             time_ms: 1_790_360_256_851,
@@ -123,6 +126,14 @@ impl Book {
         Ok((coin.to_string(), px, sz))
     }
 
+    /// An `orderUpdates` frame (shape of bytex_live_payloads/ws_orderUpdates.json).
+    fn push_status(&mut self, i: usize) {
+        let o = &self.book[i];
+        let f = json!({"channel": "orderUpdates", "data": [{"order": Self::order_json(o),
+            "status": o.status, "statusTimestamp": self.time_ms}]});
+        self.stream.push(f.to_string());
+    }
+
     /// Applies a fill of `sz` of order `oid` at the current price.
     pub fn fill(&mut self, oid: u64, sz: Decimal) {
         let Some(o) = self.book.iter_mut().find(|o| o.oid == oid) else {
@@ -134,6 +145,8 @@ impl Book {
             o.status = "filled".into();
         }
         let (coin, buy, cloid) = (o.coin.clone(), o.wire.b, o.wire.c.clone());
+        let filled = o.status == "filled";
+        let i = self.book.iter().position(|o| o.oid == oid).unwrap();
         self.time_ms += 1_000;
         self.next_tid += 7;
         let px = self.price;
@@ -146,6 +159,13 @@ impl Book {
             "oid": oid, "crossed": true, "fee": fee.to_string(), "tid": self.next_tid,
             "cloid": cloid, "feeToken": "USDC", "twapId": null}),
         );
+        let fill = self.fills.last().unwrap().clone();
+        let user = self.account.clone();
+        let frame = json!({"channel": "userFills", "data": {"user": user, "fills": [fill]}});
+        self.stream.push(frame.to_string());
+        if filled {
+            self.push_status(i);
+        }
         let signed = if buy { sz } else { -sz };
         match self.positions.iter_mut().find(|p| p.0 == coin) {
             Some(p) => p.1 += signed,
@@ -185,9 +205,10 @@ impl Book {
     }
 
     fn cancel(&mut self, hit: impl Fn(&Resting) -> bool) -> Value {
-        match self.book.iter_mut().find(|o| hit(o) && o.status == "open") {
-            Some(o) => {
-                o.status = "canceled".into();
+        match self.book.iter().position(|o| hit(o) && o.status == "open") {
+            Some(i) => {
+                self.book[i].status = "canceled".into();
+                self.push_status(i);
                 json!("success")
             }
             None => json!({"error": "Order was never placed, already canceled, or filled."}),
@@ -327,6 +348,48 @@ impl Book {
 pub struct FakeExchange {
     pub book: Arc<Mutex<Book>>,
     pub url: String,
+    /// The account's websocket (`orderUpdates`, `userFills`).
+    pub ws_url: String,
+}
+
+/// One websocket connection: once both subscriptions are in, a `userFills` snapshot of the
+/// fills so far, then every new frame.
+async fn stream(tcp: tokio::net::TcpStream, book: Arc<Mutex<Book>>) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
+    let (mut tx, mut rx) = ws.split();
+    let mut subs = 0;
+    while subs < 2 {
+        match rx.next().await {
+            Some(Ok(Message::Text(t))) if t.contains("subscribe") => subs += 1,
+            Some(Ok(_)) => {}
+            _ => return,
+        }
+    }
+    let (snapshot, mut cursor) = {
+        let b = book.lock().unwrap();
+        let data = json!({"isSnapshot": true, "user": b.account, "fills": b.fills});
+        (
+            json!({"channel": "userFills", "data": data}).to_string(),
+            b.stream.len(),
+        )
+    };
+    if tx.send(Message::text(snapshot)).await.is_err() {
+        return;
+    }
+    loop {
+        let frames: Vec<String> = book.lock().unwrap().stream[cursor..].to_vec();
+        cursor += frames.len();
+        for f in frames {
+            if tx.send(Message::text(f)).await.is_err() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 async fn exchange(State(b): State<Arc<Mutex<Book>>>, Json(req): Json<Value>) -> Json<Value> {
@@ -354,7 +417,15 @@ pub fn start(account: &str) -> FakeExchange {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap()).unwrap();
+            let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send((l.local_addr().unwrap(), ws.local_addr().unwrap()))
+                .unwrap();
+            let b = state.clone();
+            tokio::spawn(async move {
+                while let Ok((tcp, _)) = ws.accept().await {
+                    tokio::spawn(stream(tcp, b.clone()));
+                }
+            });
             let app = Router::new()
                 .route("/exchange", post(exchange))
                 .route(
@@ -371,9 +442,10 @@ pub fn start(account: &str) -> FakeExchange {
             axum::serve(l, app).await.unwrap();
         });
     });
-    let addr = rx.recv().unwrap();
+    let (addr, ws) = rx.recv().unwrap();
     FakeExchange {
         book,
         url: format!("http://{addr}"),
+        ws_url: format!("ws://{ws}"),
     }
 }

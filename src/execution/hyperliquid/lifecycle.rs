@@ -46,6 +46,9 @@ pub struct Tracked {
     /// An IOC answer's filled size: once the fills add up to it, the rest is cancelled.
     pub ioc_total: Option<Decimal>,
     pub ioc: bool,
+    /// Why smartflow asked to cancel it (the reason its end is journaled with).
+    #[serde(default)]
+    pub cancel_reason: Option<String>,
 }
 
 /// What moves an order.
@@ -223,6 +226,7 @@ mod tests {
             state: LifeState::Submitted,
             ioc_total: None,
             ioc,
+            cancel_reason: None,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod errors;
 pub mod lifecycle;
 pub mod reconcile;
 pub mod signing;
+pub mod stream;
 pub mod venue;
 pub mod wire;
 pub mod worker;

@@ -162,6 +162,7 @@ fn find_outbox_orders(
                         state: LifeState::Submitted,
                         ioc_total: None,
                         ioc: false,
+                        cancel_reason: None,
                     });
                 }
                 let answer = OrderAnswer::Resting { oid: s.oid };

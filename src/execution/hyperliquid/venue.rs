@@ -230,8 +230,29 @@ impl HyperliquidVenue {
             }
             Report::Fill(f) => self.on_fill(f, out),
             Report::Positions(p) => self.check_positions(&p),
+            Report::Status(u) => self.on_status(u, out),
             Report::Trouble(e) => tracing::warn!("hyperliquid: {e}"),
         }
+    }
+
+    /// An `orderUpdates` status: resting (or its trigger hit) accepts the order; filled waits
+    /// for its fills; any other status ends it.
+    fn on_status(&mut self, u: super::stream::StatusUpdate, out: &mut Vec<VenueEvent>) {
+        let Some(t) = self.tracked.values_mut().find(|t| t.cloid == u.cloid) else {
+            return;
+        };
+        let step = match u.status.as_str() {
+            "open" | "triggered" => Step::Answer(super::api::OrderAnswer::Resting { oid: u.oid }),
+            "filled" => return,
+            s => Step::Gone {
+                reason: t
+                    .cancel_reason
+                    .clone()
+                    .unwrap_or_else(|| format!("{}: {s} (venue)", super::worker::status_reason(s))),
+                status: u.status,
+            },
+        };
+        t.apply(step, out);
     }
 
     fn step(&mut self, id: &str, s: Step, out: &mut Vec<VenueEvent>) {
@@ -344,6 +365,7 @@ impl Venue for HyperliquidVenue {
             state: LifeState::Submitted,
             ioc_total: None,
             ioc,
+            cancel_reason: None,
         };
         self.tracked.insert(order.id.clone(), t);
         let job = Job::Place {
@@ -362,11 +384,12 @@ impl Venue for HyperliquidVenue {
     fn cancel(&mut self, order_id: &str, reason: &str, _out: &mut Vec<VenueEvent>) {
         let Some(t) = self
             .tracked
-            .get(order_id)
+            .get_mut(order_id)
             .filter(|t| !t.state.is_terminal())
         else {
             return;
         };
+        t.cancel_reason = Some(reason.to_string());
         let job = Job::Cancel {
             id: order_id.to_string(),
             cloid: t.cloid.clone(),

@@ -53,6 +53,8 @@ pub enum Report {
         reason: String,
     },
     Positions(Vec<VenuePosition>),
+    /// An order's status from the `orderUpdates` stream, by cloid.
+    Status(super::stream::StatusUpdate),
     /// A poll failed (the venue or the way to it); trading goes on, the next poll retries.
     Trouble(String),
 }
