@@ -356,13 +356,13 @@ fn leaderboard_command(
 
 enum ReplayInput {
     Merged(Vec<Box<dyn crate::feeds::TradeSource>>),
-    Tape(TapeReader),
+    Tape(Box<TapeReader>),
 }
 
 fn open_input(paths: &[PathBuf]) -> Result<ReplayInput> {
     if let [p] = paths {
         if is_tape(p) {
-            return Ok(ReplayInput::Tape(TapeReader::open(p)?));
+            return Ok(ReplayInput::Tape(Box::new(TapeReader::open(p)?)));
         }
     }
     if let Some(t) = paths.iter().find(|p| is_tape(p)) {

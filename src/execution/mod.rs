@@ -1,6 +1,8 @@
 //! Order execution: order management (brackets, exits, commands) over a venue — the fill
 //! simulator today — and the portfolio it keeps (spot and perpetual positions).
 
+#[cfg(feature = "ccxt-bybit")]
+pub mod ccxt_bybit;
 pub mod client;
 pub mod events;
 pub mod funding;
