@@ -246,7 +246,6 @@ pub fn connect(
         assets,
         link,
         slippage_bps: lc.slippage_bps,
-        network,
     };
     venue.attach(rt, session);
     Ok(Connected { broker, reconciled })
@@ -269,6 +268,12 @@ pub fn run_live(o: LiveOptions) -> Result<PaperReport> {
     let url = lc.url(network);
     for line in banner(&cfg, network, &url, &account, &signer_addr) {
         eprintln!("{line}");
+    }
+    if o.session.tape.is_some() {
+        eprintln!(
+            "note: the tape holds the market events and commands, not the venue's answers: \
+             `replay --data TAPE` repeats the signals and risk decisions, with paper fills"
+        );
     }
     let budget = Arc::new(WeightBudget::new(lc.weight_per_minute));
     let api = HlApi::new(&url, signer, network, budget).with_account(&account);

@@ -12,8 +12,15 @@ use indicatif::ProgressBar;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A saved order manager of any venue, read for status (the venue's own state left out).
-type SavedBroker = crate::execution::oms::OrderManager<serde::de::IgnoredAny>;
+/// A saved order manager of any venue, read for status (of the venue's own state, only why a
+/// live venue blocks entries).
+type SavedBroker = crate::execution::oms::OrderManager<VenueSummary>;
+
+#[derive(serde::Deserialize)]
+struct VenueSummary {
+    #[serde(default)]
+    blocked: Option<String>,
+}
 
 /// Live status: feed counters and latency, printed and stored every `every`.
 pub struct StatusReporter {
@@ -171,6 +178,9 @@ impl JournalActor {
             m.equity.set(pf.equity().try_into().unwrap_or(f64::NAN));
             m.open_positions.set(pf.open_positions() as i64);
             status["halted_orders"] = serde_json::json!(b.halted());
+            if let Some(why) = &b.venue().blocked {
+                status["entries_blocked"] = serde_json::json!(why);
+            }
             hub.set_positions(serde_json::json!({
                 "quote": pf.quote,
                 "cash": pf.cash,

@@ -59,6 +59,9 @@ fn print_live(c: &Client) -> Result<()> {
         "paper session (running), trading state {}",
         s(&st["trading_state"])
     );
+    if let Some(why) = st["entries_blocked"].as_str() {
+        println!("  ENTRIES BLOCKED by the venue's reconciliation: {why}");
+    }
     if let Some(m) = st["limits_changed"].as_object().filter(|m| !m.is_empty()) {
         let changed: Vec<String> = m.iter().map(|(k, v)| format!("{k} = {}", s(v))).collect();
         println!("  limits changed at run time: {}", changed.join(", "));

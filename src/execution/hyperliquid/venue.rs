@@ -11,7 +11,6 @@
 
 use super::api::{VenueFill, VenuePosition};
 use super::lifecycle::{domain_fill, LifeState, Step, Tracked};
-use super::signing::Network;
 use super::wire::{self, LimitWire, OrderTypeWire, OrderWire, TriggerWire};
 use super::worker::{Job, Report};
 use crate::domain::spec::InstrumentSpec;
@@ -70,7 +69,6 @@ pub struct Runtime {
     pub assets: BTreeMap<Instrument, Asset>,
     pub link: Link,
     pub slippage_bps: Decimal,
-    pub network: Network,
 }
 
 #[derive(Clone, Default, Serialize, Deserialize)]

@@ -78,6 +78,11 @@ impl<V> OrderManager<V> {
         self.orders.iter()
     }
 
+    /// The venue below (its own book and state).
+    pub fn venue(&self) -> &V {
+        &self.venue
+    }
+
     /// The venue below, to change (reconciliation at start).
     pub fn venue_mut(&mut self) -> &mut V {
         &mut self.venue
@@ -184,11 +189,6 @@ impl<V: Venue> OrderManager<V> {
         for e in reported {
             self.on_venue(e, out);
         }
-    }
-
-    /// The venue below (its own book and state).
-    pub fn venue(&self) -> &V {
-        &self.venue
     }
 
     /// Sends a new order at the manager's clock; returns its id.
