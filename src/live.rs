@@ -283,5 +283,9 @@ pub fn run_live(o: LiveOptions) -> Result<PaperReport> {
         eprintln!("{}", c.reconciled.summary());
         Ok(c.broker)
     };
-    run_session_in(o.session, LIVE_STORE, make)
+    let mode = match network {
+        Network::Mainnet => "live MAINNET",
+        Network::Testnet => "live testnet",
+    };
+    run_session_in(o.session, mode, LIVE_STORE, make)
 }

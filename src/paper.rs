@@ -169,13 +169,15 @@ pub fn run_paper(opts: PaperOptions) -> Result<PaperReport> {
             None => PaperBroker::new(cfg.execution.clone(), &cfg.portfolio),
         })
     };
-    run_session_in(opts, PAPER_STORE, make)
+    run_session_in(opts, "paper", PAPER_STORE, make)
 }
 
-/// Runs a session in store file `file` of the state folder with the execution client `make`
-/// builds from the stored state (`None`: a first start) and the session number.
+/// Runs a session (`mode`: "paper" or "live", as Telegram names it) in store file `file` of
+/// the state folder with the execution client `make` builds from the stored state (`None`: a
+/// first start) and the session number.
 pub fn run_session_in<C: ExecutionClient>(
     opts: PaperOptions,
+    mode: &'static str,
     file: &str,
     make: impl FnOnce(&Config, Option<&[u8]>, u64) -> Result<C>,
 ) -> Result<PaperReport> {
@@ -189,6 +191,7 @@ pub fn run_session_in<C: ExecutionClient>(
     let (number, resumed_positions, resumed_orders) =
         (s.number, s.resumed_positions, s.resumed_orders);
     let live = Live {
+        mode,
         store,
         hub,
         control: control.clone(),
@@ -223,6 +226,7 @@ struct Session<C> {
 
 /// What the running session shares with its actors and the control API.
 struct Live {
+    mode: &'static str,
     store: Arc<Store>,
     hub: Arc<ControlHub>,
     control: Arc<RunControl>,
@@ -350,7 +354,12 @@ async fn run_session<C: ExecutionClient>(
         hub: live.hub.clone(),
         store: live.store.clone(),
     };
-    crate::telegram::start(&cfg.telegram, Arc::new(port), "paper", shutdown_rx.clone());
+    crate::telegram::start(
+        &cfg.telegram,
+        Arc::new(port),
+        live.mode,
+        shutdown_rx.clone(),
+    );
     let (tx, rx) = mpsc::channel::<FeedBatch>(8192);
     let (list_tx, list_rx) = watch::channel(tracked_list(&s.core));
     let tracker = start_tracker(cfg, list_rx, tx.clone(), shutdown_rx.clone());

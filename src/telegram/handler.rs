@@ -240,7 +240,11 @@ impl Handler {
             })
             .collect();
         let up = self.started.elapsed().as_secs();
-        self.cat.fill(
+        let blocked = st["entries_blocked"].as_str().map(|why| {
+            let line = self.cat.fill("entries_blocked", &[("why", &html(why))]);
+            format!("\n{line}")
+        });
+        let status = self.cat.fill(
             "status",
             &[
                 ("mode", &html(&self.mode)),
@@ -251,7 +255,8 @@ impl Handler {
                 ("feeds", &feeds.join(", ")),
                 ("uptime", &format!("{}h{:02}m", up / 3600, up / 60 % 60)),
             ],
-        )
+        );
+        status + &blocked.unwrap_or_default()
     }
 
     fn positions(&self) -> String {
@@ -375,5 +380,57 @@ pub(super) fn text(v: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => "-".into(),
         v => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Record;
+
+    /// A live session whose venue reconciliation blocks entries.
+    struct Blocked;
+
+    impl SessionPort for Blocked {
+        fn status(&self) -> serde_json::Value {
+            serde_json::json!({"trading_state": "active", "feeds": [],
+                "entries_blocked": "BTC: smartflow's fills add up to 0.01, the venue reports 0 <x>"})
+        }
+        fn positions(&self) -> serde_json::Value {
+            serde_json::json!({"equity": "1000", "quote": "USDC"})
+        }
+        fn submit(
+            &self,
+            _: crate::domain::command::Command,
+            _: &str,
+        ) -> Result<tokio::sync::oneshot::Receiver<Record>, String> {
+            Err("none".into())
+        }
+        fn records(&self) -> anyhow::Result<Vec<Record>> {
+            Ok(vec![])
+        }
+        fn record(&self, _: &str) -> anyhow::Result<Option<Record>> {
+            Ok(None)
+        }
+        fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Record> {
+            tokio::sync::broadcast::channel(1).1
+        }
+    }
+
+    #[tokio::test]
+    async fn status_says_why_entries_are_blocked() {
+        let cfg = TelegramConfig {
+            chats: vec![7],
+            ..Default::default()
+        };
+        let h = Handler::new(cfg, Arc::new(Blocked), "live testnet");
+        let r = h.on_text(7, Some(1), "/status").await;
+        assert!(r[0].contains("<b>live testnet</b>"), "{}", r[0]);
+        assert!(
+            r[0].contains("⛔ entries blocked: BTC: smartflow's fills add up to 0.01, the venue reports 0 &lt;x&gt;"),
+            "{}",
+            r[0]
+        );
+        crate::telegram::catalog::check_html(&r[0]).unwrap();
     }
 }

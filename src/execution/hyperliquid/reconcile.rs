@@ -82,14 +82,19 @@ pub fn at_start(
     (r.actions_used, r.actions_cap) = (budget.used, budget.cap);
     find_outbox_orders(api, venue, outbox, &mut r, &mut reports)?;
     let mut ledger = venue.ledger.clone();
+    // Entries found by cloid that the store never saved: their exit plan is lost with it.
+    let mut unprotected = std::collections::BTreeSet::new();
     for f in api.fills_since(venue.last_fill_ms)? {
-        let ours = venue
+        let hit = venue
             .tracked
             .values()
-            .any(|t| t.oid == Some(f.oid) || f.cloid.as_deref() == Some(t.cloid.as_str()));
-        if ours && !venue.seen_fill(f.tid) {
+            .find(|t| t.oid == Some(f.oid) || f.cloid.as_deref() == Some(t.cloid.as_str()));
+        if let Some(t) = hit.filter(|_| !venue.seen_fill(f.tid)) {
             r.missing_fills += 1;
             *ledger.entry(f.coin.clone()).or_default() += if f.is_buy { f.sz } else { -f.sz };
+            if !t.order.reduce_only && r.found_by_cloid.contains(&t.order.id) {
+                unprotected.insert(format!("{} ({})", t.coin, t.order.id));
+            }
         }
         reports.push(Report::Fill(f));
     }
@@ -112,7 +117,17 @@ pub fn at_start(
     }
     let account = api.account()?;
     r.account_value = account.account_value;
-    r.blocked = disagreement(&ledger, &account.positions);
+    r.blocked = disagreement(&ledger, &account.positions).or_else(|| {
+        let list: Vec<String> = unprotected.into_iter().collect();
+        (!list.is_empty()).then(|| {
+            format!(
+                "{}: an entry sent just before a crash was found on the venue and filled, but \
+                 its exit plan (take-profit, stop-loss) was never saved: set exits or flatten, \
+                 then `resume`",
+                list.join(", ")
+            )
+        })
+    });
     if r.blocked.is_some() {
         venue.blocked.clone_from(&r.blocked);
     }
