@@ -371,23 +371,22 @@ fn bracketed_then_down(fake: &FakeExchange, cfg: &Config, dir: &Path) -> Vec<u8>
     broker.state().unwrap()
 }
 
+/// The venue fills the resting take-profit (0.01 at 87061).
+fn fill_take_profit(fake: &FakeExchange) {
+    let mut b = fake.book.lock().unwrap();
+    b.price = dec!(87061);
+    let tp = b.book.iter().find(|o| o.wire.r && o.wire.t.limit.is_some());
+    let oid = tp.expect("a resting take-profit").oid;
+    b.fill(oid, dec!(0.01));
+}
+
 /// A take-profit filled while smartflow was down: the restart applies the fill (the position
 /// goes flat, the round trip is journaled) and cancels the stop that is left.
 #[test]
 fn a_fill_while_down_is_applied_on_restart() {
     let (fake, dir, cfg) = (venue(), tempfile::tempdir().unwrap(), config());
     let saved = bracketed_then_down(&fake, &cfg, dir.path());
-    {
-        let mut b = fake.book.lock().unwrap();
-        b.price = dec!(87061);
-        let tp = b
-            .book
-            .iter()
-            .find(|o| o.wire.r && o.wire.t.limit.is_some())
-            .unwrap()
-            .oid;
-        b.fill(tp, dec!(0.01));
-    }
+    fill_take_profit(&fake);
     let c = start(&fake, &cfg, dir.path(), Some(&saved), 2);
     assert_eq!(c.reconciled.missing_fills, 1, "{:?}", c.reconciled);
     let mut broker = c.broker;
@@ -491,17 +490,7 @@ fn the_streams_drive_the_order_lifecycle() {
     broker.submit(&entry(dec!(0.01)), 1_790_000_000_000, &mut out);
     pump(&mut broker, &mut out, |e| broker_orders(e) >= 3);
     let info_before = fake.book.lock().unwrap().info_requests;
-    {
-        let mut b = fake.book.lock().unwrap();
-        b.price = dec!(87061);
-        let tp = b
-            .book
-            .iter()
-            .find(|o| o.wire.r && o.wire.t.limit.is_some())
-            .unwrap()
-            .oid;
-        b.fill(tp, dec!(0.01));
-    }
+    fill_take_profit(&fake);
     out.clear();
     pump(&mut broker, &mut out, |e| {
         e.iter().any(|x| matches!(x, BrokerEvent::Exit { .. }))
