@@ -1,6 +1,8 @@
 //! Blocking HTTP to Hyperliquid (`POST /exchange`, `POST /info`), for the venue worker thread.
-//! Every request spends its weight first from the per-IP budget shared with the market feeds
-//! ([`WeightBudget`]): `exchange` 1 + ⌊batch / 40⌋, `info` by type plus per-item weight. The
+//! Every request spends its weight first from the session's own budget ([`WeightBudget`],
+//! `[live] weight_per_minute`, by default half the venue's 1200 per IP so that the feeds and
+//! the wallet tracker keep the rest): `exchange` 1 + ⌊batch / 40⌋, `info` by type plus
+//! per-item weight. The
 //! nonce is wall-clock ms, strictly increasing per signer: the one wall-clock read of the
 //! client, at the edge (the venue rejects nonces far from its time).
 
