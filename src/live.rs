@@ -212,8 +212,14 @@ pub fn connect(
     broker.set_specs(&specs);
     let outbox = Outbox::new(state_dir);
     let lc = &cfg.live;
-    let reconciled = reconcile::at_start(&api, broker.venue_mut(), &outbox, lc.unknown_orders)
-        .context("reconciliation with the venue failed; not trading")?;
+    let reconciled = reconcile::at_start(
+        &api,
+        broker.venue_mut(),
+        &assets,
+        &outbox,
+        lc.unknown_orders,
+    )
+    .context("reconciliation with the venue failed; not trading")?;
     let venue = broker.venue_mut();
     let worker = Worker {
         api,

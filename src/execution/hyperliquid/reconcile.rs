@@ -10,9 +10,10 @@
 use super::api::{HlApi, OrderAnswer};
 use super::errors::VenueError;
 use super::lifecycle::{LifeState, Tracked};
-use super::venue::{disagreement, HyperliquidVenue};
+use super::venue::{disagreement, Asset, HyperliquidVenue};
 use super::wire::{Action, CancelWire};
 use super::worker::{Outbox, Report};
+use crate::domain::Instrument;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -69,10 +70,12 @@ impl Reconciled {
     }
 }
 
-/// Reconciles `venue` (restored from the store) with the account on the venue.
+/// Reconciles `venue` (restored from the store) with the account on the venue; `assets` are
+/// the venue's perpetuals (from `meta`), to cancel unknown orders by asset index.
 pub fn at_start(
     api: &HlApi,
     venue: &mut HyperliquidVenue,
+    assets: &BTreeMap<Instrument, Asset>,
     outbox: &Outbox,
     policy: UnknownOrders,
 ) -> Result<Reconciled, VenueError> {
@@ -106,8 +109,12 @@ pub fn at_start(
             continue;
         }
         r.unknown_orders.push(o.oid);
-        if let (UnknownOrders::Cancel, Some(a)) = (policy, asset_of(api, &o.coin)?) {
-            cancels.push(CancelWire { a, o: o.oid });
+        let asset = assets.values().find(|a| a.coin == o.coin);
+        if let (UnknownOrders::Cancel, Some(a)) = (policy, asset) {
+            cancels.push(CancelWire {
+                a: a.index,
+                o: o.oid,
+            });
         }
     }
     if !cancels.is_empty() {
@@ -200,13 +207,4 @@ fn find_outbox_orders(
         }
     }
     Ok(())
-}
-
-/// The asset index of `coin` (a `meta` lookup; `None` for a coin the venue no longer lists).
-fn asset_of(api: &HlApi, coin: &str) -> Result<Option<u32>, VenueError> {
-    let meta = api.meta()?;
-    Ok(meta["universe"]
-        .as_array()
-        .and_then(|u| u.iter().position(|m| m["name"] == coin))
-        .map(|i| i as u32))
 }
