@@ -124,7 +124,9 @@ impl<T: Copy + Default, const G: usize> Forest<T, G> {
     }
 
     /// Adds to `sum`, in tree order, the leaf values of the trees of group `g` for input `x`
-    /// (padded to [`MAX_FEATURES`]). `passes(x, threshold)` is the split test.
+    /// (padded to [`MAX_FEATURES`]). `passes(x, threshold)` is the split test. The walk stops at
+    /// the first level where no tree moves (all at leaves): LightGBM's leaf-wise trees are up to
+    /// ~20 deep, the paths of most rows far shorter.
     #[inline(always)]
     pub fn add_group(
         &self,
@@ -138,11 +140,17 @@ impl<T: Copy + Default, const G: usize> Forest<T, G> {
         let mask = self.steps.len() - 1; // a power of two less one
         let steps = &self.steps[..=mask];
         for _ in 0..self.depth[g] {
+            let mut moved = 0u32;
             for a in at.iter_mut() {
                 // Both masks are no-ops on valid indexes (checked when built).
                 let s = &steps[*a as usize & mask];
                 let v = x[s.feature as usize & (MAX_FEATURES - 1)];
-                *a = s.next[!passes(v, s.threshold) as usize];
+                let n = s.next[!passes(v, s.threshold) as usize];
+                moved |= n ^ *a;
+                *a = n;
+            }
+            if moved == 0 {
+                break;
             }
         }
         let n = G.min(self.trees - g * G);
