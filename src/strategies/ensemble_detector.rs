@@ -7,16 +7,17 @@
 //! `train` and `evaluate` measure with); it carries the member scores and the explanation: every
 //! input's exact contribution, grouped into market facts, the top facts being its drivers.
 
-use super::detector::{self, Detector, DetectorConfig, Driver, Signal};
+use super::detector::{self, Detector, DetectorConfig, Driver, RuleScore, Signal};
+use super::overlap;
 use super::signal::{SignalContext, SignalSource, SourceInput};
 use crate::config::Config;
 use crate::domain::MarketEvent;
 use crate::domain::{Instrument, Trade};
 use crate::fault::Fault;
-use crate::features::{ChunkConfig, ChunkEngine, FeatureConfig};
+use crate::features::{ChunkConfig, ChunkEngine, ChunkRow, FeatureConfig, FeatureSnapshot};
 use crate::models::explain::{facts, Explanation};
 use crate::models::metrics::AlertGate;
-use crate::models::{artifact, DetectorMode, Ensemble, MEMBERS};
+use crate::models::{artifact, DetectorMode, Ensemble, Scores, MEMBERS};
 use anyhow::Result;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -48,7 +49,28 @@ pub struct EnsembleDetector {
     gates: FxHashMap<Instrument, AlertGate>,
     next_id: u64,
     pub id_prefix: String,
+    /// The rule member, inputs resolved once.
+    rule_score: RuleScore,
+    /// Threads a large batch's rows are scored on (the machine's cores, at most 4).
+    score_threads: usize,
 }
+
+/// A checkpoint row of a batch, waiting for its score.
+struct Checkpoint {
+    /// Index of its trade in the batch.
+    at: u32,
+    row: ChunkRow,
+    /// The spine's 0–100 rule score of the same moment.
+    rule: f64,
+    snap: FeatureSnapshot,
+}
+
+/// Batches of fewer events have their rows scored on the calling thread: a thread costs tens of
+/// µs to start, more than a paper session's few rows take to score.
+const PARALLEL_MIN_EVENTS: usize = 512;
+
+/// Checkpoint rows handed to a scoring thread at a time.
+const SCORE_BLOCK: usize = 64;
 
 /// State to roll back after a failed batch: engines of the batch's instruments, the alert gates
 /// and the next signal id.
@@ -65,7 +87,7 @@ impl EnsembleDetector {
         let inputs = ens.manifest.row_inputs(cfg.row_inputs());
         Self {
             ens,
-            rules: inputs.detector,
+            rules: inputs.detector.clone(),
             features: inputs.features,
             chunks: inputs.chunks,
             top: cfg.models.top_drivers,
@@ -73,6 +95,10 @@ impl EnsembleDetector {
             gates: FxHashMap::default(),
             next_id: 1,
             id_prefix: String::new(),
+            rule_score: RuleScore::new(&inputs.detector),
+            score_threads: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4),
         }
     }
 
@@ -115,9 +141,48 @@ impl EnsembleDetector {
         self.next_id = s.2;
     }
 
-    /// Feeds one trade; returns a signal when the chunk it closes scores above the threshold.
-    pub fn on_trade(&mut self, t: &Trade) -> Option<Signal> {
+    /// Signals of a batch's events, with the index of the event that raised each: the chunk
+    /// features of every trade in event order on this thread; the checkpoint rows' scores, each
+    /// independent of the others, on helper threads meanwhile (a large batch; see
+    /// [`overlap::produce_map`]); then the alert gates in event order. The result does not depend
+    /// on the batch's size or the number of threads.
+    pub fn on_events(&mut self, b: &SourceInput<'_>, fault: &Fault, out: &mut Vec<(u32, Signal)>) {
         let threshold = self.threshold();
+        let floor = AlertGate::floor(self.ens.manifest.alert_rule(), threshold);
+        let threads = if b.events.len() >= PARALLEL_MIN_EVENTS {
+            self.score_threads
+        } else {
+            1
+        };
+        let ens = self.ens.clone();
+        let scored = overlap::produce_map(
+            threads,
+            SCORE_BLOCK,
+            |emit| {
+                for (i, e) in b.events.iter().enumerate() {
+                    fault.check("detector", b.first_index + i as u64);
+                    if let MarketEvent::Trade(t) = e {
+                        if let Some(r) = self.checkpoint(i as u32, t) {
+                            emit(r);
+                        }
+                    }
+                }
+            },
+            |r: &Checkpoint| ens.score_above(&r.row, r.rule, floor),
+        );
+        for (r, scored) in scored {
+            let Some(MarketEvent::Trade(t)) = b.events.get(r.at as usize) else {
+                continue;
+            };
+            if let Some(sig) = self.alert(t, &r, scored, threshold) {
+                out.push((r.at, sig));
+            }
+        }
+    }
+
+    /// Feeds one trade to its instrument's engine: the row to score when the trade is a
+    /// checkpoint buy with a warm baseline.
+    fn checkpoint(&mut self, at: u32, t: &Trade) -> Option<Checkpoint> {
         let eng = match self.engines.get_mut(&t.instrument) {
             Some(e) => e,
             None => self
@@ -130,27 +195,39 @@ impl EnsembleDetector {
             return None;
         }
         let snap = eng.last_snapshot()?;
-        // The rule score's points come with it; a signal's explanation splits the rule member
-        // by them.
-        let (rule, rule_drivers) = detector::score(&self.rules, snap);
-        // Every row goes through the gate, also in the cooldown: it re-arms after a calm spell.
-        // A row the gate cannot tell from a zero score is not scored in full (the cascade).
+        Some(Checkpoint {
+            at,
+            rule: self.rule_score.value(snap),
+            snap: snap.clone(),
+            row,
+        })
+    }
+
+    /// Steps the instrument's alert gate with a scored row (every row goes through it, also in
+    /// the cooldown: it re-arms after a calm spell; a row the cascade cut counts as no score);
+    /// the signal when it alerts.
+    fn alert(
+        &mut self,
+        t: &Trade,
+        r: &Checkpoint,
+        scored: Option<Scores>,
+        threshold: f64,
+    ) -> Option<Signal> {
         let alert_rule = self.ens.manifest.alert_rule();
-        let floor = AlertGate::floor(alert_rule, threshold);
-        let scored = self.ens.score_above(&row, rule, floor);
         let gate = self.gates.entry(t.instrument.clone()).or_default();
         let prob = scored.as_ref().map_or(f64::NEG_INFINITY, |s| s.prob);
-        if !gate.step(alert_rule, row.ts_ms, prob, threshold) {
+        if !gate.step(alert_rule, r.row.ts_ms, prob, threshold) {
             return None;
         }
         let scores = scored?;
-        // Cloned only for a signal: most chunks never get here.
-        let snap = snap.clone();
+        // The rule member's points, for the explanation: named only for a signal.
+        let (_, rule_drivers) = detector::score(&self.rules, &r.snap);
         let points: Vec<(String, f64)> = rule_drivers
             .into_iter()
             .map(|d| (d.name, d.contribution))
             .collect();
-        let explanation = self.ens.explain(&row, &snap, &points, &scores, threshold);
+        let (row, snap) = (&r.row, r.snap.clone());
+        let explanation = self.ens.explain(row, &snap, &points, &scores, threshold);
         let drivers = explanation
             .facts
             .iter()
@@ -269,16 +346,7 @@ impl SignalSource for DetectorKind {
                     }
                 }
             }
-            DetectorKind::Ensemble(det) => {
-                for (i, e) in b.events.iter().enumerate() {
-                    fault.check("detector", b.first_index + i as u64);
-                    if let MarketEvent::Trade(t) = e {
-                        if let Some(sig) = det.on_trade(t) {
-                            out.push((i as u32, sig));
-                        }
-                    }
-                }
-            }
+            DetectorKind::Ensemble(det) => det.on_events(b, fault, out),
         }
     }
     fn save(&self, events: &[MarketEvent]) -> DetectorSaved {

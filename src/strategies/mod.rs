@@ -2,6 +2,7 @@
 
 pub mod detector;
 pub mod ensemble_detector;
+pub mod overlap;
 pub mod prepump;
 pub mod signal;
 pub mod sources;
