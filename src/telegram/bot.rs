@@ -329,6 +329,7 @@ fn daily_summary(
 mod tests {
     use super::*;
     use crate::telegram::catalog::{Catalog, Lang};
+    use crate::telegram::port::FixedPort;
 
     #[test]
     fn feeds_that_drop_go_stale_or_storm_raise_alerts() {
@@ -360,33 +361,6 @@ mod tests {
         assert!(a[0].text.contains("rozłączone"), "{}", a[0].text);
     }
 
-    struct Log(Vec<Record>);
-
-    impl SessionPort for Log {
-        fn status(&self) -> serde_json::Value {
-            serde_json::json!({})
-        }
-        fn positions(&self) -> serde_json::Value {
-            serde_json::json!({"equity": "10012.5", "quote": "USDT"})
-        }
-        fn submit(
-            &self,
-            _: crate::domain::command::Command,
-            _: &str,
-        ) -> Result<tokio::sync::oneshot::Receiver<Record>, String> {
-            Err("none".into())
-        }
-        fn records(&self) -> anyhow::Result<Vec<Record>> {
-            Ok(self.0.clone())
-        }
-        fn record(&self, _: &str) -> anyhow::Result<Option<Record>> {
-            Ok(None)
-        }
-        fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Record> {
-            tokio::sync::broadcast::channel(1).1
-        }
-    }
-
     #[test]
     fn the_daily_summary_comes_once_at_its_hour() {
         let rec = |id: &str, kind: RecordKind, refused: bool, detail: serde_json::Value| {
@@ -395,7 +369,7 @@ mod tests {
             r.detail = detail;
             r
         };
-        let log = Log(vec![
+        let records = vec![
             rec("sig-1", RecordKind::Signal, false, serde_json::json!({})),
             rec(
                 "ord-1",
@@ -410,8 +384,12 @@ mod tests {
                 false,
                 serde_json::json!({"pnl": "12.5"}),
             ),
-        ]);
-        let port: Arc<dyn SessionPort> = Arc::new(log);
+        ];
+        let port: Arc<dyn SessionPort> = Arc::new(FixedPort {
+            status: serde_json::json!({}),
+            positions: serde_json::json!({"equity": "10012.5", "quote": "USDT"}),
+            records,
+        });
         let cfg = TelegramConfig {
             daily_summary_hour: Some(20),
             ..Default::default()

@@ -386,36 +386,7 @@ pub(super) fn text(v: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Record;
-
-    /// A live session whose venue reconciliation blocks entries.
-    struct Blocked;
-
-    impl SessionPort for Blocked {
-        fn status(&self) -> serde_json::Value {
-            serde_json::json!({"trading_state": "active", "feeds": [],
-                "entries_blocked": "BTC: smartflow's fills add up to 0.01, the venue reports 0 <x>"})
-        }
-        fn positions(&self) -> serde_json::Value {
-            serde_json::json!({"equity": "1000", "quote": "USDC"})
-        }
-        fn submit(
-            &self,
-            _: crate::domain::command::Command,
-            _: &str,
-        ) -> Result<tokio::sync::oneshot::Receiver<Record>, String> {
-            Err("none".into())
-        }
-        fn records(&self) -> anyhow::Result<Vec<Record>> {
-            Ok(vec![])
-        }
-        fn record(&self, _: &str) -> anyhow::Result<Option<Record>> {
-            Ok(None)
-        }
-        fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Record> {
-            tokio::sync::broadcast::channel(1).1
-        }
-    }
+    use crate::telegram::port::FixedPort;
 
     #[tokio::test]
     async fn status_says_why_entries_are_blocked() {
@@ -423,7 +394,14 @@ mod tests {
             chats: vec![7],
             ..Default::default()
         };
-        let h = Handler::new(cfg, Arc::new(Blocked), "live testnet");
+        // A live session whose venue reconciliation blocks entries.
+        let blocked = FixedPort {
+            status: serde_json::json!({"trading_state": "active", "feeds": [],
+                "entries_blocked": "BTC: smartflow's fills add up to 0.01, the venue reports 0 <x>"}),
+            positions: serde_json::json!({"equity": "1000", "quote": "USDC"}),
+            records: vec![],
+        };
+        let h = Handler::new(cfg, Arc::new(blocked), "live testnet");
         let r = h.on_text(7, Some(1), "/status").await;
         assert!(r[0].contains("<b>live testnet</b>"), "{}", r[0]);
         assert!(

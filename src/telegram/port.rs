@@ -49,3 +49,33 @@ impl SessionPort for HubPort {
         self.hub.subscribe_records()
     }
 }
+
+/// A session fixed at build time, for the bot's tests: its status, positions and decision log.
+#[cfg(test)]
+pub(crate) struct FixedPort {
+    pub status: serde_json::Value,
+    pub positions: serde_json::Value,
+    pub records: Vec<Record>,
+}
+
+#[cfg(test)]
+impl SessionPort for FixedPort {
+    fn status(&self) -> serde_json::Value {
+        self.status.clone()
+    }
+    fn positions(&self) -> serde_json::Value {
+        self.positions.clone()
+    }
+    fn submit(&self, _: Command, _: &str) -> Result<oneshot::Receiver<Record>, String> {
+        Err("none".into())
+    }
+    fn records(&self) -> anyhow::Result<Vec<Record>> {
+        Ok(self.records.clone())
+    }
+    fn record(&self, _: &str) -> anyhow::Result<Option<Record>> {
+        Ok(None)
+    }
+    fn subscribe(&self) -> broadcast::Receiver<Record> {
+        broadcast::channel(1).1
+    }
+}
