@@ -170,11 +170,11 @@ impl EnsembleDetector {
             },
             |r: &Checkpoint| ens.score_above(&r.row, r.rule, floor),
         );
-        for (r, scored) in scored {
+        for (r, scored) in scored.iter() {
             let Some(MarketEvent::Trade(t)) = b.events.get(r.at as usize) else {
                 continue;
             };
-            if let Some(sig) = self.alert(t, &r, scored, threshold) {
+            if let Some(sig) = self.alert(t, r, scored.as_ref(), threshold) {
                 out.push((r.at, sig));
             }
         }
@@ -210,12 +210,12 @@ impl EnsembleDetector {
         &mut self,
         t: &Trade,
         r: &Checkpoint,
-        scored: Option<Scores>,
+        scored: Option<&Scores>,
         threshold: f64,
     ) -> Option<Signal> {
         let alert_rule = self.ens.manifest.alert_rule();
         let gate = self.gates.entry(t.instrument.clone()).or_default();
-        let prob = scored.as_ref().map_or(f64::NEG_INFINITY, |s| s.prob);
+        let prob = scored.map_or(f64::NEG_INFINITY, |s| s.prob);
         if !gate.step(alert_rule, r.row.ts_ms, prob, threshold) {
             return None;
         }
@@ -227,7 +227,7 @@ impl EnsembleDetector {
             .map(|d| (d.name, d.contribution))
             .collect();
         let (row, snap) = (&r.row, r.snap.clone());
-        let explanation = self.ens.explain(row, &snap, &points, &scores, threshold);
+        let explanation = self.ens.explain(row, &snap, &points, scores, threshold);
         let drivers = explanation
             .facts
             .iter()

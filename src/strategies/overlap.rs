@@ -11,13 +11,32 @@ struct Queue<T> {
     done: bool,
 }
 
+/// Items with their results, in emission order, kept in the blocks they were mapped in: an item
+/// (a checkpoint row with its snapshot, ~700 bytes) is not moved again once emitted.
+pub struct Mapped<T, R> {
+    blocks: Vec<(Vec<T>, Vec<R>)>,
+}
+
+impl<T, R> Mapped<T, R> {
+    /// Every item with its result, in emission order.
+    pub fn iter(&self) -> impl Iterator<Item = (&T, &R)> {
+        self.blocks.iter().flat_map(|(t, r)| t.iter().zip(r))
+    }
+    pub fn len(&self) -> usize {
+        self.blocks.iter().map(|(t, _)| t.len()).sum()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Runs `produce` on the calling thread; the items it `emit`s are passed, in blocks of `block`,
 /// to `threads − 1` helper threads that apply `map` while the caller keeps producing; then the
 /// caller maps what is left too. Returns every item with its result, in emission order, whatever
 /// the number of threads (`threads` ≤ 1: everything on the caller, no thread started).
 ///
 /// A panic in `produce` or `map`, on any thread, reaches the caller once the helpers stopped.
-pub fn produce_map<T, R, P, M>(threads: usize, block: usize, produce: P, map: M) -> Vec<(T, R)>
+pub fn produce_map<T, R, P, M>(threads: usize, block: usize, produce: P, map: M) -> Mapped<T, R>
 where
     T: Send,
     R: Send,
@@ -26,12 +45,14 @@ where
 {
     let block = block.max(1);
     if threads <= 1 {
-        let mut out = Vec::new();
+        let (mut items, mut results) = (Vec::new(), Vec::new());
         produce(&mut |t| {
-            let r = map(&t);
-            out.push((t, r));
+            results.push(map(&t));
+            items.push(t);
         });
-        return out;
+        return Mapped {
+            blocks: vec![(items, results)],
+        };
     }
     let queue = Mutex::new(Queue {
         blocks: VecDeque::new(),
@@ -54,7 +75,7 @@ where
         let mut done = Vec::new();
         while let Some((k, items)) = take() {
             let results: Vec<R> = items.iter().map(&map).collect();
-            done.push((k, items.into_iter().zip(results).collect::<Vec<_>>()));
+            done.push((k, (items, results)));
         }
         done
     };
@@ -98,7 +119,9 @@ where
         parts
     });
     parts.sort_unstable_by_key(|(k, _)| *k);
-    parts.into_iter().flat_map(|(_, v)| v).collect()
+    Mapped {
+        blocks: parts.into_iter().map(|(_, b)| b).collect(),
+    }
 }
 
 #[cfg(test)]
@@ -109,12 +132,13 @@ mod tests {
     fn same_results_in_emission_order_on_any_number_of_threads() {
         let produce = |emit: &mut dyn FnMut(u64)| (0..1000u64).for_each(|i| emit(i * 7 % 1000));
         let map = |x: &u64| x * x + 1;
-        let one = produce_map(1, 64, produce, map);
+        let pairs = |m: Mapped<u64, u64>| m.iter().map(|(t, r)| (*t, *r)).collect::<Vec<_>>();
+        let one = pairs(produce_map(1, 64, produce, map));
         assert_eq!(one.len(), 1000);
         assert_eq!(one[3], (21, 442));
         for threads in [2, 3, 8] {
             for block in [1, 7, 64, 5000] {
-                assert_eq!(produce_map(threads, block, produce, map), one);
+                assert_eq!(pairs(produce_map(threads, block, produce, map)), one);
             }
         }
         assert!(produce_map(4, 16, |_| {}, map).is_empty());
