@@ -24,9 +24,9 @@
 //! No hour/minute-of-day column: most pumps start on the hour, so such columns leak the label.
 
 use super::lamorgia::{LaMorgiaChunks, LM_NAMES};
+use super::num;
 use super::window::{FeatureConfig, FeatureSnapshot, FeatureWindow};
 use crate::domain::{Side, Trade};
-use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::OnceLock;
@@ -235,11 +235,11 @@ impl ChunkEngine {
             }
         }
         self.current = Some(idx);
-        let price = t.price.to_f64().unwrap_or(f64::NAN);
-        let qv = price * t.qty.to_f64().unwrap_or(f64::NAN);
+        let (price, qty) = (num::to_f64(t.price), num::to_f64(t.qty));
+        let qv = price * qty;
         match t.aggressor {
             Side::Buy => {
-                if let Some(s) = self.window.update(t) {
+                if let Some(s) = self.window.update_values(t.ts_ms, price, qty, Side::Buy) {
                     self.last_snap = Some(s);
                 }
                 for lm in &mut self.lm {
@@ -254,7 +254,7 @@ impl ChunkEngine {
                 }
             }
             Side::Sell => {
-                self.window.update(t);
+                self.window.update_values(t.ts_ms, price, qty, Side::Sell);
                 self.acc.sell_qv += qv;
             }
         }

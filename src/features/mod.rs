@@ -2,6 +2,7 @@
 
 pub mod chunks;
 pub mod lamorgia;
+pub mod num;
 pub mod window;
 
 pub use chunks::{feature_names, ChunkConfig, ChunkEngine, ChunkRow, N_FEATURES};

@@ -17,6 +17,7 @@
 //! - `ret_1m`, `ret_5m`: last price over the last price at or before 1 / 5 minutes ago, minus 1;
 //! - `vwap_5m`: Σ price·qty / Σ qty over all trades of the last 5 minutes; `vwap_dev = price/vwap − 1`.
 
+use super::num;
 use crate::domain::{Side, Trade};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -165,12 +166,43 @@ impl Baseline {
             self.filled += 1;
         }
         self.slots[self.head] = x;
-        self.head = (self.head + 1) % len;
+        self.advance();
         self.accumulate(x, 1.0);
+        self.count_push();
+    }
+
+    fn advance(&mut self) {
+        self.head += 1;
+        if self.head == self.slots.len() {
+            self.head = 0;
+        }
+    }
+
+    fn count_push(&mut self) {
         self.pushes_since_resum += 1;
-        if self.pushes_since_resum >= len {
+        if self.pushes_since_resum >= self.slots.len() {
             self.resum();
         }
+    }
+
+    /// [`Self::push`] of an empty chunk, the same sums without its float work: removing an empty
+    /// slot subtracts −0 (no change to any float) and is skipped; adding an empty chunk adds +0,
+    /// which is kept (it turns a −0 sum into +0). Thin coins have hours of empty chunks.
+    fn push_one_empty(&mut self) {
+        let old = self.slots[self.head];
+        if self.filled == self.slots.len() {
+            if old != [0.0; 4] {
+                self.accumulate(old, -1.0);
+            }
+        } else {
+            self.filled += 1;
+        }
+        self.slots[self.head] = [0.0; 4];
+        self.advance();
+        for s in self.sum.iter_mut().chain(self.sumsq.iter_mut()) {
+            *s += 0.0;
+        }
+        self.count_push();
     }
 
     /// Pushes `n` empty chunks; past the buffer length the result is all-empty, so cap the work.
@@ -185,7 +217,7 @@ impl Baseline {
             return;
         }
         for _ in 0..n {
-            self.push([0.0; 4]);
+            self.push_one_empty();
         }
     }
 
@@ -286,11 +318,21 @@ impl FeatureWindow {
     /// A trade older than the window's clock is counted in its own chunk only if that chunk is
     /// still open; the clock never moves back.
     pub fn update(&mut self, t: &Trade) -> Option<FeatureSnapshot> {
-        use rust_decimal::prelude::ToPrimitive;
-        let ts = t.ts_ms.max(self.now_ms);
+        let (price, qty) = (num::to_f64(t.price), num::to_f64(t.qty));
+        self.update_values(t.ts_ms, price, qty, t.aggressor)
+    }
+
+    /// [`Self::update`] with the trade's price and size already as floats
+    /// ([`num::to_f64`]), for a caller that needs them too.
+    pub fn update_values(
+        &mut self,
+        ts_ms: i64,
+        price: f64,
+        qty: f64,
+        aggressor: Side,
+    ) -> Option<FeatureSnapshot> {
+        let ts = ts_ms.max(self.now_ms);
         self.now_ms = ts;
-        let price = t.price.to_f64().unwrap_or(0.0);
-        let qty = t.qty.to_f64().unwrap_or(0.0);
         self.last_price = price;
 
         for s in self.series.iter_mut() {
@@ -337,14 +379,14 @@ impl FeatureWindow {
             self.q = qty;
         }
 
-        if t.aggressor != Side::Buy {
+        if aggressor != Side::Buy {
             return None;
         }
-        let rush = if t.ts_ms == self.last_buy_ms {
+        let rush = if ts_ms == self.last_buy_ms {
             self.buys_at_last_ms += 1;
             self.buys_at_last_ms == 2
         } else {
-            self.last_buy_ms = t.ts_ms;
+            self.last_buy_ms = ts_ms;
             self.buys_at_last_ms = 1;
             false
         };
@@ -495,5 +537,40 @@ pub(crate) mod tests {
         // Trade at 0 and 30 s... 0 dropped (≤ 20 s), so ref5 = 1.0; the 30 s one stays.
         assert!((s.ret_5m - 4.0).abs() < 1e-12);
         assert!((s.vwap_5m - (2.0 + 8.0 + 5.0 + 5.0) / 5.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn empty_chunks_leave_the_same_sums_as_pushing_zeros() {
+        let mut rng = crate::models::iforest::SplitMix64::new(21);
+        let (mut fast, mut slow) = (Baseline::new(37), Baseline::new(37));
+        for step in 0..5000 {
+            if rng.next_f64() < 0.4 {
+                let n = rng.below(12) as i64;
+                fast.push_empty(n);
+                for _ in 0..n {
+                    slow.push([0.0; 4]);
+                }
+            } else {
+                let busy = rng.next_f64() < 0.7;
+                let x = if busy {
+                    let t = (1 + rng.below(9)) as f64;
+                    [
+                        t,
+                        t * rng.next_f64() * 3.1,
+                        rng.below(3) as f64,
+                        rng.next_f64(),
+                    ]
+                } else {
+                    [0.0; 4]
+                };
+                fast.push(x);
+                slow.push(x);
+            }
+            let bits = |b: &Baseline| {
+                let v: Vec<u64> = b.sum.iter().chain(&b.sumsq).map(|v| v.to_bits()).collect();
+                (v, b.priced, b.head, b.filled, b.pushes_since_resum)
+            };
+            assert_eq!(bits(&fast), bits(&slow), "step {step}");
+        }
     }
 }
