@@ -112,10 +112,6 @@ impl Ensemble {
         self.gbm.as_ref()
     }
 
-    pub fn iforest(&self) -> &IForestScorer {
-        &self.iforest
-    }
-
     /// Whether member `m` (index into [`MEMBERS`]) exists in this artifact: all but the GBM,
     /// which is optional.
     fn is_active(&self, m: usize) -> bool {
@@ -157,8 +153,9 @@ impl Ensemble {
         let z_cut = (floor / (1.0 - floor)).ln() - BOUND_SLACK;
         let mut s = [f64::NAN; 4];
         s[0] = (rule / 100.0).clamp(0.0, 1.0);
+        let squashed: [f64; N_FEATURES] = row.x.map(squash);
         s[2] = if m.logistic.log_inputs {
-            m.logistic.prob_transformed(&row.x.map(squash))
+            m.logistic.prob_transformed(&squashed)
         } else {
             m.logistic.prob(&row.x)
         };
@@ -171,7 +168,7 @@ impl Ensemble {
                 return None;
             }
         }
-        s[1] = self.iforest.score_raw(&row.x);
+        s[1] = self.iforest.score(&squashed);
         if cascade {
             z += self.stacker_term(1, logit(s[1]));
         }

@@ -4,7 +4,6 @@
 //! the mean path length of an unsuccessful search in a binary tree of `ψ` samples; ≈ 0.5 for
 //! ordinary rows, → 1 for anomalies. Trained unsupervised on the (transformed) feature rows.
 
-use super::linear::squash;
 use super::lockstep;
 use serde::{Deserialize, Serialize};
 
@@ -192,8 +191,6 @@ const IFOREST_GROUP: usize = 16;
 #[derive(Clone, Debug)]
 pub struct IForestScorer {
     forest: lockstep::Forest<f64, IFOREST_GROUP>,
-    /// The same forest on raw inputs (see [`raw_cut`]); `None` when a threshold has no exact cut.
-    raw: Option<lockstep::Forest<f64, IFOREST_GROUP>>,
     /// Per tree its shortest `depth + c(size)`, summed over the forest.
     min_total: f64,
     c_sample: f64,
@@ -202,23 +199,6 @@ pub struct IForestScorer {
 impl IForestScorer {
     /// Errors when a tree is malformed (a child that is not after its parent, or out of range).
     pub fn new(f: &IsolationForest) -> anyhow::Result<Self> {
-        let (forest, min_total) = Self::lay_out(f, Some)?;
-        let raw = Self::lay_out(f, raw_cut).ok().map(|(r, _)| r);
-        anyhow::ensure!(forest.trees() > 0, "isolation forest without trees");
-        Ok(Self {
-            forest,
-            raw,
-            min_total,
-            c_sample: c(f.sample as f64),
-        })
-    }
-
-    /// The forest in lockstep layout with every threshold mapped by `threshold` (an error where
-    /// it gives `None`), and the sum over trees of their shortest `depth + c(size)`.
-    fn lay_out(
-        f: &IsolationForest,
-        threshold: impl Fn(f64) -> Option<f64>,
-    ) -> anyhow::Result<(lockstep::Forest<f64, IFOREST_GROUP>, f64)> {
         let mut forest = lockstep::Forest::new();
         let mut min_total = 0.0;
         for (k, t) in f.trees.iter().enumerate() {
@@ -239,12 +219,9 @@ impl IForestScorer {
                 );
                 path[l] = path[i] + 1.0;
                 path[r] = path[i] + 1.0;
-                let threshold = threshold(thr).ok_or_else(|| {
-                    anyhow::anyhow!("isolation forest tree {k} node {i}: no raw cut for {thr}")
-                })?;
                 nodes.push(lockstep::Node::Split {
                     feature: feature as u32,
-                    threshold,
+                    threshold: thr,
                     first: l,
                     second: r,
                 });
@@ -253,30 +230,12 @@ impl IForestScorer {
             forest.push(&nodes)?;
             min_total += shortest;
         }
-        Ok((forest, min_total))
-    }
-
-    /// True when every split has an exact raw cut, so [`Self::score_raw`] squashes nothing.
-    pub fn splits_raw_inputs(&self) -> bool {
-        self.raw.is_some()
-    }
-
-    /// [`Self::score`] of `squash(x)` for a raw row `x`, bit-identical, without the 45 logarithms
-    /// of squashing it: the splits compare the raw inputs with their cuts.
-    pub fn score_raw(&self, x: &[f64]) -> f64 {
-        let Some(raw) = &self.raw else {
-            let squashed: Vec<f64> = x.iter().map(|&v| squash(v)).collect();
-            return self.score(&squashed);
-        };
-        let mut padded = [0.0; lockstep::MAX_FEATURES];
-        for (p, &v) in padded.iter_mut().zip(x) {
-            *p = squash_domain(v);
-        }
-        let mut total = 0.0;
-        for g in 0..raw.groups() {
-            raw.add_group(g, &padded, |v, t| v < t, &mut total);
-        }
-        self.score_of_total(total)
+        anyhow::ensure!(forest.trees() > 0, "isolation forest without trees");
+        Ok(Self {
+            forest,
+            min_total,
+            c_sample: c(f.sample as f64),
+        })
     }
 
     /// Anomaly score in (0, 1), equal to [`IsolationForest::score`]. `x` must have every feature
@@ -301,68 +260,6 @@ impl IForestScorer {
         let mean = total / self.forest.trees() as f64;
         2f64.powf(-mean / self.c_sample)
     }
-}
-
-/// A raw input as [`squash`] reads it: NaN as 0, clamped to ±1e6.
-fn squash_domain(v: f64) -> f64 {
-    if v.is_nan() {
-        0.0
-    } else {
-        v.clamp(-1e6, 1e6)
-    }
-}
-
-/// Position of a float in value order (−0 just before +0), as an integer.
-fn order_key(v: f64) -> i64 {
-    let b = v.to_bits() as i64;
-    if b < 0 {
-        !(b & i64::MAX)
-    } else {
-        b
-    }
-}
-
-fn from_order_key(k: i64) -> f64 {
-    if k < 0 {
-        f64::from_bits((!k | i64::MIN) as u64)
-    } else {
-        f64::from_bits(k as u64)
-    }
-}
-
-/// Keys either side of a cut at which [`raw_cut`] checks that `squash` really changes sides
-/// there: its logarithm is within a few ulps of exact, so a float `squash` that went back and
-/// forth around `t` could only do so this close to the cut.
-const CUT_CHECK_KEYS: i64 = 64;
-
-/// The cut `c` with `squash(x) < t ⇔ x < c` for every raw `x` in the squash domain (see
-/// [`squash_domain`]): the smallest such `x` whose squash reaches `t` (+inf when none does).
-/// `squash` rises with `x`, so this is a binary search over the floats; `None` when the floats
-/// around the cut show the computed `squash` not rising there (the scorer then squashes rows).
-pub fn raw_cut(t: f64) -> Option<f64> {
-    if t.is_nan() {
-        return None;
-    }
-    let reaches = |k: i64| squash(from_order_key(k)) >= t;
-    let (mut lo, mut hi) = (order_key(-1e6), order_key(1e6));
-    if !reaches(hi) {
-        return Some(f64::INFINITY);
-    }
-    // Smallest key in [lo, hi] that reaches t.
-    while lo < hi {
-        let mid = ((lo as i128 + hi as i128) >> 1) as i64;
-        if reaches(mid) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    let (first, last) = (order_key(-1e6), order_key(1e6));
-    let around = (lo - CUT_CHECK_KEYS).max(first)..=(lo + CUT_CHECK_KEYS).min(last);
-    around
-        .into_iter()
-        .all(|k| reaches(k) == (k >= lo))
-        .then(|| from_order_key(lo))
 }
 
 fn build(
@@ -479,86 +376,5 @@ mod tests {
             "{best} {}",
             s.max_score()
         );
-    }
-
-    #[test]
-    fn raw_cuts_split_raw_inputs_exactly_where_squash_crosses_the_threshold() {
-        let next = |v: f64| from_order_key(order_key(v) + 1);
-        let prev = |v: f64| from_order_key(order_key(v) - 1);
-        for v in [
-            -1e6, -3.5, -0.0, 0.0, 5e-324, 1e-300, 0.7, 1.0, 123.456, 1e6,
-        ] {
-            assert_eq!(from_order_key(order_key(v)).to_bits(), v.to_bits());
-            assert!(order_key(prev(v)) < order_key(v) && next(v) > v || v == -0.0);
-        }
-        let mut rng = SplitMix64::new(11);
-        let mut ts: Vec<f64> = (0..300)
-            .map(|_| (rng.next_f64() * 2.0 - 1.0) * 15.0)
-            .collect();
-        ts.extend([0.0, -0.0, 1e-310, 14.0, 13.8155, -13.8155, 20.0, -20.0]);
-        ts.push(squash(1e6));
-        ts.push(squash(0.25));
-        for t in ts {
-            let c = raw_cut(t).unwrap_or_else(|| panic!("no cut for {t}"));
-            for x in [
-                c,
-                prev(c),
-                next(c),
-                prev(prev(c)),
-                next(next(c)),
-                0.0,
-                -0.0,
-                1e6,
-                -1e6,
-            ] {
-                if !(-1e6..=1e6).contains(&x) {
-                    continue;
-                }
-                assert_eq!(squash(x) < t, x < c, "t {t} cut {c} x {x}");
-            }
-        }
-        assert_eq!(raw_cut(20.0), Some(f64::INFINITY));
-        assert_eq!(raw_cut(-20.0), Some(-1e6));
-        assert_eq!(raw_cut(f64::NAN), None);
-    }
-
-    #[test]
-    fn scoring_raw_rows_equals_scoring_squashed_rows() {
-        let mut rng = SplitMix64::new(9);
-        let mut draw = || {
-            let big = if rng.next_f64() < 0.5 { 1.0 } else { 1e5 };
-            (rng.next_f64() * 2.0 - 1.0) * big
-        };
-        let rows: Vec<Vec<f64>> = (0..300)
-            .map(|_| (0..5).map(|_| squash(draw())).collect())
-            .collect();
-        let f = IsolationForest::fit(&rows, &IForestParams::default(), 4).unwrap();
-        let s = IForestScorer::new(&f).unwrap();
-        assert!(s.splits_raw_inputs());
-        let specials = [
-            f64::NAN,
-            f64::INFINITY,
-            -f64::INFINITY,
-            0.0,
-            -0.0,
-            2e6,
-            -2e6,
-        ];
-        for k in 0..3000 {
-            let mut x: Vec<f64> = (0..5).map(|_| draw()).collect();
-            x[k % 5] = specials[k % specials.len()];
-            let squashed: Vec<f64> = x.iter().map(|&v| squash(v)).collect();
-            assert_eq!(s.score_raw(&x).to_bits(), s.score(&squashed).to_bits());
-        }
-        // Rows right at the forest's cuts: each split's raw cut and the floats either side.
-        for t in f.trees.iter().flatten().filter(|n| n.0 >= 0) {
-            let c = raw_cut(t.1).unwrap();
-            for x0 in [c, from_order_key(order_key(c) - 1)] {
-                let mut x = vec![0.3; 5];
-                x[t.0 as usize] = x0;
-                let squashed: Vec<f64> = x.iter().map(|&v| squash(v)).collect();
-                assert_eq!(s.score_raw(&x).to_bits(), s.score(&squashed).to_bits());
-            }
-        }
     }
 }
