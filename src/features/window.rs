@@ -185,9 +185,10 @@ impl Baseline {
         }
     }
 
-    /// [`Self::push`] of an empty chunk, the same sums without its float work: removing an empty
-    /// slot subtracts −0 (no change to any float) and is skipped; adding an empty chunk adds +0,
-    /// which is kept (it turns a −0 sum into +0). Thin coins have hours of empty chunks.
+    /// [`Self::push`] of an empty chunk without the float work that cannot change a sum: removing
+    /// an empty slot subtracts ±0 and is skipped; adding the empty chunk adds +0, which only turns
+    /// a −0 sum into +0 and commutes with every other addition, so [`Self::push_empty`] adds it
+    /// once after a run. Thin coins have hours of empty chunks.
     fn push_one_empty(&mut self) {
         let old = self.slots[self.head];
         if self.filled == self.slots.len() {
@@ -199,9 +200,6 @@ impl Baseline {
         }
         self.slots[self.head] = [0.0; 4];
         self.advance();
-        for s in self.sum.iter_mut().chain(self.sumsq.iter_mut()) {
-            *s += 0.0;
-        }
         self.count_push();
     }
 
@@ -218,6 +216,12 @@ impl Baseline {
         }
         for _ in 0..n {
             self.push_one_empty();
+        }
+        // The +0 of the pushes since the last re-sum (a re-sum replaces the sums).
+        if self.pushes_since_resum > 0 {
+            for s in self.sum.iter_mut().chain(self.sumsq.iter_mut()) {
+                *s += 0.0;
+            }
         }
     }
 
@@ -259,6 +263,8 @@ struct ChunkSeries {
     acc: ChunkAcc,
     baseline: Baseline,
     history: i64,
+    /// Start of chunk `index + 1`, ms (`i64::MIN` before the first trade).
+    next_ms: i64,
 }
 
 /// Rolling state of one instrument. Feed trades in event-time order with [`FeatureWindow::update`].
@@ -297,6 +303,7 @@ impl FeatureWindow {
             acc: ChunkAcc::default(),
             baseline: Baseline::new((cfg.baseline_secs / secs).max(1) as usize),
             history: 0,
+            next_ms: i64::MIN,
         };
         Self {
             cfg: cfg.clone(),
@@ -336,7 +343,11 @@ impl FeatureWindow {
         self.last_price = price;
 
         for s in self.series.iter_mut() {
+            if ts < s.next_ms {
+                continue; // still in chunk `s.index` (time never moves back here)
+            }
             let k = ts.div_euclid(s.secs * 1000);
+            s.next_ms = (k + 1).saturating_mul(s.secs * 1000);
             if s.index == i64::MIN {
                 s.index = k;
             } else if k > s.index {
