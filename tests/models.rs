@@ -462,6 +462,49 @@ fn the_ensemble_drives_replay_with_explained_deterministic_signals() {
     assert!(hits >= 2, "{hits} of 3 pumps flagged");
 }
 
+/// A panic in the ensemble detector mid-batch rolls its feature engines back (a checkpoint copy
+/// plus the trades fed since, replayed) and the retried batch gives the same decision log, also
+/// when the fault comes several checkpoints into the run and with batches much shorter than the
+/// checkpoint interval.
+#[test]
+fn a_panic_in_the_ensemble_detector_changes_nothing() {
+    let data = require_data!();
+    let files: Vec<String> = TRAIN_FILES[..2]
+        .iter()
+        .map(|f| common::pump_file(&data, f))
+        .collect();
+    let run = |dir: &Path, fault: Fault| {
+        let mut config = Config::default();
+        config.replay.batch_size = 300;
+        let s = run_replay(ReplayOptions {
+            data: files.clone(),
+            config,
+            state_dir: dir.to_path_buf(),
+            fault,
+            resume: false,
+            progress: false,
+        })
+        .unwrap();
+        let store = Store::open(dir).unwrap();
+        let mut out = Vec::new();
+        export(&store, &Filter::default(), &mut out).unwrap();
+        (s, out)
+    };
+    let clean_dir = tempfile::tempdir().unwrap();
+    let (clean, clean_log) = run(clean_dir.path(), Fault::default());
+    assert!(clean.events > 8_500 && clean.signals > 0, "{clean:?}");
+    // Before the first checkpoint (4096 trades), in the batch that takes it (the 15th of 300
+    // events), and after it.
+    for at in [clean.events / 3 + 7, 14 * 300 + 5, clean.events * 4 / 5] {
+        let fault = Fault::new("detector", at);
+        let dir = tempfile::tempdir().unwrap();
+        let (s, log) = run(dir.path(), fault.clone());
+        assert!(fault.fired(), "the fault at {at} did not fire");
+        assert_eq!(s.restarts.get("detector").copied(), Some(1));
+        assert!(log == clean_log, "fault at {at}: decision log changed");
+    }
+}
+
 fn bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_smartflow"))
 }

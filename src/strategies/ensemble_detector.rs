@@ -10,6 +10,7 @@
 use super::detector::{self, Detector, DetectorConfig, Driver, RuleScore, Signal};
 use super::overlap;
 use super::signal::{SignalContext, SignalSource, SourceInput};
+use super::undo::{Mark, Undo};
 use crate::config::Config;
 use crate::domain::MarketEvent;
 use crate::domain::{Instrument, Trade};
@@ -53,6 +54,8 @@ pub struct EnsembleDetector {
     rule_score: RuleScore,
     /// Threads a large batch's rows are scored on (the machine's cores, at most 4).
     score_threads: usize,
+    /// How the engines roll back after a failed batch.
+    undo: Undo<ChunkEngine>,
 }
 
 /// A checkpoint row of a batch, waiting for its score.
@@ -72,13 +75,9 @@ const PARALLEL_MIN_EVENTS: usize = 512;
 /// Checkpoint rows handed to a scoring thread at a time.
 const SCORE_BLOCK: usize = 64;
 
-/// State to roll back after a failed batch: engines of the batch's instruments, the alert gates
-/// and the next signal id.
-pub type EnsembleSaved = (
-    Vec<(Instrument, Option<ChunkEngine>)>,
-    FxHashMap<Instrument, AlertGate>,
-    u64,
-);
+/// State to roll back to after a failed batch: where the engines were ([`Undo`]), the alert
+/// gates and the next signal id.
+pub type EnsembleSaved = (Mark, FxHashMap<Instrument, AlertGate>, u64);
 
 impl EnsembleDetector {
     /// Rows are built with the model's recorded settings (`[features]`, `[train.chunks]`,
@@ -99,6 +98,7 @@ impl EnsembleDetector {
             score_threads: std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
                 .min(4),
+            undo: Undo::default(),
         }
     }
 
@@ -111,31 +111,18 @@ impl EnsembleDetector {
             .unwrap_or(1.0)
     }
 
-    pub fn save<'a>(&self, instruments: impl Iterator<Item = &'a Instrument>) -> EnsembleSaved {
-        let mut seen: Vec<Instrument> = Vec::new();
-        for i in instruments {
-            if !seen.contains(i) {
-                seen.push(i.clone());
-            }
-        }
-        (
-            seen.into_iter()
-                .map(|i| {
-                    let e = self.engines.get(&i).cloned();
-                    (i, e)
-                })
-                .collect(),
-            self.gates.clone(),
-            self.next_id,
-        )
+    pub fn save(&self) -> EnsembleSaved {
+        (self.undo.mark(), self.gates.clone(), self.next_id)
     }
 
+    /// Puts the detector back as it was at `s` (engines, gates, next signal id).
     pub fn restore(&mut self, s: EnsembleSaved) {
-        for (i, e) in s.0 {
-            match e {
-                Some(e) => self.engines.insert(i, e),
-                None => self.engines.remove(&i),
-            };
+        let (features, chunks) = (&self.features, &self.chunks);
+        let rolled = self.undo.roll_back(s.0, &mut self.engines, |engines, t| {
+            engine(engines, features, chunks, &t.instrument).update(t);
+        });
+        if let Err(e) = rolled {
+            tracing::error!("ensemble detector: {e}; feature windows kept as they are");
         }
         self.gates = s.1;
         self.next_id = s.2;
@@ -147,6 +134,8 @@ impl EnsembleDetector {
     /// [`overlap::produce_map`]); then the alert gates in event order. The result does not depend
     /// on the batch's size or the number of threads.
     pub fn on_events(&mut self, b: &SourceInput<'_>, fault: &Fault, out: &mut Vec<(u32, Signal)>) {
+        // Between batches (the state a rollback of this batch returns to is the current one).
+        self.undo.maybe_checkpoint(&self.engines);
         let threshold = self.threshold();
         let floor = AlertGate::floor(self.ens.manifest.alert_rule(), threshold);
         let threads = if b.events.len() >= PARALLEL_MIN_EVENTS {
@@ -183,13 +172,13 @@ impl EnsembleDetector {
     /// Feeds one trade to its instrument's engine: the row to score when the trade is a
     /// checkpoint buy with a warm baseline.
     fn checkpoint(&mut self, at: u32, t: &Trade) -> Option<Checkpoint> {
-        let eng = match self.engines.get_mut(&t.instrument) {
-            Some(e) => e,
-            None => self
-                .engines
-                .entry(t.instrument.clone())
-                .or_insert_with(|| ChunkEngine::new(&self.features, &self.chunks)),
-        };
+        self.undo.fed(t);
+        let eng = engine(
+            &mut self.engines,
+            &self.features,
+            &self.chunks,
+            &t.instrument,
+        );
         let row = eng.update(t)?;
         if !row.warm {
             return None;
@@ -268,6 +257,19 @@ impl EnsembleDetector {
             exit: false,
         })
     }
+}
+
+/// The engine of `instrument`, a new one for its first trade.
+fn engine<'a>(
+    engines: &'a mut FxHashMap<Instrument, ChunkEngine>,
+    features: &FeatureConfig,
+    chunks: &ChunkConfig,
+    instrument: &Instrument,
+) -> &'a mut ChunkEngine {
+    if !engines.contains_key(instrument) {
+        engines.insert(instrument.clone(), ChunkEngine::new(features, chunks));
+    }
+    engines.get_mut(instrument).expect("inserted above")
 }
 
 /// The detector a run uses: the rule score alone or the ensemble.
@@ -349,12 +351,10 @@ impl SignalSource for DetectorKind {
             DetectorKind::Ensemble(det) => det.on_events(b, fault, out),
         }
     }
-    fn save(&self, events: &[MarketEvent]) -> DetectorSaved {
+    fn save(&self, _events: &[MarketEvent]) -> DetectorSaved {
         match self {
             DetectorKind::Rules(d) => DetectorSaved::Rules(d.clone()),
-            DetectorKind::Ensemble(d) => {
-                DetectorSaved::Ensemble(d.save(events.iter().map(|e| e.instrument())))
-            }
+            DetectorKind::Ensemble(d) => DetectorSaved::Ensemble(d.save()),
         }
     }
     fn restore(&mut self, s: DetectorSaved) {

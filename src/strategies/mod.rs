@@ -6,4 +6,5 @@ pub mod overlap;
 pub mod prepump;
 pub mod signal;
 pub mod sources;
+pub mod undo;
 pub mod whale;
