@@ -87,12 +87,15 @@ fn replay_killed_at_20_random_moments_resumes_to_the_uninterrupted_result() {
     let (mut kills, mut completed, mut mid_log) = (0, 0, 0);
     // 20 kills at least, and more (up to 60) until 5 of them landed mid-log: a loaded machine
     // starts slowly, and a kill before the first commit tests less.
-    while kills < 20 || (mid_log < 5 && kills < 60) {
+    // A run that ends before its kill makes the aim shorter: when the uninterrupted run was slow
+    // (a machine busy at first), every later run could otherwise end first, forever.
+    let (mut span, mut attempts) = (span, 0);
+    while (kills < 20 || (mid_log < 5 && kills < 60)) && attempts < 400 {
+        attempts += 1;
         let resume = running(&state);
         let mut child = replay(&data, &cfg, &state, resume).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(
-            rng.random_range(span / 4..span.max(40)),
-        ));
+        let wait = rng.random_range(span / 4..span.max(40));
+        std::thread::sleep(Duration::from_millis(wait));
         match child.try_wait().unwrap() {
             None => {
                 child.kill().unwrap(); // SIGKILL
@@ -111,9 +114,14 @@ fn replay_killed_at_20_random_moments_resumes_to_the_uninterrupted_result() {
                     "a completed run differs (seed {seed})"
                 );
                 completed += 1;
+                span = span.min(wait);
             }
         }
     }
+    assert!(
+        kills >= 20,
+        "only {kills} of {attempts} runs were still running at their kill"
+    );
     if running(&state) {
         let out = replay(&data, &cfg, &state, true).output().unwrap();
         assert!(
