@@ -18,8 +18,8 @@ use smartflow::models::metrics::AlertGate;
 use smartflow::models::train::train;
 use smartflow::models::Ensemble;
 use smartflow::pipeline::Fault;
-use smartflow::replay::{run_replay, ReplayOptions};
-use smartflow::store::{RecordKind, Store};
+use smartflow::replay::{run_replay, ReplayOptions, ReplaySummary};
+use smartflow::store::{Record, RecordKind, Store};
 use std::path::{Path, PathBuf};
 
 fn trades(data: &Path, file: &str) -> Vec<Trade> {
@@ -384,25 +384,10 @@ fn the_ensemble_drives_replay_with_explained_deterministic_signals() {
         .iter()
         .map(|f| common::pump_file(&data, f))
         .collect();
-    let run = |dir: &Path| {
-        run_replay(ReplayOptions {
-            data: files.clone(),
-            config: Config::default(),
-            state_dir: dir.to_path_buf(),
-            fault: Fault::default(),
-            resume: false,
-            progress: false,
-        })
-        .unwrap();
-        let store = Store::open(dir).unwrap();
-        let mut out = Vec::new();
-        export(&store, &Filter::default(), &mut out).unwrap();
-        (store.records().unwrap(), out)
-    };
     let d1 = tempfile::tempdir().unwrap();
     let d2 = tempfile::tempdir().unwrap();
-    let (recs, bytes) = run(d1.path());
-    let (_, bytes2) = run(d2.path());
+    let (_, recs, bytes) = replay_export(&files, Config::default(), d1.path(), Fault::default());
+    let (_, _, bytes2) = replay_export(&files, Config::default(), d2.path(), Fault::default());
     assert_eq!(bytes, bytes2, "same input, byte-identical decision log");
     let sigs: Vec<_> = recs
         .iter()
@@ -462,10 +447,32 @@ fn the_ensemble_drives_replay_with_explained_deterministic_signals() {
     assert!(hits >= 2, "{hits} of 3 pumps flagged");
 }
 
+/// Replays `files` into `dir`: the summary, the stored records and the exported decision log.
+fn replay_export(
+    files: &[String],
+    config: Config,
+    dir: &Path,
+    fault: Fault,
+) -> (ReplaySummary, Vec<Record>, Vec<u8>) {
+    let s = run_replay(ReplayOptions {
+        data: files.to_vec(),
+        config,
+        state_dir: dir.to_path_buf(),
+        fault,
+        resume: false,
+        progress: false,
+    })
+    .unwrap();
+    let store = Store::open(dir).unwrap();
+    let mut out = Vec::new();
+    export(&store, &Filter::default(), &mut out).unwrap();
+    (s, store.records().unwrap(), out)
+}
+
 /// A panic in the ensemble detector mid-batch rolls its feature engines back (a checkpoint copy
-/// plus the trades fed since, replayed) and the retried batch gives the same decision log, also
-/// when the fault comes several checkpoints into the run and with batches much shorter than the
-/// checkpoint interval.
+/// plus the trades fed since, replayed) and the retried batch gives the same decision log: a
+/// fault before the first checkpoint, in the batch that takes it and after it, with batches much
+/// shorter than the checkpoint interval.
 #[test]
 fn a_panic_in_the_ensemble_detector_changes_nothing() {
     let data = require_data!();
@@ -476,19 +483,8 @@ fn a_panic_in_the_ensemble_detector_changes_nothing() {
     let run = |dir: &Path, fault: Fault| {
         let mut config = Config::default();
         config.replay.batch_size = 300;
-        let s = run_replay(ReplayOptions {
-            data: files.clone(),
-            config,
-            state_dir: dir.to_path_buf(),
-            fault,
-            resume: false,
-            progress: false,
-        })
-        .unwrap();
-        let store = Store::open(dir).unwrap();
-        let mut out = Vec::new();
-        export(&store, &Filter::default(), &mut out).unwrap();
-        (s, out)
+        let (s, _, log) = replay_export(&files, config, dir, fault);
+        (s, log)
     };
     let clean_dir = tempfile::tempdir().unwrap();
     let (clean, clean_log) = run(clean_dir.path(), Fault::default());
