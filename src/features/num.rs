@@ -20,12 +20,10 @@ const POW10: [u64; 20] = {
 /// division and conversions were 4 % of a replay's time, on the thread that builds the features.
 pub fn to_f64(d: Decimal) -> f64 {
     let scale = d.scale() as usize;
-    let Ok(abs) = u64::try_from(d.mantissa().unsigned_abs()) else {
+    let abs = u64::try_from(d.mantissa().unsigned_abs()).ok();
+    let Some(abs) = abs.filter(|_| scale < POW10.len()) else {
         return d.to_f64().unwrap_or(f64::NAN);
     };
-    if scale >= POW10.len() {
-        return d.to_f64().unwrap_or(f64::NAN);
-    }
     let neg = d.is_sign_negative();
     let sign = |v: f64| if neg { -v } else { v };
     if scale == 0 {

@@ -119,7 +119,10 @@ impl EnsembleDetector {
     pub fn restore(&mut self, s: EnsembleSaved) {
         let (features, chunks) = (&self.features, &self.chunks);
         let rolled = self.undo.roll_back(s.0, &mut self.engines, |engines, t| {
-            engine(engines, features, chunks, &t.instrument).update(t);
+            engines
+                .entry(t.instrument.clone())
+                .or_insert_with(|| ChunkEngine::new(features, chunks))
+                .update(t);
         });
         if let Err(e) = rolled {
             tracing::error!("ensemble detector: {e}; feature windows kept as they are");
@@ -173,12 +176,14 @@ impl EnsembleDetector {
     /// checkpoint buy with a warm baseline.
     fn checkpoint(&mut self, at: u32, t: &Trade) -> Option<Checkpoint> {
         self.undo.fed(t);
-        let eng = engine(
-            &mut self.engines,
-            &self.features,
-            &self.chunks,
-            &t.instrument,
-        );
+        // One lookup for the common case (an instrument seen before), no clone of its name.
+        let eng = match self.engines.get_mut(&t.instrument) {
+            Some(e) => e,
+            None => self
+                .engines
+                .entry(t.instrument.clone())
+                .or_insert_with(|| ChunkEngine::new(&self.features, &self.chunks)),
+        };
         let row = eng.update(t)?;
         if !row.warm {
             return None;
@@ -257,19 +262,6 @@ impl EnsembleDetector {
             exit: false,
         })
     }
-}
-
-/// The engine of `instrument`, a new one for its first trade.
-fn engine<'a>(
-    engines: &'a mut FxHashMap<Instrument, ChunkEngine>,
-    features: &FeatureConfig,
-    chunks: &ChunkConfig,
-    instrument: &Instrument,
-) -> &'a mut ChunkEngine {
-    if !engines.contains_key(instrument) {
-        engines.insert(instrument.clone(), ChunkEngine::new(features, chunks));
-    }
-    engines.get_mut(instrument).expect("inserted above")
 }
 
 /// The detector a run uses: the rule score alone or the ensemble.
