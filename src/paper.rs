@@ -3,7 +3,7 @@
 //! positions and orders from the store.
 
 use crate::actors::builder::{start_stages, Core, Wiring};
-use crate::actors::feed::{Chunk, FeedActor, Input, LiveFeedActor};
+use crate::actors::feed::{Chunk, ChunkSource, FeedActor, Input, LiveFeedActor};
 use crate::actors::journal::{JournalActor, LiveStatus, StatusReporter};
 use crate::actors::run::RunControl;
 use crate::config::Config;
@@ -400,21 +400,16 @@ async fn run_session<C: ExecutionClient>(
         latency: Some(latency),
     };
     let stages = start_stages(s.core, wiring, journal.clone().recipient());
-    let (chunk_tx, chunk_rx) = mpsc::channel::<Chunk>(64);
-    let (stamp_tx, stamp_rx) = mpsc::unbounded_channel::<Vec<std::time::Instant>>();
-    let batcher = spawn_batcher(Batcher {
+    let batcher = Batcher {
         rx,
         commands: live.cmd_rx,
-        chunks: chunk_tx,
-        stamps: stamp_tx,
         max: cfg.feeds.batch_max_events,
         stop: shutdown_tx.subscribe(),
         tape,
-    });
-    let _feed = FeedActor::new(chunk_rx, stages.head.clone(), cfg.replay.max_in_flight)
-        .with_stamps(stamp_rx)
-        .start();
-    let res = until_stopped(opts.duration, live.done_rx, shutdown_tx, batcher).await;
+        ended: false,
+    };
+    let _feed = FeedActor::new(batcher, stages.head.clone(), cfg.replay.max_in_flight).start();
+    let res = until_stopped(opts.duration, live.done_rx, shutdown_tx).await;
     drop(feed_addrs);
     if let Some(t) = tracker {
         eprintln!("{}", t.counters.summary());
@@ -582,7 +577,6 @@ async fn until_stopped(
     duration: Option<Duration>,
     mut done_rx: tokio::sync::oneshot::Receiver<crate::actors::run::Outcome>,
     shutdown_tx: watch::Sender<bool>,
-    batcher: tokio::task::JoinHandle<()>,
 ) -> std::result::Result<(), String> {
     let stop = async {
         match duration {
@@ -599,7 +593,6 @@ async fn until_stopped(
             .map(|_| ()),
         _ = stop => {
             let _ = shutdown_tx.send(true);
-            let _ = batcher.await;
             match tokio::time::timeout(Duration::from_secs(60), done_rx).await {
                 Ok(Ok(r)) => r.map(|_| ()),
                 _ => Err("the pipeline did not drain within 60 s".into()),
@@ -610,15 +603,16 @@ async fn until_stopped(
 
 /// Feeds → pipeline: whatever the feeds decoded goes on at once (no waiting to fill a batch);
 /// an operator command goes in between two batches (in-band, in event order). Everything is
-/// written to the tape before the pipeline gets it.
+/// written to the tape before the pipeline gets it. The feed actor polls it in place: no task
+/// hop between the feeds' channel and the pipeline.
 struct Batcher {
     rx: mpsc::Receiver<FeedBatch>,
     commands: mpsc::UnboundedReceiver<CommandEvent>,
-    chunks: mpsc::Sender<Chunk>,
-    stamps: mpsc::UnboundedSender<Vec<std::time::Instant>>,
     max: usize,
     stop: watch::Receiver<bool>,
     tape: Option<TapeWriter>,
+    /// The stop signal came (or the feeds closed): the stream has ended.
+    ended: bool,
 }
 
 impl Batcher {
@@ -645,31 +639,31 @@ impl Batcher {
     }
 }
 
-/// Runs the batcher until the stop signal (the feed actors keep their senders for restarts).
-fn spawn_batcher(mut b: Batcher) -> tokio::task::JoinHandle<()> {
-    actix::spawn(async move {
-        loop {
-            let first = tokio::select! {
-                biased;
-                _ = b.stop.changed() => break,
-                Some(c) = b.commands.recv() => {
-                    b.tape(|t| t.command(&c));
-                    if b.chunks.send(Some(Input::Command(c))).await.is_err() {
-                        break;
-                    }
-                    continue;
-                }
-                f = b.rx.recv() => match f { Some(f) => f, None => break },
-            };
-            let (events, stamps) = b.take_events(first);
-            b.tape(|t| t.events(&events));
-            let _ = b.stamps.send(stamps);
-            if b.chunks.send(Some(Input::Events(events))).await.is_err() {
-                break;
-            }
+/// Runs until the stop signal (the feed actors keep their senders for restarts), then ends the
+/// stream; the tape is closed before the last batch.
+impl ChunkSource for Batcher {
+    async fn next_chunk(&mut self) -> (Chunk, Vec<std::time::Instant>) {
+        if self.ended {
+            return (None, Vec::new());
         }
-        let _ = b.chunks.send(None).await;
-    })
+        let first = tokio::select! {
+            biased;
+            _ = self.stop.changed() => None,
+            Some(c) = self.commands.recv() => {
+                self.tape(|t| t.command(&c));
+                return (Some(Input::Command(c)), Vec::new());
+            }
+            f = self.rx.recv() => f,
+        };
+        let Some(first) = first else {
+            self.ended = true;
+            self.tape = None;
+            return (None, Vec::new());
+        };
+        let (events, stamps) = self.take_events(first);
+        self.tape(|t| t.events(&events));
+        (Some(Input::Events(events)), stamps)
+    }
 }
 
 /// `smartflow status`: the last stored status of the paper session in `state_dir`.

@@ -177,9 +177,6 @@ pub trait Stage: Send + Unpin + 'static {
 pub struct FeatureStage {
     cfg: FeatureConfig,
     windows: FxHashMap<Instrument, FeatureWindow>,
-    /// False when the detector builds its own windows (the ensemble: with the model's settings),
-    /// so no snapshot of this stage would be read.
-    enabled: bool,
 }
 
 impl FeatureStage {
@@ -187,16 +184,7 @@ impl FeatureStage {
         Self {
             cfg,
             windows: FxHashMap::default(),
-            enabled: true,
         }
-    }
-
-    /// The stage a run with `source` needs: a pass-through for a source that keeps its own
-    /// feature windows (the ensemble).
-    pub fn for_source(cfg: FeatureConfig, source: &impl SignalSource) -> Self {
-        let mut s = Self::new(cfg);
-        s.enabled = source.uses_snapshots();
-        s
     }
 }
 
@@ -230,7 +218,7 @@ impl Stage for FeatureStage {
     fn process(&mut self, b: &mut Batch, fault: &Fault) -> Option<PortfolioView> {
         for (i, e) in b.events.iter().enumerate() {
             fault.check(Self::NAME, b.first_index + i as u64);
-            let (MarketEvent::Trade(t), true) = (e, self.enabled) else {
+            let MarketEvent::Trade(t) = e else {
                 continue;
             };
             let w = match self.windows.get_mut(&t.instrument) {

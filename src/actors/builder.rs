@@ -1,6 +1,6 @@
 //! One place that wires the stage actors, for `replay`, `paper` and (later) `live`:
-//! features → detector (signal source) → strategy → risk → executor → journal, with the
-//! executor's portfolio view fed back to strategy and risk.
+//! features (when the source reads snapshots) → detector (signal source) → strategy → risk →
+//! executor → journal, with the executor's portfolio view fed back to strategy and risk.
 
 use super::run::RunControl;
 use super::stage::StageActor;
@@ -63,7 +63,9 @@ fn supervise<S: crate::pipeline::Stage>(
     }
 }
 
-/// Starts the five stage actors, wired to each other and to `journal`.
+/// Starts the stage actors, wired to each other and to `journal`. A source that keeps its own
+/// feature windows (the ensemble) gets the batches first-hand: no features stage, whose
+/// pass-through would cost `paper` a hop (a few µs) on every batch.
 pub fn start_stages<S: SignalSource, T: Strategy, C: ExecutionClient>(
     core: Core<S, T, C>,
     w: Wiring,
@@ -73,14 +75,18 @@ pub fn start_stages<S: SignalSource, T: Strategy, C: ExecutionClient>(
     let exec = supervise(ExecStage::new(core.broker), &w, None);
     let risk = supervise(RiskStage::new(core.risk), &w, None);
     let strat = supervise(StrategyStage::new(core.strategy), &w, None);
-    let feature_stage = FeatureStage::for_source(core.features, &core.detector);
-    let feat = supervise(feature_stage, &w, arb);
+    let feat = core
+        .detector
+        .uses_snapshots()
+        .then(|| supervise(FeatureStage::new(core.features), &w, arb));
     let det = supervise(DetectorStage::new(core.detector), &w, arb);
     let wire = |next: Recipient<BatchMsg>| Wire {
         next,
         feedback: vec![],
     };
-    feat.do_send(wire(det.clone().recipient()));
+    if let Some(f) = &feat {
+        f.do_send(wire(det.clone().recipient()));
+    }
     det.do_send(wire(strat.clone().recipient()));
     strat.do_send(wire(risk.clone().recipient()));
     risk.do_send(wire(exec.clone().recipient()));
@@ -88,14 +94,21 @@ pub fn start_stages<S: SignalSource, T: Strategy, C: ExecutionClient>(
         next: journal,
         feedback: vec![strat.clone().recipient(), risk.clone().recipient()],
     });
+    let head = match &feat {
+        Some(f) => f.clone().recipient(),
+        None => det.clone().recipient(),
+    };
+    let mut addrs: Vec<Box<dyn std::any::Any>> = vec![
+        Box::new(det),
+        Box::new(strat),
+        Box::new(risk),
+        Box::new(exec),
+    ];
+    if let Some(f) = feat {
+        addrs.push(Box::new(f));
+    }
     Stages {
-        head: feat.clone().recipient(),
-        _addrs: vec![
-            Box::new(feat),
-            Box::new(det),
-            Box::new(strat),
-            Box::new(risk),
-            Box::new(exec),
-        ],
+        head,
+        _addrs: addrs,
     }
 }

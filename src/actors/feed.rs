@@ -1,5 +1,7 @@
-//! Feed actor for recorded data: a reader thread decodes and merges the files; the actor turns
-//! its chunks into batches and sends them down the pipeline, at most `max_in_flight` at a time.
+//! Feed actors. [`FeedActor`] turns what a [`ChunkSource`] yields into batches and sends them
+//! down the pipeline, at most `max_in_flight` at a time: in replay a reader thread's merged files,
+//! in `paper` the live feeds' batcher, polled in place (no task between it and the pipeline).
+//! [`LiveFeedActor`] supervises one live connection.
 
 use super::BatchMsg;
 use crate::domain::MarketEvent;
@@ -7,6 +9,7 @@ use crate::pipeline::Batch;
 use actix::prelude::*;
 use actix::ActorFutureExt;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::{mpsc, Semaphore};
 
 /// What enters the pipeline: decoded market events, or an operator command between them.
@@ -18,44 +21,49 @@ pub enum Input {
 /// One input for the pipeline; `None` ends the stream.
 pub type Chunk = Option<Input>;
 
-pub struct FeedActor {
-    rx: Option<mpsc::Receiver<Chunk>>,
+/// Where a [`FeedActor`] takes its inputs from.
+pub trait ChunkSource: Unpin + 'static {
+    /// The next input, with (live runs) the decode instant of each of its events, or an empty
+    /// list; `None` ends the stream (as does a closed source).
+    fn next_chunk(&mut self) -> impl std::future::Future<Output = (Chunk, Vec<Instant>)>;
+}
+
+/// Replay: chunks from the reader thread, without decode instants.
+impl ChunkSource for mpsc::Receiver<Chunk> {
+    async fn next_chunk(&mut self) -> (Chunk, Vec<Instant>) {
+        (self.recv().await.flatten(), Vec::new())
+    }
+}
+
+pub struct FeedActor<S: ChunkSource = mpsc::Receiver<Chunk>> {
+    source: Option<S>,
     next: Recipient<BatchMsg>,
     credits: Arc<Semaphore>,
-    /// Live only: decode instants of each chunk's events, one message per chunk.
-    stamps: Option<mpsc::UnboundedReceiver<Vec<std::time::Instant>>>,
 }
 
-impl FeedActor {
-    pub fn new(rx: mpsc::Receiver<Chunk>, next: Recipient<BatchMsg>, max_in_flight: usize) -> Self {
+impl<S: ChunkSource> FeedActor<S> {
+    pub fn new(source: S, next: Recipient<BatchMsg>, max_in_flight: usize) -> Self {
         Self {
-            rx: Some(rx),
+            source: Some(source),
             next,
             credits: Arc::new(Semaphore::new(max_in_flight)),
-            stamps: None,
         }
-    }
-
-    pub fn with_stamps(mut self, rx: mpsc::UnboundedReceiver<Vec<std::time::Instant>>) -> Self {
-        self.stamps = Some(rx);
-        self
     }
 }
 
-impl Actor for FeedActor {
+impl<S: ChunkSource> Actor for FeedActor<S> {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let Some(mut rx) = self.rx.take() else {
+        let Some(mut source) = self.source.take() else {
             return;
         };
         let next = self.next.clone();
         let credits = self.credits.clone();
-        let mut stamps = self.stamps.take();
         ctx.spawn(
             async move {
                 let (mut seq, mut index) = (0u64, 0u64);
                 loop {
-                    let chunk = rx.recv().await.flatten();
+                    let (chunk, decoded_at) = source.next_chunk().await;
                     let permit = credits.clone().acquire_owned().await.expect("never closed");
                     let last = chunk.is_none();
                     let (events, commands) = match chunk {
@@ -64,10 +72,6 @@ impl Actor for FeedActor {
                         None => Default::default(),
                     };
                     let n = events.len() as u64;
-                    let decoded_at = match (&mut stamps, events.is_empty()) {
-                        (Some(s), false) => s.recv().await.unwrap_or_default(),
-                        _ => Vec::new(),
-                    };
                     next.do_send(BatchMsg(Batch {
                         seq,
                         first_index: index,
