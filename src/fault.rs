@@ -42,6 +42,17 @@ impl Fault {
             }
         }
     }
+    /// Refuses a fault aimed at a stage the run does not have: there is a features stage only
+    /// when the signal source reads its snapshots (the ensemble keeps its own feature windows).
+    pub fn check_stages(&self, has_features_stage: bool) -> Result<(), String> {
+        match &self.target {
+            Some((s, i)) if s == "features" && !has_features_stage => Err(format!(
+                "--inject-panic features@{i}: this run has no features stage (the ensemble \
+                 detector keeps its own feature windows); aim at detector@{i}"
+            )),
+            _ => Ok(()),
+        }
+    }
     pub fn fired(&self) -> bool {
         self.fired.load(Ordering::SeqCst)
     }
@@ -52,3 +63,24 @@ impl Fault {
 pub const FAULT_TARGETS: &[&str] = &[
     "features", "detector", "strategy", "risk", "executor", "feed",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_in_a_stage_the_run_lacks_is_refused_with_the_stage_named() {
+        let f = Fault::parse("features@10").unwrap();
+        assert!(f.check_stages(true).is_ok());
+        let e = f.check_stages(false).unwrap_err();
+        assert!(
+            e.contains("features@10") && e.contains("detector@10"),
+            "{e}"
+        );
+        assert!(Fault::parse("detector@10")
+            .unwrap()
+            .check_stages(false)
+            .is_ok());
+        assert!(Fault::default().check_stages(false).is_ok());
+    }
+}

@@ -164,9 +164,10 @@ struct ReplayArgs {
     /// Continue the interrupted run in the state folder instead of starting afresh.
     #[arg(long)]
     resume: bool,
-    /// Fault injection: panic once in STAGE (features, detector, strategy, risk, executor) at the
-    /// first event it handles from global event index N on; the supervisor restarts the actor
-    /// and the run continues with the same result.
+    /// Fault injection: panic once in STAGE (features — with the rules detector only, the
+    /// ensemble keeps its own windows —, detector, strategy, risk, executor) at the first event
+    /// it handles from global event index N on; the supervisor restarts the actor and the run
+    /// continues with the same result.
     #[arg(long, value_name = "STAGE@N")]
     inject_panic: Option<String>,
     /// Print the summary as JSON instead of text.

@@ -18,7 +18,7 @@ use crate::feeds::ws::{FeedBatch, FeedCounters, RawFrame, WsFeed};
 use crate::pipeline::Fault;
 use crate::risk::RiskManager;
 use crate::store::{Store, META_EXECUTOR, META_RISK, META_SESSION, META_STATUS, PAPER_STORE};
-use crate::strategies::signal::Strategy;
+use crate::strategies::signal::{SignalSource, Strategy};
 use crate::strategies::sources;
 use actix::prelude::*;
 use anyhow::{bail, Context as _, Result};
@@ -307,9 +307,13 @@ fn open_session<C: ExecutionClient>(
     risk.on_feedback(&view);
     let mut strategy = sources::strategies(cfg, &prefix);
     strategy.on_feedback(&view);
+    let detector = sources::sources(cfg, &prefix)?;
+    (opts.fault)
+        .check_stages(detector.uses_snapshots())
+        .map_err(anyhow::Error::msg)?;
     let core = Core {
         features: cfg.features.clone(),
-        detector: sources::sources(cfg, &prefix)?,
+        detector,
         strategy,
         risk,
         broker,

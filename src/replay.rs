@@ -142,6 +142,9 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     let input = open_input(&paths)?;
     let start = input.start(&cfg)?;
     let detector = sources::sources(&cfg, &start.id_prefix)?;
+    (opts.fault)
+        .check_stages(detector.uses_snapshots())
+        .map_err(anyhow::Error::msg)?;
     let initial = leaderboard_command(&cfg, &input, &start.id_prefix)?;
     let print = Fingerprint::of(&cfg, &paths, detector.model_id())?;
     let (store, skip_records) = open_run_store(&opts.state_dir, opts.resume, &print)?;
