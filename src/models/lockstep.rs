@@ -6,8 +6,8 @@
 //! walked side by side so that their loads overlap. Leaf values are added in tree order, one by
 //! one, so a sum is bit-identical to walking the trees one after the other. A leaf keeps its
 //! value in its own step (where a split keeps its test), so reading it touches the cache line the
-//! walk just loaded, and a forest takes a quarter (f64 thresholds) to a third (f32) less memory (what a `paper` session, whose caches
-//! go cold between messages, waits on).
+//! walk just loaded, and a forest takes a quarter (f64 thresholds) to a third (f32) less memory:
+//! what a `paper` session, whose caches go cold between messages, waits on.
 
 /// Inputs a forest can split on. A row is walked as an array of this many (the caller pads it), and
 /// the step table's length is a power of two: an index masked to either needs no bounds check,
