@@ -2,8 +2,9 @@
 //! against a loopback Hyperliquid server replaying the recorded BTC trades (with wallets), over
 //! and over, at a steady pace. Prints the status output with the latency histogram.
 //!
-//! `cargo run --release --example paper_latency -- [SECONDS] [ensemble|rules]` (default: 20 s,
-//! the default detector, the ensemble; `rules` is the rule detector with a low activity guard).
+//! `cargo run --release --example paper_latency -- [SECONDS] [ensemble|rules] [awake]` (default:
+//! 20 s, the default detector, the ensemble; `rules` is the rule detector with a low activity
+//! guard; `awake` sets `[feeds] keep_cores_awake`).
 //! The looped trades keep every baseline flat, so neither detector fires here: the figure is
 //! decode → detector only, without orders and fills.
 
@@ -21,6 +22,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20.0);
     let mode = std::env::args().nth(2).unwrap_or_else(|| "ensemble".into());
+    let awake = std::env::args().nth(3).is_some_and(|a| a == "awake");
     assert!(
         mode == "ensemble" || mode == "rules",
         "mode: ensemble or rules"
@@ -77,6 +79,7 @@ min_order_notional = "10"
 qty_step = "0.00001"
 [feeds]
 status_every_secs = 5.0
+keep_cores_awake = {awake}
 [feeds.binance]
 enabled = false
 [feeds.bybit]

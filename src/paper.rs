@@ -4,6 +4,7 @@
 
 use crate::actors::builder::{start_stages, Core, Wiring};
 use crate::actors::feed::{Chunk, ChunkSource, FeedActor, Input, LiveFeedActor};
+use crate::actors::idle_spin::IdleSpin;
 use crate::actors::journal::{JournalActor, LiveStatus, StatusReporter};
 use crate::actors::run::RunControl;
 use crate::config::Config;
@@ -182,6 +183,8 @@ pub fn run_session_in<C: ExecutionClient>(
     make: impl FnOnce(&Config, Option<&[u8]>, u64) -> Result<C>,
 ) -> Result<PaperReport> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Dropped (spinners stopped) when the session returns, however it ends.
+    let _awake = keep_cores_awake(&opts.config)?;
     let store = Arc::new(Store::open_file(&opts.state_dir, file)?);
     let s = open_session(&store, &opts, make)?;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<CommandEvent>();
@@ -209,6 +212,20 @@ pub fn run_session_in<C: ExecutionClient>(
         feed_restarts,
         stage_restarts: control.restarts(),
     })
+}
+
+/// `[feeds] keep_cores_awake`: one idle-class spinning thread per core while the session runs.
+fn keep_cores_awake(cfg: &Config) -> Result<Option<IdleSpin>> {
+    if !cfg.feeds.keep_cores_awake {
+        return Ok(None);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let spin = IdleSpin::start(cores)?;
+    tracing::info!(
+        threads = spin.threads(),
+        "keep_cores_awake: idle-class spinners started"
+    );
+    Ok(Some(spin))
 }
 
 /// A session about to start: its number and id prefix, the core it resumes, its tape.

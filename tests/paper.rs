@@ -426,3 +426,56 @@ fn control_api_commands_survive_a_restart_and_the_tape_replays_to_the_same_log()
     assert_eq!(st["limits"]["max_order_notional"], "150", "{st}");
     assert_eq!(run.join().unwrap().session, 2);
 }
+
+/// Threads of this process whose name starts with `prefix`.
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+                .filter(|c| c.starts_with(prefix))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn keep_cores_awake_spins_one_idle_thread_per_core_only_while_the_session_runs() {
+    let data = require_data!();
+    let venues = start_venues(data);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&venues);
+    cfg.feeds.keep_cores_awake = true;
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let watcher = std::thread::spawn(move || {
+        let mut most = 0;
+        while stop_rx.recv_timeout(Duration::from_millis(50)).is_err() {
+            most = most.max(threads_named("smartflow-idle"));
+        }
+        most
+    });
+    let report = run_paper(PaperOptions {
+        config: cfg,
+        state_dir: dir.path().to_path_buf(),
+        duration: Some(Duration::from_secs(2)),
+        print_status: false,
+        fault: Fault::default(),
+        tape: None,
+    })
+    .unwrap();
+    stop_tx.send(()).unwrap();
+    let most = watcher.join().unwrap();
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(most, cores, "one spinner per core while the session ran");
+    // A joined thread leaves /proc a moment after `join` returns.
+    let t0 = std::time::Instant::now();
+    while threads_named("smartflow-idle") > 0 {
+        assert!(
+            t0.elapsed().as_secs() < 5,
+            "spinners still there after the session"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let st = report.status.unwrap();
+    assert!(st.fills > 0, "the session traded as usual: {st:?}");
+}

@@ -9,6 +9,7 @@
 
 pub mod builder;
 pub mod feed;
+pub mod idle_spin;
 pub mod journal;
 pub mod run;
 pub mod stage;
