@@ -183,10 +183,10 @@ pub fn run_session_in<C: ExecutionClient>(
     make: impl FnOnce(&Config, Option<&[u8]>, u64) -> Result<C>,
 ) -> Result<PaperReport> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    // Dropped (spinners stopped) when the session returns, however it ends.
-    let _awake = keep_cores_awake(&opts.config)?;
     let store = Arc::new(Store::open_file(&opts.state_dir, file)?);
     let s = open_session(&store, &opts, make)?;
+    // Once the session may start; dropped (spinners stopped) when it returns, however it ends.
+    let _awake = keep_cores_awake(&opts.config)?;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<CommandEvent>();
     let hub = Arc::new(ControlHub::new(&s.prefix, cmd_tx));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
