@@ -186,7 +186,7 @@ pub fn run_session_in<C: ExecutionClient>(
     let store = Arc::new(Store::open_file(&opts.state_dir, file)?);
     let s = open_session(&store, &opts, make)?;
     // Once the session may start; dropped (spinners stopped) when it returns, however it ends.
-    let _awake = keep_cores_awake(&opts.config)?;
+    let _awake = keep_cores_awake(&opts.config, s.core.detector.cache_warmer())?;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<CommandEvent>();
     let hub = Arc::new(ControlHub::new(&s.prefix, cmd_tx));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
@@ -214,13 +214,16 @@ pub fn run_session_in<C: ExecutionClient>(
     })
 }
 
-/// `[feeds] keep_cores_awake`: one idle-class spinning thread per core while the session runs.
-fn keep_cores_awake(cfg: &Config) -> Result<Option<IdleSpin>> {
+/// `[feeds] keep_cores_awake`: one idle-class spinning thread per core while the session runs,
+/// reading the signal source's model (`warm`) into its core's cache.
+fn keep_cores_awake(
+    cfg: &Config,
+    warm: Option<crate::strategies::signal::CacheWarmer>,
+) -> Result<Option<IdleSpin>> {
     if !cfg.feeds.keep_cores_awake {
         return Ok(None);
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let spin = IdleSpin::start(cores)?;
+    let spin = IdleSpin::start(warm)?;
     tracing::info!(
         threads = spin.threads(),
         "keep_cores_awake: idle-class spinners started"

@@ -108,6 +108,14 @@ impl Ensemble {
         Ok(e)
     }
 
+    /// Reads the Isolation Forest's and the GBM's trees (~260 KB for v5) into the calling
+    /// core's cache: what a checkpoint row walks. For `[feeds] keep_cores_awake`.
+    pub fn warm(&self) -> u64 {
+        self.iforest
+            .warm()
+            .wrapping_add(self.gbm.as_ref().map_or(0, |g| g.warm()))
+    }
+
     pub fn gbm(&self) -> Option<&Gbm> {
         self.gbm.as_ref()
     }

@@ -251,6 +251,11 @@ impl IForestScorer {
         self.score_of_total(total)
     }
 
+    /// Reads the trees into the calling core's cache ([`lockstep::Forest::warm`]).
+    pub fn warm(&self) -> u64 {
+        self.forest.warm()
+    }
+
     /// The highest score any row can get (every tree isolates it as early as it can).
     pub fn max_score(&self) -> f64 {
         self.score_of_total(self.min_total)

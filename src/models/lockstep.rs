@@ -189,6 +189,17 @@ impl<T: Threshold, const G: usize> Forest<T, G> {
         }
     }
 
+    /// Reads every step in use once, so that the forest is in the cache of the core that calls
+    /// it ([`crate::actors::idle_spin`]); returns a checksum so the reads are not optimised away.
+    pub fn warm(&self) -> u64 {
+        // A step is 16 bytes or more, so one in two touches every 64-byte line at least once.
+        let acc = self.steps[..self.used]
+            .iter()
+            .step_by(2)
+            .fold(0u64, |a, s| a.wrapping_add(u64::from(s.next[0])));
+        std::hint::black_box(acc)
+    }
+
     /// Groups of `G` trees (the last may be partial).
     pub fn groups(&self) -> usize {
         self.depth.len()

@@ -343,6 +343,18 @@ impl SignalSource for DetectorKind {
             DetectorKind::Ensemble(det) => det.on_events(b, fault, out),
         }
     }
+    /// The ensemble's trees (the rule detector's state is small and per instrument).
+    fn cache_warmer(&self) -> Option<super::signal::CacheWarmer> {
+        match self {
+            DetectorKind::Rules(_) => None,
+            DetectorKind::Ensemble(d) => {
+                let ens = d.ens.clone();
+                Some(Arc::new(move || {
+                    ens.warm();
+                }))
+            }
+        }
+    }
     fn save(&self, _events: &[MarketEvent]) -> DetectorSaved {
         match self {
             DetectorKind::Rules(d) => DetectorSaved::Rules(d.clone()),

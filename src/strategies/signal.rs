@@ -86,12 +86,20 @@ pub trait SignalSource: Send + Unpin + 'static {
     /// Saves what a batch of `events` may change.
     fn save(&self, events: &[crate::domain::MarketEvent]) -> Self::Saved;
     fn restore(&mut self, s: Self::Saved);
+    /// What reads the source's model into a core's cache, for `[feeds] keep_cores_awake`'s
+    /// spinning threads to call while the session waits (none for a source without one).
+    fn cache_warmer(&self) -> Option<CacheWarmer> {
+        None
+    }
     /// An operator or session command, in stream order (most sources ignore them; applying
     /// one twice must do no more than applying it once: a retried batch repeats it).
     fn on_command(&mut self, c: &crate::domain::command::Command) {
         let _ = c;
     }
 }
+
+/// Reads a model into the calling core's cache; called from other threads.
+pub type CacheWarmer = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// Decides entries (size, exit plan) from signals and the portfolio.
 pub trait Strategy: Clone + Send + Unpin + 'static {
@@ -145,6 +153,12 @@ impl<A: SignalSource, B: SignalSource + Named> SignalSource for Both<A, B> {
     }
     fn save(&self, events: &[crate::domain::MarketEvent]) -> Self::Saved {
         (self.first.save(events), self.second.save(events))
+    }
+    /// The first's (the pre-pump model), else the second's.
+    fn cache_warmer(&self) -> Option<CacheWarmer> {
+        self.first
+            .cache_warmer()
+            .or_else(|| self.second.cache_warmer())
     }
     fn restore(&mut self, s: Self::Saved) {
         self.first.restore(s.0);

@@ -77,6 +77,9 @@ impl<S: SignalSource> SignalSource for Option<S> {
     fn save(&self, events: &[MarketEvent]) -> Self::Saved {
         self.as_ref().map(|s| s.save(events))
     }
+    fn cache_warmer(&self) -> Option<super::signal::CacheWarmer> {
+        self.as_ref().and_then(|s| s.cache_warmer())
+    }
     fn restore(&mut self, saved: Self::Saved) {
         if let (Some(s), Some(v)) = (self.as_mut(), saved) {
             s.restore(v);

@@ -318,6 +318,11 @@ impl Gbm {
         Some(self.base + sum)
     }
 
+    /// Reads the branch-free trees into the calling core's cache ([`lockstep::Forest::warm`]).
+    pub fn warm(&self) -> u64 {
+        self.fast.as_ref().map_or(0, |f| f.warm())
+    }
+
     /// The range every raw score lies in: `(lowest, highest)`.
     pub fn raw_range(&self) -> (f64, f64) {
         (self.raw_min, self.base + self.suffix_max[0])
