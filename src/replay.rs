@@ -138,15 +138,8 @@ impl ReplaySummary {
 /// Runs a replay to completion.
 pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     let cfg = opts.config.clone();
-    let paths = expand_paths(&opts.data)?;
-    let input = open_input(&paths)?;
-    let start = input.start(&cfg)?;
-    let detector = sources::sources(&cfg, &start.id_prefix)?;
-    (opts.fault)
-        .check_stages(detector.uses_snapshots())
-        .map_err(anyhow::Error::msg)?;
+    let (input, start, detector, print) = prepare(&opts)?;
     let initial = leaderboard_command(&cfg, &input, &start.id_prefix)?;
-    let print = Fingerprint::of(&cfg, &paths, detector.model_id())?;
     let (store, skip_records) = open_run_store(&opts.state_dir, opts.resume, &print)?;
     let progress = progress_bar(opts.progress);
 
@@ -215,6 +208,27 @@ pub fn run_replay(opts: ReplayOptions) -> Result<ReplaySummary> {
     );
     write_summary(&store, &opts.state_dir, &summary)?;
     Ok(summary)
+}
+
+/// Opens the inputs and loads the signal sources (the model) while another thread fingerprints
+/// the data files (both read files: ~0.1 s of a 3 s replay of the dev set, in parallel).
+fn prepare(opts: &ReplayOptions) -> Result<(ReplayInput, Start, sources::Sources, Fingerprint)> {
+    let cfg = &opts.config;
+    let paths = expand_paths(&opts.data)?;
+    std::thread::scope(|s| {
+        let data = s.spawn(|| Fingerprint::data_of(&paths));
+        let input = open_input(&paths)?;
+        let start = input.start(cfg)?;
+        let detector = sources::sources(cfg, &start.id_prefix)?;
+        (opts.fault)
+            .check_stages(detector.uses_snapshots())
+            .map_err(anyhow::Error::msg)?;
+        let data = data
+            .join()
+            .map_err(|_| anyhow::anyhow!("the data fingerprint thread panicked"))??;
+        let print = Fingerprint::with_data(cfg, data, detector.model_id())?;
+        Ok((input, start, detector, print))
+    })
 }
 
 /// Opens the run's store: cleared for a fresh run; for `--resume`, checked against the

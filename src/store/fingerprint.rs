@@ -47,11 +47,21 @@ fn file_print(p: &Path) -> Result<(String, u64, String)> {
 }
 
 impl Fingerprint {
-    pub fn of(cfg: &Config, paths: &[PathBuf], model: String) -> Result<Self> {
+    /// The data files' part (name, length, hash of both ends), per file in replay order: what
+    /// reads the files, so a replay computes it while it opens its inputs and loads its model.
+    pub fn data_of(paths: &[PathBuf]) -> Result<Vec<(String, u64, String)>> {
+        paths.iter().map(|p| file_print(p)).collect()
+    }
+
+    /// The fingerprint of a run of `cfg` and `model` on data printed by [`Self::data_of`].
+    pub fn with_data(
+        cfg: &Config,
+        data: Vec<(String, u64, String)>,
+        model: String,
+    ) -> Result<Self> {
         let mut c = cfg.clone();
         c.replay = ReplayConfig::default();
         let config = hex(Sha256::digest(serde_json::to_vec(&c)?));
-        let data = paths.iter().map(|p| file_print(p)).collect::<Result<_>>()?;
         Ok(Self {
             config,
             data,
