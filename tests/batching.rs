@@ -44,7 +44,7 @@ fn replay(data: &Path, state: &Path, batch_size: usize) -> (ReplaySummary, Vec<u
 }
 
 #[test]
-fn batch_sizes_1_7_64_2048_give_byte_identical_decision_logs() {
+fn batch_sizes_1_7_64_2048_and_the_default_give_byte_identical_decision_logs() {
     let data = require_data!();
     let dir = tempfile::tempdir().unwrap();
     let (base, log) = replay(&data, &dir.path().join("2048"), 2048);
@@ -54,7 +54,7 @@ fn batch_sizes_1_7_64_2048_give_byte_identical_decision_logs() {
         base.signals_skipped_by_strategy + base.refused >= 1,
         "{base:?}"
     );
-    for size in [1usize, 7, 64] {
+    for size in [1usize, 7, 64, Config::default().replay.batch_size] {
         let (s, other) = replay(&data, &dir.path().join(size.to_string()), size);
         assert_eq!(s.events, base.events);
         if other != log {
