@@ -18,7 +18,7 @@
 
 use super::artifact::Manifest;
 use super::gbm::Gbm;
-use super::iforest::IForestScorer;
+use super::iforest::{IForestScorer, IForestWalk};
 use super::linear::{logit, sigmoid, squash};
 use crate::features::{ChunkRow, N_FEATURES};
 use anyhow::{Context, Result};
@@ -30,6 +30,10 @@ pub const MEMBERS: [&str; 4] = ["rules", "iforest", "logistic", "gbm"];
 /// Slack, in log-odds, of every bound the cascade uses: far above the rounding of the sums it
 /// bounds (~1e-14), far below any score that matters.
 const BOUND_SLACK: f64 = 1e-6;
+
+/// Groups of isolation trees walked before the GBM (of 4 in v5). `score_cost` on the dev set's
+/// rows, µs a row: 0 → 2.42, 1 → 2.17, 2 → 2.15–2.16, 3 → 2.22, all 4 first (before) → 2.25.
+const ISOLATION_GROUPS_FIRST: usize = 2;
 
 /// Raw input made finite for the tree models: NaN → 0, ±inf → ±1e6, as float32.
 pub fn clean(x: &[f64]) -> Vec<f32> {
@@ -176,7 +180,17 @@ impl Ensemble {
                 return None;
             }
         }
-        s[1] = self.iforest.score(&squashed);
+        let mut walk = self.iforest.walk(&squashed);
+        if cascade {
+            if let Some(raw) = self.gbm_before_iforest(row, &mut walk, &mut z, z_cut) {
+                s[3] = sigmoid(raw?);
+                s[1] = walk.finish();
+                let (inputs, n) = self.stack_array(&s);
+                let prob = m.stacker.prob(&inputs[..n]);
+                return Some(Scores { members: s, prob });
+            }
+        }
+        s[1] = walk.finish();
         if cascade {
             z += self.stacker_term(1, logit(s[1]));
         }
@@ -191,6 +205,42 @@ impl Ensemble {
         let (inputs, n) = self.stack_array(&s);
         let prob = m.stacker.prob(&inputs[..n]);
         Some(Scores { members: s, prob })
+    }
+
+    /// The cascade's second stage, most rows' last: the first groups of isolation trees bound
+    /// that member's term, which gives the GBM a lower target than the exact term would; ~98 % of
+    /// the dev set's rows cannot reach even that one, so the rest of the isolation forest is never
+    /// walked for them (`score_cost`: 2251 → ~2155 ns a row; the GBM walks ~15 % more trees, the
+    /// forest half its trees). A row the GBM walks in full
+    /// gets its exact isolation score and term (`z` gains it), and is dropped exactly when the
+    /// exact target would have dropped it, so the result is [`Self::score_above`]'s, bit for bit.
+    /// `Some(None)`: below the floor; `Some(Some(raw))`: the GBM's raw score, the forest walked
+    /// in full; `None`: this stage does not apply (no GBM, no target, a NaN input).
+    fn gbm_before_iforest(
+        &self,
+        row: &ChunkRow,
+        walk: &mut IForestWalk<'_>,
+        z: &mut f64,
+        z_cut: f64,
+    ) -> Option<Option<f64>> {
+        let g = self.gbm.as_ref()?;
+        for _ in 0..ISOLATION_GROUPS_FIRST {
+            walk.step();
+        }
+        // The term is monotone in the score: its bound is at the end it rises towards.
+        let rises = self.stacker_term(1, 1.0) >= self.stacker_term(1, -1.0);
+        let term = self.stacker_term(1, logit(walk.bound(rises)));
+        let loose = self.gbm_logit_needed(*z + term + BOUND_SLACK, z_cut)?;
+        let cleaned: [f32; N_FEATURES] = row.x.map(clean_one);
+        let Some((raw, lowest)) = g.raw_and_lowest_bound(&cleaned, loose)? else {
+            return Some(None);
+        };
+        let s1 = walk.finish();
+        *z += self.stacker_term(1, logit(s1));
+        match self.gbm_logit_needed(*z, z_cut) {
+            Some(target) if lowest < target => Some(None),
+            _ => Some(Some(raw)),
+        }
     }
 
     /// The GBM log-odds below which a row whose other terms sum to `z` stays under `z_cut`, as a

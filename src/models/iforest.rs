@@ -193,7 +193,52 @@ pub struct IForestScorer {
     forest: lockstep::Forest<f64, IFOREST_GROUP>,
     /// Per tree its shortest `depth + c(size)`, summed over the forest.
     min_total: f64,
+    /// Per group `g`: the shortest and the longest `depth + c(size)` the trees from group `g` on
+    /// can add (bounds of a partial walk, [`IForestWalk::bounds`]).
+    rest: Vec<(f64, f64)>,
     c_sample: f64,
+}
+
+/// A row's walk through an [`IForestScorer`], one group of trees at a time: the total is summed
+/// in tree order, so [`Self::finish`] is bit-identical to [`IForestScorer::score`].
+pub struct IForestWalk<'a> {
+    scorer: &'a IForestScorer,
+    padded: [f64; lockstep::MAX_FEATURES],
+    total: f64,
+    /// Groups walked.
+    done: usize,
+}
+
+impl IForestWalk<'_> {
+    /// Walks the next group of trees (none left: nothing).
+    pub fn step(&mut self) {
+        let f = &self.scorer.forest;
+        if self.done < f.groups() {
+            f.add_group(self.done, &self.padded, |v, t| v < t, &mut self.total);
+            self.done += 1;
+        }
+    }
+
+    /// The highest (`highest`) or the lowest score the row can still get, given the groups
+    /// walked (the trees left isolate it as early, or as late, as they can).
+    pub fn bound(&self, highest: bool) -> f64 {
+        let (short, long) = self
+            .scorer
+            .rest
+            .get(self.done)
+            .copied()
+            .unwrap_or((0.0, 0.0));
+        let rest = if highest { short } else { long };
+        self.scorer.score_of_total(self.total + rest)
+    }
+
+    /// Walks the groups left (if any); the row's score.
+    pub fn finish(&mut self) -> f64 {
+        while self.done < self.scorer.forest.groups() {
+            self.step();
+        }
+        self.scorer.score_of_total(self.total)
+    }
 }
 
 impl IForestScorer {
@@ -201,14 +246,16 @@ impl IForestScorer {
     pub fn new(f: &IsolationForest) -> anyhow::Result<Self> {
         let mut forest = lockstep::Forest::new();
         let mut min_total = 0.0;
+        let mut ends = Vec::with_capacity(f.trees.len());
         for (k, t) in f.trees.iter().enumerate() {
             let mut nodes = Vec::with_capacity(t.len());
             let mut path = vec![0.0f64; t.len()];
-            let mut shortest = f64::INFINITY;
+            let (mut shortest, mut longest) = (f64::INFINITY, f64::NEG_INFINITY);
             for (i, &(feature, thr, l, r)) in t.iter().enumerate() {
                 if feature < 0 {
                     let v = path[i] + c(thr);
                     shortest = shortest.min(v);
+                    longest = longest.max(v);
                     nodes.push(lockstep::Node::Leaf(v));
                     continue;
                 }
@@ -229,11 +276,20 @@ impl IForestScorer {
             anyhow::ensure!(!nodes.is_empty(), "isolation forest tree {k} is empty");
             forest.push(&nodes)?;
             min_total += shortest;
+            ends.push((shortest, longest));
         }
         anyhow::ensure!(forest.trees() > 0, "isolation forest without trees");
+        let rest = (0..forest.groups())
+            .map(|g| {
+                ends[g * IFOREST_GROUP..]
+                    .iter()
+                    .fold((0.0, 0.0), |(a, b), &(s, l)| (a + s, b + l))
+            })
+            .collect();
         Ok(Self {
             forest,
             min_total,
+            rest,
             c_sample: c(f.sample as f64),
         })
     }
@@ -241,14 +297,20 @@ impl IForestScorer {
     /// Anomaly score in (0, 1), equal to [`IsolationForest::score`]. `x` must have every feature
     /// the trees split on.
     pub fn score(&self, x: &[f64]) -> f64 {
+        self.walk(x).finish()
+    }
+
+    /// A walk of `x` that has not started ([`IForestWalk`]).
+    pub fn walk(&self, x: &[f64]) -> IForestWalk<'_> {
         let mut padded = [0.0; lockstep::MAX_FEATURES];
         let n = x.len().min(lockstep::MAX_FEATURES);
         padded[..n].copy_from_slice(&x[..n]);
-        let mut total = 0.0;
-        for g in 0..self.forest.groups() {
-            self.forest.add_group(g, &padded, |v, t| v < t, &mut total);
+        IForestWalk {
+            scorer: self,
+            padded,
+            total: 0.0,
+            done: 0,
         }
-        self.score_of_total(total)
     }
 
     /// Reads the trees into the calling core's cache ([`lockstep::Forest::warm`]).
@@ -351,6 +413,33 @@ mod tests {
         let outlier = f.score(&[5.0, -4.0, 9.0]);
         assert!(outlier > 0.6 && inlier < 0.5, "{outlier} {inlier}");
         assert_ne!(f, IsolationForest::fit(&rows, &p, 2).unwrap());
+    }
+
+    #[test]
+    fn a_partial_walk_bounds_the_score_it_finishes_with() {
+        let mut rng = SplitMix64::new(11);
+        let mut row = || vec![rng.next_f64() * 4.0 - 2.0, rng.next_f64() * 9.0];
+        let rows: Vec<Vec<f64>> = (0..300).map(|_| row()).collect();
+        let f = IsolationForest::fit(&rows, &IForestParams::default(), 5).unwrap();
+        let s = IForestScorer::new(&f).unwrap();
+        assert!(s.forest.groups() >= 4, "{} groups", s.forest.groups());
+        let mut tightened = 0;
+        for _ in 0..500 {
+            let x = row();
+            let score = f.score(&x);
+            let mut w = s.walk(&x);
+            let mut width = f64::INFINITY;
+            for _ in 0..=s.forest.groups() {
+                let (lo, hi) = (w.bound(false), w.bound(true));
+                assert!(lo <= score && score <= hi, "{lo} {score} {hi}");
+                assert!(hi - lo <= width);
+                tightened += usize::from(hi - lo < width);
+                width = hi - lo;
+                w.step();
+            }
+            assert_eq!(w.finish().to_bits(), score.to_bits());
+        }
+        assert!(tightened > 500 * s.forest.groups(), "{tightened}");
     }
 
     #[test]

@@ -302,6 +302,31 @@ impl Gbm {
         self.raw_reaching_one_by_one(x, target)
     }
 
+    /// For a target known only later: the raw score, or `None` as soon as the trees left cannot
+    /// lift it to `loose`; with the raw score, the lowest bound [`Self::raw_reaching`] checked on
+    /// the way, so that `raw_reaching(x, t)` is `None` exactly when that bound is below `t` (for
+    /// any `t` ≥ `loose`). `None` for a row this cannot walk branch-free (NaN): then use
+    /// [`Self::raw_reaching`].
+    pub fn raw_and_lowest_bound(&self, x: &[f32], loose: f64) -> Option<Option<(f64, f64)>> {
+        assert!(x.len() >= self.n_features, "row shorter than the model");
+        let f = self
+            .fast
+            .as_ref()
+            .filter(|_| !x.iter().any(|v| v.is_nan()))?;
+        let mut padded = [0.0f32; lockstep::MAX_FEATURES];
+        padded[..self.n_features].copy_from_slice(&x[..self.n_features]);
+        let (mut sum, mut lowest) = (0.0, f64::INFINITY);
+        for g in 0..f.groups() {
+            let bound = self.base + sum + self.suffix_max[g * EXIT_CHECK_EVERY];
+            if bound < loose {
+                return Some(None);
+            }
+            lowest = lowest.min(bound);
+            f.add_group(g, &padded, |v, t| v <= t, &mut sum);
+        }
+        Some(Some((self.base + sum, lowest)))
+    }
+
     /// [`Self::raw_reaching`] walking one tree after the other, any split mode, NaN included.
     fn raw_reaching_one_by_one(&self, x: &[f32], target: f64) -> Option<f64> {
         let mut sum = 0.0;
@@ -522,11 +547,9 @@ mod tests {
         assert_eq!(g.raw_range(), (base - 1.0 + 0.25, base + 3.0 + 0.25));
     }
 
-    #[test]
-    fn branch_free_and_one_by_one_walks_agree_bit_for_bit() {
-        let g = small();
-        assert!(g.fast.is_none(), "small() has a BRANCH_LT split");
-        // A forest of LEQ splits only: 20 copies of tree 0 with varied thresholds.
+    /// A forest of LEQ splits only (walked branch-free): 20 copies of `small()`'s tree 0 with
+    /// varied thresholds and leaves.
+    fn leq_forest() -> Gbm {
         let mut a = TreeEnsembleAttrs {
             classlabels_int64s: vec![0, 1],
             post_transform: "LOGISTIC".into(),
@@ -550,6 +573,14 @@ mod tests {
         }
         let g = Gbm::from_attrs(&a, 2).unwrap();
         assert!(g.fast.is_some());
+        g
+    }
+
+    #[test]
+    fn branch_free_and_one_by_one_walks_agree_bit_for_bit() {
+        let g = small();
+        assert!(g.fast.is_none(), "small() has a BRANCH_LT split");
+        let g = leq_forest();
         let mut rng = crate::models::iforest::SplitMix64::new(9);
         for _ in 0..500 {
             let x = [rng.next_f64() as f32 * 2.5, rng.next_f64() as f32 * 1.5];
@@ -559,6 +590,36 @@ mod tests {
             let (lo, hi) = g.raw_range();
             assert!(lo <= fast && fast <= hi);
         }
+    }
+
+    #[test]
+    fn the_lowest_bound_says_which_targets_the_raw_score_reaches() {
+        let g = leq_forest();
+        let mut rng = crate::models::iforest::SplitMix64::new(17);
+        let (lo, hi) = g.raw_range();
+        let (mut cut, mut walked) = (0, 0);
+        for _ in 0..500 {
+            let x = [rng.next_f64() as f32 * 2.5, rng.next_f64() as f32 * 1.5];
+            let loose = lo + (hi - lo) * rng.next_f64();
+            let Some((raw, lowest)) = g.raw_and_lowest_bound(&x, loose).unwrap() else {
+                assert_eq!(g.raw_reaching(&x, loose), None, "{x:?} {loose}");
+                cut += 1;
+                continue;
+            };
+            walked += 1;
+            assert_eq!(raw.to_bits(), g.raw(&x).to_bits());
+            for t in [
+                loose,
+                (loose + lowest) / 2.0,
+                lowest,
+                lowest + 1e-9,
+                hi + 1.0,
+            ] {
+                let t = t.max(loose);
+                assert_eq!(g.raw_reaching(&x, t).is_none(), lowest < t, "{x:?} {t}");
+            }
+        }
+        assert!(cut > 20 && walked > 20, "{cut} cut, {walked} walked");
     }
 
     #[test]
