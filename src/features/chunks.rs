@@ -131,6 +131,7 @@ pub struct ChunkEngine {
     lm: [LaMorgiaChunks; 3],
     current: Option<i64>,
     acc: Acc,
+    /// The spine's snapshot at the last checkpoint buy.
     last_snap: Option<FeatureSnapshot>,
     /// Closed non-empty 5 s chunks of the last 75 min: (index, buy quote volume, buys).
     hist: VecDeque<(i64, f64, f64)>,
@@ -219,7 +220,8 @@ impl ChunkEngine {
         }
     }
 
-    /// The spine's snapshot at the last buy (what the rule score reads).
+    /// The spine's snapshot at the last checkpoint buy, the last row's moment (what the rule
+    /// score reads).
     pub fn last_snapshot(&self) -> Option<&FeatureSnapshot> {
         self.last_snap.as_ref()
     }
@@ -239,9 +241,7 @@ impl ChunkEngine {
         let qv = price * qty;
         match t.aggressor {
             Side::Buy => {
-                if let Some(s) = self.window.update_values(t.ts_ms, price, qty, Side::Buy) {
-                    self.last_snap = Some(s);
-                }
+                self.window.record_values(t.ts_ms, price, qty, Side::Buy);
                 for lm in &mut self.lm {
                     lm.add_buy(t.ts_ms, price, qv); // closes its previous chunk itself
                 }
@@ -250,11 +250,13 @@ impl ChunkEngine {
                 self.acc.max_buy_qv = self.acc.max_buy_qv.max(qv);
                 self.day.add_buy(t.ts_ms, price, qv);
                 if is_checkpoint(self.acc.buys) {
+                    // Only a checkpoint's snapshot is read (most buys are not one).
+                    self.last_snap = Some(self.window.snapshot_now());
                     return Some(self.row(idx, t.ts_ms, price));
                 }
             }
             Side::Sell => {
-                self.window.update_values(t.ts_ms, price, qty, Side::Sell);
+                self.window.record_values(t.ts_ms, price, qty, Side::Sell);
                 self.acc.sell_qv += qv;
             }
         }

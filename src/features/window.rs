@@ -338,6 +338,19 @@ impl FeatureWindow {
         qty: f64,
         aggressor: Side,
     ) -> Option<FeatureSnapshot> {
+        self.record_values(ts_ms, price, qty, aggressor)
+            .then(|| self.snapshot_now())
+    }
+
+    /// The snapshot as of the last trade recorded: what [`Self::update_values`] returns after a
+    /// buy (the same values, bit for bit).
+    pub fn snapshot_now(&self) -> FeatureSnapshot {
+        self.snapshot(self.now_ms)
+    }
+
+    /// [`Self::update_values`] without building the snapshot (a caller that needs it at some
+    /// buys only, [`crate::features::ChunkEngine`]); true for a buy.
+    pub fn record_values(&mut self, ts_ms: i64, price: f64, qty: f64, aggressor: Side) -> bool {
         let ts = ts_ms.max(self.now_ms);
         self.now_ms = ts;
         self.last_price = price;
@@ -391,7 +404,7 @@ impl FeatureWindow {
         }
 
         if aggressor != Side::Buy {
-            return None;
+            return false;
         }
         let rush = if ts_ms == self.last_buy_ms {
             self.buys_at_last_ms += 1;
@@ -412,7 +425,7 @@ impl FeatureWindow {
                 a.rush_orders += 1.0;
             }
         }
-        Some(self.snapshot(ts))
+        true
     }
 
     fn snapshot(&self, ts: i64) -> FeatureSnapshot {
