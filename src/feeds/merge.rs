@@ -80,13 +80,20 @@ impl MergedStream {
         }
     }
 
-    /// Pulls the next valid trade of source `i` into its head slot.
+    /// Pulls the next valid trade of source `i` into its head slot and pushes it on the heap.
     fn advance(&mut self, i: usize) {
+        if let Some(ts) = self.pull(i) {
+            self.heap.push(Reverse((ts, i)));
+        }
+    }
+
+    /// Pulls the next valid trade of source `i` into its head slot: its time, `None` at the end.
+    fn pull(&mut self, i: usize) -> Option<i64> {
         loop {
             match self.sources[i].next_item() {
                 None => {
                     self.heads[i] = None;
-                    return;
+                    return None;
                 }
                 Some(Err(m)) => self.record_malformed(m),
                 Some(Ok(e)) => {
@@ -98,9 +105,8 @@ impl MergedStream {
                         self.stats.out_of_order += 1;
                     }
                     self.last_ts[i] = self.last_ts[i].max(ts);
-                    self.heap.push(Reverse((ts, i)));
                     self.heads[i] = Some(e);
-                    return;
+                    return Some(ts);
                 }
             }
         }
@@ -136,9 +142,18 @@ impl Iterator for MergedStream {
     type Item = MarketEvent;
     fn next(&mut self) -> Option<MarketEvent> {
         loop {
-            let Reverse((_, i)) = self.heap.pop()?;
+            let Reverse((_, i)) = *self.heap.peek()?;
             let e = self.heads[i].take().expect("heap entry has a head");
-            self.advance(i);
+            // The source's next trade replaces its entry in place: one sift instead of a pop and
+            // a push. Entries are unique (one per source), so the order is the same.
+            match self.pull(i) {
+                Some(ts) => {
+                    *self.heap.peek_mut().expect("peeked") = Reverse((ts, i));
+                }
+                None => {
+                    self.heap.pop();
+                }
+            }
             if let MarketEvent::Trade(t) = &e {
                 if self.is_duplicate(i, t) {
                     self.stats.duplicates_dropped += 1;
