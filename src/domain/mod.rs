@@ -13,8 +13,24 @@ use std::fmt;
 use std::sync::Arc;
 
 /// A spot instrument named `BASE/QUOTE` (e.g. `GNT/BTC`). Cheap to clone (shared string).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Eq, PartialOrd, Ord)]
 pub struct Instrument(Arc<str>);
+
+/// The name's hash (what a derive gives), consistent with [`PartialEq`] below.
+impl std::hash::Hash for Instrument {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+/// Equal names; clones of one instrument (a reader's trades, the maps keyed by them) compare by
+/// pointer without reading the names.
+impl PartialEq for Instrument {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
 
 impl Instrument {
     /// Builds from a `BASE/QUOTE` name; no validation beyond what the readers do.
@@ -416,6 +432,18 @@ pub fn parse_ts(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instruments_are_equal_by_name_whether_shared_or_built_apart() {
+        let a = Instrument::new("GNT/BTC");
+        let (shared, apart) = (a.clone(), Instrument::from_parts("GNT", "BTC"));
+        assert!(Arc::ptr_eq(&a.0, &shared.0) && !Arc::ptr_eq(&a.0, &apart.0));
+        assert_eq!(a, shared);
+        assert_eq!(a, apart);
+        assert_ne!(a, Instrument::new("GNT/ETH"));
+        let map: std::collections::HashMap<Instrument, u8> = [(apart, 7)].into();
+        assert_eq!(map.get(&a), Some(&7));
+    }
 
     #[test]
     fn ts_round_trip() {
