@@ -6,8 +6,9 @@
 //! `paper` session's decode → signal latency; a checkpoint now comes every [`CHECKPOINT_TRADES`]
 //! trades and copies only the engines those trades touched.
 
-use crate::domain::{Instrument, Trade};
-use rustc_hash::{FxHashMap, FxHashSet};
+use crate::domain::{Instrument, Side, Trade};
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
 
 /// Trades fed between two checkpoints (at most one batch more).
 pub const CHECKPOINT_TRADES: usize = 4096;
@@ -24,11 +25,26 @@ pub struct Undo<E> {
     /// Every engine as it was at the checkpoint (an instrument absent had none yet).
     checkpoint: FxHashMap<Instrument, E>,
     /// Trades fed since the checkpoint, in order (without their wallets: engines do not read
-    /// them).
-    since: Vec<Trade>,
+    /// them), each naming its instrument by a slot in `instruments`: a clone per trade would
+    /// touch the instrument's shared reference count, whose cache line the reader's thread
+    /// writes too (an atomic that moves between cores on every trade).
+    since: Vec<Fed>,
+    instruments: Vec<Instrument>,
+    slots: FxHashMap<Instrument, u32>,
     generation: u64,
     /// The mark the current checkpoint was taken at (a rollback to it replays nothing).
     taken_at: Mark,
+}
+
+/// A fed trade, its instrument as a slot in [`Undo::instruments`].
+#[derive(Clone, Copy, Debug)]
+struct Fed {
+    slot: u32,
+    ts_ms: i64,
+    price: Decimal,
+    qty: Decimal,
+    aggressor: Side,
+    trade_id: Option<u64>,
 }
 
 impl<E: Clone> Default for Undo<E> {
@@ -36,6 +52,8 @@ impl<E: Clone> Default for Undo<E> {
         Self {
             checkpoint: FxHashMap::default(),
             since: Vec::new(),
+            instruments: Vec::new(),
+            slots: FxHashMap::default(),
             generation: 0,
             taken_at: Mark {
                 generation: 0,
@@ -56,11 +74,42 @@ impl<E: Clone> Undo<E> {
 
     /// Records a trade about to be fed to its engine.
     pub fn fed(&mut self, t: &Trade) {
-        self.since.push(Trade {
-            instrument: t.instrument.clone(),
-            users: None,
-            ..*t
+        let slot = match self.since.last() {
+            // Runs of one instrument are the rule; the comparison reads pointers, not counts.
+            Some(f) if self.instruments[f.slot as usize] == t.instrument => f.slot,
+            _ => self.slot_of(&t.instrument),
+        };
+        self.since.push(Fed {
+            slot,
+            ts_ms: t.ts_ms,
+            price: t.price,
+            qty: t.qty,
+            aggressor: t.aggressor,
+            trade_id: t.trade_id,
         });
+    }
+
+    fn slot_of(&mut self, i: &Instrument) -> u32 {
+        if let Some(&s) = self.slots.get(i) {
+            return s;
+        }
+        let s = u32::try_from(self.instruments.len()).expect("fewer than 2^32 instruments");
+        self.instruments.push(i.clone());
+        self.slots.insert(i.clone(), s);
+        s
+    }
+
+    /// The trade `f` was made from (without wallets).
+    fn trade(&self, f: &Fed) -> Trade {
+        Trade {
+            ts_ms: f.ts_ms,
+            instrument: self.instruments[f.slot as usize].clone(),
+            price: f.price,
+            qty: f.qty,
+            aggressor: f.aggressor,
+            trade_id: f.trade_id,
+            users: None,
+        }
     }
 
     /// Takes a new checkpoint once enough trades were fed; call only between batches, while
@@ -80,8 +129,16 @@ impl<E: Clone> Undo<E> {
         self.taken_at = at;
     }
 
-    fn touched(&self) -> FxHashSet<Instrument> {
-        self.since.iter().map(|t| t.instrument.clone()).collect()
+    /// The instruments of the trades fed since the checkpoint, each once.
+    fn touched(&self) -> Vec<Instrument> {
+        let mut seen = vec![false; self.instruments.len()];
+        let mut out = Vec::new();
+        for f in &self.since {
+            if !std::mem::replace(&mut seen[f.slot as usize], true) {
+                out.push(self.instruments[f.slot as usize].clone());
+            }
+        }
+        out
     }
 
     /// Puts `engines` back as they were at `mark`: the engines touched since the checkpoint
@@ -110,8 +167,8 @@ impl<E: Clone> Undo<E> {
             };
         }
         self.since.truncate(keep);
-        for t in &self.since {
-            feed(engines, t);
+        for f in &self.since {
+            feed(engines, &self.trade(f));
         }
         Ok(())
     }
