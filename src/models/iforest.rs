@@ -191,10 +191,9 @@ const IFOREST_GROUP: usize = 16;
 #[derive(Clone, Debug)]
 pub struct IForestScorer {
     forest: lockstep::Forest<f64, IFOREST_GROUP>,
-    /// Per tree its shortest `depth + c(size)`, summed over the forest.
-    min_total: f64,
     /// Per group `g`: the shortest and the longest `depth + c(size)` the trees from group `g` on
-    /// can add (bounds of a partial walk, [`IForestWalk::bounds`]).
+    /// can add (bounds of a partial walk, [`IForestWalk::bound`]; `rest[0].0` is the forest's
+    /// shortest total).
     rest: Vec<(f64, f64)>,
     c_sample: f64,
 }
@@ -245,7 +244,6 @@ impl IForestScorer {
     /// Errors when a tree is malformed (a child that is not after its parent, or out of range).
     pub fn new(f: &IsolationForest) -> anyhow::Result<Self> {
         let mut forest = lockstep::Forest::new();
-        let mut min_total = 0.0;
         let mut ends = Vec::with_capacity(f.trees.len());
         for (k, t) in f.trees.iter().enumerate() {
             let mut nodes = Vec::with_capacity(t.len());
@@ -275,7 +273,6 @@ impl IForestScorer {
             }
             anyhow::ensure!(!nodes.is_empty(), "isolation forest tree {k} is empty");
             forest.push(&nodes)?;
-            min_total += shortest;
             ends.push((shortest, longest));
         }
         anyhow::ensure!(forest.trees() > 0, "isolation forest without trees");
@@ -288,7 +285,6 @@ impl IForestScorer {
             .collect();
         Ok(Self {
             forest,
-            min_total,
             rest,
             c_sample: c(f.sample as f64),
         })
@@ -320,7 +316,7 @@ impl IForestScorer {
 
     /// The highest score any row can get (every tree isolates it as early as it can).
     pub fn max_score(&self) -> f64 {
-        self.score_of_total(self.min_total)
+        self.score_of_total(self.rest[0].0)
     }
 
     fn score_of_total(&self, total: f64) -> f64 {

@@ -286,27 +286,17 @@ impl Gbm {
     /// then provably scores below it). A `Some` is bit-identical to [`Self::raw`].
     #[inline]
     pub fn raw_reaching(&self, x: &[f32], target: f64) -> Option<f64> {
-        assert!(x.len() >= self.n_features, "row shorter than the model");
-        if let (Some(f), false) = (&self.fast, x.iter().any(|v| v.is_nan())) {
-            let mut padded = [0.0f32; lockstep::MAX_FEATURES];
-            padded[..self.n_features].copy_from_slice(&x[..self.n_features]);
-            let mut sum = 0.0;
-            for g in 0..f.groups() {
-                if self.base + sum + self.suffix_max[g * EXIT_CHECK_EVERY] < target {
-                    return None;
-                }
-                f.add_group(g, &padded, |v, t| v <= t, &mut sum);
-            }
-            return Some(self.base + sum);
+        match self.raw_and_lowest_bound(x, target) {
+            Some(walked) => walked.map(|(raw, _)| raw),
+            None => self.raw_reaching_one_by_one(x, target),
         }
-        self.raw_reaching_one_by_one(x, target)
     }
 
-    /// For a target known only later: the raw score, or `None` as soon as the trees left cannot
-    /// lift it to `loose`; with the raw score, the lowest bound [`Self::raw_reaching`] checked on
-    /// the way, so that `raw_reaching(x, t)` is `None` exactly when that bound is below `t` (for
-    /// any `t` ≥ `loose`). `None` for a row this cannot walk branch-free (NaN): then use
-    /// [`Self::raw_reaching`].
+    /// The branch-free walk of [`Self::raw_reaching`], for a target known only later: the raw
+    /// score, or `None` as soon as the trees left cannot lift it to `loose`; with the raw score,
+    /// the lowest bound checked on the way, so that `raw_reaching(x, t)` is `None` exactly when
+    /// that bound is below `t` (for any `t` ≥ `loose`). `None` for a row this cannot walk
+    /// branch-free (no fast forest, or a NaN input): then use [`Self::raw_reaching`].
     pub fn raw_and_lowest_bound(&self, x: &[f32], loose: f64) -> Option<Option<(f64, f64)>> {
         assert!(x.len() >= self.n_features, "row shorter than the model");
         let f = self
