@@ -3,9 +3,13 @@
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
-/// Fast path for plain venue numbers (`65114.20`, `0.00000638`): digits and at most one dot,
-/// up to 28 significant digits. `None` for anything else (then the general parser decides).
-fn parse_plain(s: &str) -> Option<Decimal> {
+/// Fast path for plain venue numbers (`65114.20`, `0.00000638`) and their scientific form
+/// (`5.26e-06`, nine in ten prices of the Binance CSVs): digits with at most one dot, up to 28
+/// significant digits, then optionally `e` or `E`, an optional `-` and one or two digits, when the
+/// result needs no more than 28 decimal places and no multiplication. `None` for anything else
+/// (then [`parse_general`] decides); a `Some` equals [`parse_general`]'s value, with whether an
+/// exponent was applied.
+fn parse_fast(s: &str) -> Option<(Decimal, bool)> {
     let b = s.as_bytes();
     if b.is_empty() || b.len() > 40 {
         return None;
@@ -13,7 +17,8 @@ fn parse_plain(s: &str) -> Option<Decimal> {
     // u64 holds 19 digits; venue numbers rarely have more (then i128 below).
     let (mut mantissa, mut scale, mut seen_dot, mut digits) = (0u64, 0u32, false, 0u32);
     let mut wide: i128 = 0;
-    for &c in b {
+    let mut exponent = None;
+    for (i, &c) in b.iter().enumerate() {
         match c {
             b'0'..=b'9' => {
                 // Past 28 digits it is no Decimal; stop before the i128 overflows.
@@ -34,29 +39,59 @@ fn parse_plain(s: &str) -> Option<Decimal> {
                 }
             }
             b'.' if !seen_dot => seen_dot = true,
+            // Only after a digit, and with one before the number, as `Decimal::from_str` wants.
+            b'e' | b'E' if b[0].is_ascii_digit() && b[i - 1].is_ascii_digit() => {
+                exponent = Some(&b[i + 1..]);
+                break;
+            }
             _ => return None,
         }
     }
     if digits == 0 || digits > 28 || scale > 28 {
         return None;
     }
-    if digits <= 19 {
-        Decimal::try_from_i128_with_scale(mantissa as i128, scale).ok()
-    } else {
-        Decimal::try_from_i128_with_scale(wide, scale).ok()
+    if let Some(e) = exponent {
+        scale = rescaled(scale, e)?;
+    }
+    let m = if digits <= 19 { mantissa as i128 } else { wide };
+    let d = Decimal::try_from_i128_with_scale(m, scale).ok()?;
+    Some((d, exponent.is_some()))
+}
+
+/// The scale of a mantissa of scale `scale` times 10^`exponent` (`-6`, `06`, `2`), when it is
+/// one or two digits and the result keeps 0..=28 decimal places; `None` otherwise.
+fn rescaled(scale: u32, exponent: &[u8]) -> Option<u32> {
+    let (negative, digits) = match exponent.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, exponent),
+    };
+    if digits.is_empty() || digits.len() > 2 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let e = digits
+        .iter()
+        .fold(0u32, |a, d| a * 10 + u32::from(d - b'0'));
+    match negative {
+        true => Some(scale + e).filter(|&s| s <= 28),
+        false => scale.checked_sub(e),
     }
 }
 
-/// Parses a plain or scientific decimal string. `None` when it is not a number.
-pub fn parse_decimal(s: &str) -> Option<Decimal> {
-    if let Some(d) = parse_plain(s) {
-        return Some(d.normalize());
-    }
+/// The general parser: `Decimal::from_scientific` or `from_str` of the trimmed string.
+fn parse_general(s: &str) -> Option<Decimal> {
     let s = s.trim();
     if s.bytes().any(|b| b == b'e' || b == b'E') {
         Decimal::from_scientific(s).ok().map(|d| d.normalize())
     } else {
         Decimal::from_str(s).ok().map(|d| d.normalize())
+    }
+}
+
+/// Parses a plain or scientific decimal string. `None` when it is not a number.
+pub fn parse_decimal(s: &str) -> Option<Decimal> {
+    match parse_fast(s) {
+        Some((d, _)) => Some(d.normalize()),
+        None => parse_general(s),
     }
 }
 
@@ -76,7 +111,8 @@ pub fn in_range(d: Decimal, what: &str) -> Result<Decimal, String> {
 /// Like [`parse_positive`], for live venue frames: plain numbers keep their venue scale
 /// (`0.35280000` stays 8 dp, equal in value), skipping normalisation on the hot path.
 pub fn parse_positive_fast(s: &str, what: &str) -> Result<Decimal, String> {
-    match parse_plain(s) {
+    let fast = parse_fast(s).map(|(d, scientific)| if scientific { d.normalize() } else { d });
+    match fast {
         Some(d) if d > Decimal::ZERO => in_range(d, what),
         Some(_) => Err(format!("{what} must be > 0, got {s:?}")),
         None => parse_positive(s, what),
@@ -125,6 +161,11 @@ mod tests {
         assert_eq!(parse_positive_fast("65114.20", "p"), Ok(dec!(65114.2)));
         assert_eq!(parse_positive_fast("0.00000638", "p"), Ok(dec!(0.00000638)));
         assert_eq!(parse_positive_fast("5.26e-06", "p"), Ok(dec!(0.00000526)));
+        // An exponent's result is normalised, as the general parser's was (not 0.0000010).
+        assert_eq!(
+            parse_positive_fast("1.0e-06", "p").map(|d| d.scale()),
+            Ok(6)
+        );
         assert!(parse_positive_fast("0.000", "q").is_err());
         assert!(parse_positive_fast("1.2.3", "q").is_err());
         assert!(parse_positive_fast("", "q").is_err());
@@ -133,6 +174,56 @@ mod tests {
             parse_decimal("1234567890.1234567890123"),
             Some(dec!(1234567890.1234567890123))
         );
+    }
+
+    /// The fast path agrees with the general parser, scientific notation included; the real
+    /// strings are from the Binance CSVs (`1.173e-05`) and venue frames.
+    #[test]
+    fn the_fast_path_equals_the_general_parser() {
+        let cases = [
+            "1.173e-05",
+            "5.26e-06",
+            "1.2E-7",
+            "7e-08",
+            "1.0e-06",
+            "12.5e1",
+            "1.25e2",
+            "125e-0",
+            "1e-28",
+            "1e-29",
+            "0.1e-27",
+            "0.1e-28",
+            "1e2",
+            "1.5e+3",
+            "1e",
+            "1e-",
+            "e5",
+            ".5e-3",
+            "5.e-3",
+            "1e-123",
+            "1e-5e",
+            "1e--5",
+            "0e-5",
+            "0.00000638",
+            "65114.20",
+            "1.2.3",
+            "-1e-5",
+            " 1e-5",
+            "9999999999999999999999999999e-28",
+            "99999999999999999999e-10",
+        ];
+        for s in cases {
+            assert_eq!(parse_decimal(s), parse_general(s), "{s:?}");
+            let fast = parse_fast(s).map(|(d, _)| d.normalize());
+            assert!(fast.is_none() || fast == parse_general(s), "{s:?}");
+        }
+        // The exponent is applied by the fast path, not handed on.
+        for s in ["1.173e-05", "12.5e1", "1e-28", "0e-5"] {
+            assert!(parse_fast(s).is_some(), "{s:?}");
+        }
+        for s in ["1e2", "1e-29", "1.5e+3", "1e-123", ".5e-3", "5.e-3"] {
+            assert!(parse_fast(s).is_none(), "{s:?}");
+        }
     }
 
     /// 28-digit prints parse as `Decimal`s, and their products overflow (a panic in `*`).
