@@ -8,8 +8,8 @@ use crate::domain::command::CommandEvent;
 use crate::domain::MarketEvent;
 use crate::execution::{PaperBroker, Portfolio};
 use crate::feeds::merge::{MergeStats, MergedStream};
-use crate::feeds::tape::{is_tape, TapeItem, TapeReader};
-use crate::feeds::{expand_paths, open_source, Malformed};
+use crate::feeds::tape::{starts_like_tape, TapeItem, TapeReader};
+use crate::feeds::{expand_paths, open_reader, source_from_reader, Malformed};
 use crate::pipeline::Fault;
 use crate::risk::RiskManager;
 use crate::store::fingerprint::Fingerprint;
@@ -17,7 +17,7 @@ use crate::store::{Store, META_FINGERPRINT, META_RUN, META_SUMMARY};
 use crate::strategies::signal::{SignalSource, Strategy};
 use crate::strategies::sources::{self, Strategies};
 use actix::prelude::*;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -377,21 +377,21 @@ enum ReplayInput {
 }
 
 fn open_input(paths: &[PathBuf]) -> Result<ReplayInput> {
-    if let [p] = paths {
-        if is_tape(p) {
-            return Ok(ReplayInput::Tape(Box::new(TapeReader::open(p)?)));
+    let mut sources = Vec::with_capacity(paths.len());
+    for p in paths {
+        let mut reader = open_reader(p)?;
+        let name = p.display().to_string();
+        if starts_like_tape(&mut *reader)? {
+            ensure!(
+                paths.len() == 1,
+                "{name} is a paper session tape: replay it on its own (--data {name})"
+            );
+            return Ok(ReplayInput::Tape(Box::new(TapeReader::from_reader(
+                reader, name,
+            )?)));
         }
+        sources.push(source_from_reader(reader, name)?);
     }
-    if let Some(t) = paths.iter().find(|p| is_tape(p)) {
-        bail!(
-            "{} is a paper session tape: replay it on its own (--data {0})",
-            t.display()
-        );
-    }
-    let sources = paths
-        .iter()
-        .map(|p| open_source(p))
-        .collect::<Result<Vec<_>>>()?;
     Ok(ReplayInput::Merged(sources))
 }
 
@@ -510,5 +510,35 @@ impl ReplayInput {
         };
         let _ = tx.blocking_send(None);
         Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each file is opened once: a tape is recognised from the reader that then reads it, and
+    /// refused next to other files.
+    #[test]
+    fn a_tape_is_replayed_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("a.csv");
+        std::fs::write(
+            &csv,
+            "symbol,timestamp,datetime,side,price,amount,btc_volume\n\
+             ADX/BTC,1561741296383,2019-06-28T17:01:36.383Z,sell,1.173e-05,1670.0,0.0195\n",
+        )
+        .unwrap();
+        let tape = dir.path().join("b.jsonl");
+        std::fs::write(&tape, "{\"smartflow_tape\":1}\n").unwrap();
+        let err = open_input(&[csv.clone(), tape.clone()]).err().unwrap();
+        assert!(
+            err.to_string().contains("b.jsonl is a paper session tape"),
+            "{err}"
+        );
+        // Alone, it is read as a tape (this one's header lacks fields: the tape reader says so).
+        let err = open_input(std::slice::from_ref(&tape)).err().unwrap();
+        assert!(err.to_string().contains("bad tape header"), "{err:#}");
+        assert!(matches!(open_input(&[csv]), Ok(ReplayInput::Merged(s)) if s.len() == 1));
     }
 }

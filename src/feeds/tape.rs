@@ -75,13 +75,14 @@ impl TapeWriter {
     }
 }
 
-/// Whether `path` starts like a tape.
-pub fn is_tape(path: &Path) -> bool {
-    let Ok(mut r) = crate::feeds::open_reader(path) else {
-        return false;
-    };
-    let mut first = String::new();
-    r.read_line(&mut first).is_ok() && first.starts_with("{\"smartflow_tape\"")
+/// The first bytes of a tape: its header's first key.
+const TAPE_MAGIC: &[u8] = b"{\"smartflow_tape\"";
+
+/// Whether a freshly opened reader ([`crate::feeds::open_reader`]) starts like a tape. Peeks at
+/// the buffered head and consumes nothing, so the same reader goes on to
+/// [`TapeReader::from_reader`] or a trade source (one open and one inflate per file).
+pub fn starts_like_tape(r: &mut dyn BufRead) -> std::io::Result<bool> {
+    Ok(r.fill_buf()?.starts_with(TAPE_MAGIC))
 }
 
 /// Reads a tape: the header, then the items. A torn last line (the session was killed while
@@ -96,7 +97,11 @@ pub struct TapeReader {
 impl TapeReader {
     pub fn open(path: &Path) -> Result<Self> {
         let name = path.display().to_string();
-        let mut reader = crate::feeds::open_reader(path)?;
+        Self::from_reader(crate::feeds::open_reader(path)?, name)
+    }
+
+    /// [`Self::open`] of a reader already open (and not yet read) on the tape named `name`.
+    pub fn from_reader(mut reader: Box<dyn BufRead + Send>, name: String) -> Result<Self> {
         let mut first = String::new();
         reader.read_line(&mut first)?;
         let header: TapeHeader =
