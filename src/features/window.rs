@@ -178,6 +178,7 @@ impl Baseline {
         }
     }
 
+    #[inline]
     fn count_push(&mut self) {
         self.pushes_since_resum += 1;
         if self.pushes_since_resum >= self.slots.len() {
@@ -225,14 +226,17 @@ impl Baseline {
         }
     }
 
+    #[inline(never)]
     fn resum(&mut self) {
         self.pushes_since_resum = 0;
         self.sum = [0.0; 4];
         self.sumsq = [0.0; 3];
         self.priced = 0;
+        // Newest first, as `(head - 1 - i) mod len` for i in 0..filled, without a division each.
         let len = self.slots.len();
-        for i in 0..self.filled {
-            let x = self.slots[(self.head + len - 1 - i) % len];
+        let newest_first = (0..self.head).rev().chain((self.head..len).rev());
+        for i in newest_first.take(self.filled) {
+            let x = self.slots[i];
             // An empty chunk adds ±0, which changes no bit of a sum that is not −0, and a sum that
             // starts at +0 never becomes −0 (exact cancellation rounds to +0): skipped, as thin
             // coins' baselines are mostly empty chunks.
