@@ -22,6 +22,12 @@ impl<T, R> Mapped<T, R> {
     pub fn iter(&self) -> impl Iterator<Item = (&T, &R)> {
         self.blocks.iter().flat_map(|(t, r)| t.iter().zip(r))
     }
+    /// [`Self::iter`], by value.
+    pub fn into_pairs(self) -> impl Iterator<Item = (T, R)> {
+        self.blocks
+            .into_iter()
+            .flat_map(|(t, r)| t.into_iter().zip(r))
+    }
     pub fn len(&self) -> usize {
         self.blocks.iter().map(|(t, _)| t.len()).sum()
     }
