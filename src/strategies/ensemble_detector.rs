@@ -167,9 +167,12 @@ impl EnsembleDetector {
             let Some(MarketEvent::Trade(t)) = b.events.get(r.at as usize) else {
                 continue;
             };
-            if let Some(s) = self.alerts(t, r, scored.as_ref(), threshold) {
+            if let Some(s) = self.step_gate(t, r, scored.as_ref(), threshold) {
                 alerts.push((t, r, s));
             }
+        }
+        if alerts.is_empty() {
+            return; // most batches (paper's are a few trades each)
         }
         // A signal's explanation (TreeSHAP, ~1 ms) depends on its row alone: the batch's are
         // computed side by side (~10 % of a replay's wall time when done one after the other).
@@ -219,7 +222,7 @@ impl EnsembleDetector {
     /// Steps the instrument's alert gate with a scored row (every row goes through it, also in
     /// the cooldown: it re-arms after a calm spell; a row the cascade cut counts as no score);
     /// the row's scores when it alerts.
-    fn alerts<'a>(
+    fn step_gate<'a>(
         &mut self,
         t: &Trade,
         r: &Checkpoint,
@@ -232,9 +235,10 @@ impl EnsembleDetector {
             None => self.gates.entry(t.instrument.clone()).or_default(),
         };
         let prob = scored.map_or(f64::NEG_INFINITY, |s| s.prob);
-        match gate.step(alert_rule, r.row.ts_ms, prob, threshold) {
-            true => scored,
-            false => None,
+        if gate.step(alert_rule, r.row.ts_ms, prob, threshold) {
+            scored
+        } else {
+            None
         }
     }
 
